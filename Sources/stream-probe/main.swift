@@ -1,0 +1,2 @@
+import StreamLab
+print("stream-probe: under construction")
