@@ -1,0 +1,148 @@
+/// The nonlinearity of an MLP (for gated MLPs, the one applied to the gate).
+public enum Activation: String, Sendable, Codable, CaseIterable {
+    /// x Φ(x) with the exact error function (PyTorch `gelu`, NeoX).
+    case geluExact = "gelu"
+    /// Tanh approximation of GELU (GPT-2 `gelu_new`, GPT-1 `gelu`).
+    case geluTanh = "gelu_tanh"
+    /// max(x, 0) (OPT).
+    case relu
+    /// x σ(x) (Llama's SwiGLU gate).
+    case silu
+}
+
+/// Vectorized row-wise and element-wise operations on float buffers.
+/// Every function here has a naive twin in `Reference`.
+public enum Elementwise {
+    typealias V = SIMD8<Float>
+
+    @inline(__always) static func load(_ p: UnsafePointer<Float>) -> V {
+        UnsafeRawPointer(p).loadUnaligned(as: V.self)
+    }
+    @inline(__always) static func store(_ v: V, _ p: UnsafeMutablePointer<Float>) {
+        UnsafeMutableRawPointer(p).storeBytes(of: v, as: V.self)
+    }
+
+    /// Sum of `n` floats.
+    @inline(__always)
+    static func sum(_ x: UnsafePointer<Float>, _ n: Int) -> Float {
+        var acc = V()
+        var i = 0
+        while i + 8 <= n { acc += load(x + i); i += 8 }
+        var s = acc.sum()
+        while i < n { s += x[i]; i += 1 }
+        return s
+    }
+
+    /// Sum of squares of `x[i] - shift`.
+    @inline(__always)
+    static func sumOfSquares(_ x: UnsafePointer<Float>, _ n: Int, shift: Float) -> Float {
+        var acc = V()
+        let m = V(repeating: shift)
+        var i = 0
+        while i + 8 <= n { let d = load(x + i) - m; acc = acc.addingProduct(d, d); i += 8 }
+        var s = acc.sum()
+        while i < n { let d = x[i] - shift; s += d * d; i += 1 }
+        return s
+    }
+
+    /// Normalizes each of `rows` rows of width `n`:
+    /// LayerNorm `(x - mean) / sigma * weight + bias` with `sigma = sqrt(var + eps)`,
+    /// or RMSNorm `x / rms * weight` with `rms = sqrt(mean(x^2) + eps)`.
+    /// Writes the divisor (sigma or rms) of row `t` to `divisors[t]` when given:
+    /// that is the `hook_scale` value.
+    public static func normalize(
+        _ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, rows: Int, width n: Int,
+        rms: Bool, weight: UnsafePointer<Float>?, bias: UnsafePointer<Float>?, epsilon: Float,
+        divisors: UnsafeMutablePointer<Float>? = nil
+    ) {
+        for t in 0..<rows {
+            let xr = x + t * n, yr = y + t * n
+            let mean: Float = rms ? 0 : sum(xr, n) / Float(n)
+            let divisor = (sumOfSquares(xr, n, shift: mean) / Float(n) + epsilon).squareRoot()
+            divisors?[t] = divisor
+            let inv = 1 / divisor
+            let vm = V(repeating: mean), vi = V(repeating: inv)
+            var i = 0
+            while i + 8 <= n {
+                var v = (load(xr + i) - vm) * vi
+                if let weight { v *= load(weight + i) }
+                if let bias { v += load(bias + i) }
+                store(v, yr + i)
+                i += 8
+            }
+            while i < n {
+                var v = (xr[i] - mean) * inv
+                if let weight { v *= weight[i] }
+                if let bias { v += bias[i] }
+                yr[i] = v
+                i += 1
+            }
+        }
+    }
+
+    /// In-place softmax of one row of `n` floats; `-infinity` entries get 0.
+    public static func softmax(_ x: UnsafeMutablePointer<Float>, _ n: Int) {
+        var m = -Float.infinity
+        for i in 0..<n { m = max(m, x[i]) }
+        var s: Float = 0
+        for i in 0..<n { let e = CMath.exp(x[i] - m); x[i] = e; s += e }
+        let inv = 1 / s
+        for i in 0..<n { x[i] *= inv }
+    }
+
+    /// Applies `activation` in place to `n` floats.
+    public static func activate(_ x: UnsafeMutablePointer<Float>, _ n: Int, _ activation: Activation) {
+        switch activation {
+        case .relu:
+            for i in 0..<n { x[i] = max(x[i], 0) }
+        case .silu:
+            for i in 0..<n { x[i] = x[i] / (1 + CMath.exp(-x[i])) }
+        case .geluExact:
+            let r: Float = 0.70710678118654752
+            for i in 0..<n { x[i] = 0.5 * x[i] * (1 + CMath.erf(x[i] * r)) }
+        case .geluTanh:
+            let c: Float = 0.79788456080286536
+            for i in 0..<n {
+                let v = x[i]
+                x[i] = 0.5 * v * (1 + CMath.tanh(c * (v + 0.044715 * v * v * v)))
+            }
+        }
+    }
+
+    /// `y[i] += x[i]` for `n` floats.
+    public static func add(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, _ n: Int) {
+        var i = 0
+        while i + 8 <= n { store(load(y + i) + load(x + i), y + i); i += 8 }
+        while i < n { y[i] += x[i]; i += 1 }
+    }
+
+    /// `y[t, :] += b[:]` for each of `rows` rows of width `n`.
+    public static func addRow(_ b: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, rows: Int, width n: Int) {
+        for t in 0..<rows { add(b, into: y + t * n, n) }
+    }
+
+    /// Dot product of `n` floats.
+    @inline(__always)
+    public static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {
+        var acc0 = V(), acc1 = V()
+        var i = 0
+        while i + 16 <= n {
+            acc0 = acc0.addingProduct(load(a + i), load(b + i))
+            acc1 = acc1.addingProduct(load(a + i + 8), load(b + i + 8))
+            i += 16
+        }
+        if i + 8 <= n { acc0 = acc0.addingProduct(load(a + i), load(b + i)); i += 8 }
+        var s = (acc0 + acc1).sum()
+        while i < n { s += a[i] * b[i]; i += 1 }
+        return s
+    }
+
+    /// `y[i] += alpha * x[i]` for `n` floats.
+    @inline(__always)
+    public static func axpy(_ alpha: Float, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) {
+        let va = V(repeating: alpha)
+        var i = 0
+        while i + 8 <= n { store(load(y + i).addingProduct(va, load(x + i)), y + i); i += 8 }
+        while i < n { y[i] += alpha * x[i]; i += 1 }
+    }
+}

@@ -1,0 +1,199 @@
+/// A `[K, N]` float matrix packed once into column panels for fast
+/// multiplication `C[M, N] = A[M, K] · B[K, N]`.
+///
+/// Layout: `ceil(N / 16)` panels; panel `p` holds rows `0..<K` of columns
+/// `16p ..< 16p + 16` as `K` consecutive groups of 16 floats (zero padded
+/// past `N`). The micro-kernel reads one panel as a stream while holding a
+/// `6 x 16` block of C in twelve `SIMD8<Float>` registers (AVX2 + FMA).
+public final class PackedMatrix: @unchecked Sendable {
+    /// Rows of B (the shared dimension).
+    public let rows: Int
+    /// Columns of B (the output width).
+    public let columns: Int
+    static let panelWidth = 16
+    let panelCount: Int
+    let storage: UnsafeMutablePointer<Float>
+
+    /// Packs B given row-major as `[K, N]` (`element(p, j) = source[p * N + j]`),
+    /// e.g. a Conv1D weight `[in, out]`.
+    public convenience init(rowMajor source: UnsafeBufferPointer<Float>, rows: Int, columns: Int) {
+        precondition(source.count >= rows * columns)
+        self.init(rows: rows, columns: columns) { p, j in source[p * columns + j] }
+    }
+
+    /// Packs B given as its transpose `[N, K]` (`element(p, j) = source[j * K + p]`),
+    /// e.g. an `nn.Linear` weight `[out, in]`.
+    public convenience init(transposed source: UnsafeBufferPointer<Float>, rows: Int, columns: Int) {
+        precondition(source.count >= rows * columns)
+        self.init(rows: rows, columns: columns) { p, j in source[j * rows + p] }
+    }
+
+    /// Packs from an element function `(row p, column j) -> value`.
+    init(rows: Int, columns: Int, element: (Int, Int) -> Float) {
+        self.rows = rows
+        self.columns = columns
+        panelCount = (columns + Self.panelWidth - 1) / Self.panelWidth
+        let size = max(1, panelCount * rows * Self.panelWidth)
+        storage = UnsafeMutablePointer<Float>.allocate(capacity: size)
+        storage.initialize(repeating: 0, count: size)
+        for panel in 0..<panelCount {
+            let base = storage + panel * rows * Self.panelWidth
+            let j0 = panel * Self.panelWidth
+            let width = min(Self.panelWidth, columns - j0)
+            for p in 0..<rows {
+                for c in 0..<width { base[p * Self.panelWidth + c] = element(p, j0 + c) }
+            }
+        }
+    }
+
+    deinit { storage.deallocate() }
+
+    /// Bytes held by the packed copy.
+    public var byteCount: Int { panelCount * rows * Self.panelWidth * MemoryLayout<Float>.size }
+
+    /// Element `(p, j)` of B (slow; for tests and small reads).
+    public func element(_ p: Int, _ j: Int) -> Float {
+        storage[(j / Self.panelWidth) * rows * Self.panelWidth + p * Self.panelWidth + j % Self.panelWidth]
+    }
+
+    /// B as a row-major `[K, N]` array.
+    public func unpacked() -> [Float] {
+        var out = [Float](repeating: 0, count: rows * columns)
+        for p in 0..<rows { for j in 0..<columns { out[p * columns + j] = element(p, j) } }
+        return out
+    }
+
+    /// `C[M, N] (+)= A[M, K'] · B[kRange, N]` where `K' = kRange.count`.
+    ///
+    /// - Parameters:
+    ///   - a: row-major A with row stride `lda` (>= K').
+    ///   - c: row-major C with row stride `ldc` (>= N).
+    ///   - accumulate: add to C instead of overwriting it.
+    ///   - kRange: the rows of B to use (default all); lets one head's slice
+    ///     of an output projection be applied alone.
+    ///   - threads: column panels are split across this many threads.
+    public func multiply(
+        _ a: UnsafePointer<Float>, lda: Int, m: Int,
+        into c: UnsafeMutablePointer<Float>, ldc: Int,
+        accumulate: Bool = false, kRange: Range<Int>? = nil, threads: Int = 1
+    ) {
+        let ks = kRange ?? 0..<rows
+        precondition(ks.lowerBound >= 0 && ks.upperBound <= rows && lda >= ks.count && ldc >= columns)
+        if m == 0 || columns == 0 { return }
+        if ks.isEmpty {
+            if !accumulate { for i in 0..<m { (c + i * ldc).update(repeating: 0, count: columns) } }
+            return
+        }
+        let work = m * ks.count * columns
+        let useThreads = work < 1 << 16 ? 1 : threads
+        let cShared = SharedPointer(c)
+        Parallel.forEachSlice(panelCount, threads: useThreads) { panels in
+            self.multiplyPanels(panels, a: a, lda: lda, m: m, c: cShared.base, ldc: ldc,
+                                accumulate: accumulate, ks: ks)
+        }
+    }
+
+    /// The single-threaded body: panels `panels` of C, all rows, K blocked.
+    private func multiplyPanels(
+        _ panels: Range<Int>, a: UnsafePointer<Float>, lda: Int, m: Int,
+        c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool, ks: Range<Int>
+    ) {
+        let kBlock = 256
+        var k0 = ks.lowerBound
+        while k0 < ks.upperBound {
+            let k1 = min(k0 + kBlock, ks.upperBound)
+            let add = accumulate || k0 != ks.lowerBound
+            let aBlock = a + (k0 - ks.lowerBound)
+            for panel in panels {
+                let b = UnsafePointer(storage + panel * rows * Self.panelWidth + k0 * Self.panelWidth)
+                let j0 = panel * Self.panelWidth
+                let width = min(Self.panelWidth, columns - j0)
+                var i = 0
+                while i + 6 <= m {
+                    Microkernel.rows6(k: k1 - k0, a: aBlock + i * lda, lda: lda, b: b,
+                                      c: c + i * ldc + j0, ldc: ldc, width: width, accumulate: add)
+                    i += 6
+                }
+                while i < m {
+                    Microkernel.rows1(k: k1 - k0, a: aBlock + i * lda, b: b,
+                                      c: c + i * ldc + j0, width: width, accumulate: add)
+                    i += 1
+                }
+            }
+            k0 = k1
+        }
+    }
+}
+
+/// Register-blocked inner loops of the packed multiply.
+enum Microkernel {
+    typealias V = SIMD8<Float>
+
+    @inline(__always)
+    static func load(_ p: UnsafePointer<Float>) -> V {
+        UnsafeRawPointer(p).loadUnaligned(as: V.self)
+    }
+
+    @inline(__always)
+    static func store(_ v: V, _ p: UnsafeMutablePointer<Float>, width: Int, accumulate: Bool) {
+        if width >= 8 {
+            let out = accumulate ? v + load(p) : v
+            UnsafeMutableRawPointer(p).storeBytes(of: out, as: V.self)
+        } else {
+            for l in 0..<max(width, 0) { p[l] = accumulate ? p[l] + v[l] : v[l] }
+        }
+    }
+
+    @inline(__always)
+    static func storeRow(_ lo: V, _ hi: V, _ c: UnsafeMutablePointer<Float>, width: Int, accumulate: Bool) {
+        store(lo, c, width: width, accumulate: accumulate)
+        store(hi, c + 8, width: width - 8, accumulate: accumulate)
+    }
+
+    /// C[6, 16] (+)= A[6, k] · panel[k, 16].
+    @inline(__always)
+    static func rows6(k: Int, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>,
+                      c: UnsafeMutablePointer<Float>, ldc: Int, width: Int, accumulate: Bool) {
+        var c00 = V(), c01 = V(), c10 = V(), c11 = V(), c20 = V(), c21 = V()
+        var c30 = V(), c31 = V(), c40 = V(), c41 = V(), c50 = V(), c51 = V()
+        let a0 = a, a1 = a + lda, a2 = a + 2 * lda, a3 = a + 3 * lda, a4 = a + 4 * lda, a5 = a + 5 * lda
+        var bp = b
+        for p in 0..<k {
+            let b0 = load(bp), b1 = load(bp + 8)
+            var x = V(repeating: a0[p]); c00 = c00.addingProduct(x, b0); c01 = c01.addingProduct(x, b1)
+            x = V(repeating: a1[p]); c10 = c10.addingProduct(x, b0); c11 = c11.addingProduct(x, b1)
+            x = V(repeating: a2[p]); c20 = c20.addingProduct(x, b0); c21 = c21.addingProduct(x, b1)
+            x = V(repeating: a3[p]); c30 = c30.addingProduct(x, b0); c31 = c31.addingProduct(x, b1)
+            x = V(repeating: a4[p]); c40 = c40.addingProduct(x, b0); c41 = c41.addingProduct(x, b1)
+            x = V(repeating: a5[p]); c50 = c50.addingProduct(x, b0); c51 = c51.addingProduct(x, b1)
+            bp += 16
+        }
+        storeRow(c00, c01, c, width: width, accumulate: accumulate)
+        storeRow(c10, c11, c + ldc, width: width, accumulate: accumulate)
+        storeRow(c20, c21, c + 2 * ldc, width: width, accumulate: accumulate)
+        storeRow(c30, c31, c + 3 * ldc, width: width, accumulate: accumulate)
+        storeRow(c40, c41, c + 4 * ldc, width: width, accumulate: accumulate)
+        storeRow(c50, c51, c + 5 * ldc, width: width, accumulate: accumulate)
+    }
+
+    /// C[1, 16] (+)= A[1, k] · panel[k, 16], two k-steps per iteration.
+    @inline(__always)
+    static func rows1(k: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
+                      c: UnsafeMutablePointer<Float>, width: Int, accumulate: Bool) {
+        var s0 = V(), s1 = V(), t0 = V(), t1 = V()
+        var p = 0
+        var bp = b
+        while p + 2 <= k {
+            let x = V(repeating: a[p]), y = V(repeating: a[p + 1])
+            s0 = s0.addingProduct(x, load(bp)); s1 = s1.addingProduct(x, load(bp + 8))
+            t0 = t0.addingProduct(y, load(bp + 16)); t1 = t1.addingProduct(y, load(bp + 24))
+            bp += 32
+            p += 2
+        }
+        if p < k {
+            let x = V(repeating: a[p])
+            s0 = s0.addingProduct(x, load(bp)); s1 = s1.addingProduct(x, load(bp + 8))
+        }
+        storeRow(s0 + t0, s1 + t1, c, width: width, accumulate: accumulate)
+    }
+}

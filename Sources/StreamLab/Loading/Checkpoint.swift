@@ -1,0 +1,104 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// The tensors of a Hugging Face model directory: `model.safetensors`, or the
+/// shards listed in `model.safetensors.index.json`. Tracks which tensors the
+/// loader used so unexpected leftovers can be reported.
+public final class Checkpoint: @unchecked Sendable {
+    public let directory: URL
+    let files: [SafetensorsFile]
+    /// Tensor name -> (file index, entry).
+    let entries: [String: (Int, TensorInfo)]
+    private(set) var used: Set<String> = []
+
+    /// Opens the weights of the model directory `directory`.
+    public init(directory: URL) throws {
+        self.directory = directory
+        let single = directory.appendingPathComponent("model.safetensors")
+        let index = directory.appendingPathComponent("model.safetensors.index.json")
+        var files: [SafetensorsFile] = []
+        var entries: [String: (Int, TensorInfo)] = [:]
+        if FileManager.default.fileExists(atPath: single.path) {
+            let file = try SafetensorsFile(path: single.path)
+            files = [file]
+            for (name, info) in file.tensors { entries[name] = (0, info) }
+        } else if FileManager.default.fileExists(atPath: index.path) {
+            let indexData: Data
+            do { indexData = try Data(contentsOf: index) } catch {
+                throw LoadError.cannotOpen(path: index.path, reason: "unreadable")
+            }
+            let json: JSONValue
+            do { json = try JSONValue.parse(indexData) } catch {
+                throw LoadError.malformedIndex(file: index.path, reason: "not valid JSON")
+            }
+            guard let weightMap = json["weight_map"]?.objectValue else {
+                throw LoadError.malformedIndex(file: index.path, reason: "no \"weight_map\" object")
+            }
+            var fileIndex: [String: Int] = [:]
+            for name in weightMap.keys.sorted() {
+                guard let shard = weightMap[name]?.stringValue,
+                      !shard.contains("/"), !shard.contains("\\"), shard != "..", !shard.isEmpty
+                else {
+                    throw LoadError.malformedIndex(file: index.path, reason: "entry for '\(name)' is not a file name in the model directory")
+                }
+                if fileIndex[shard] == nil {
+                    let shardPath = directory.appendingPathComponent(shard).path
+                    guard FileManager.default.fileExists(atPath: shardPath) else {
+                        throw LoadError.malformedIndex(file: index.path, reason: "shard '\(shard)' listed for '\(name)' does not exist")
+                    }
+                    fileIndex[shard] = files.count
+                    files.append(try SafetensorsFile(path: shardPath))
+                }
+                let i = fileIndex[shard]!
+                guard let info = files[i].tensors[name] else {
+                    throw LoadError.malformedIndex(file: index.path, reason: "tensor '\(name)' is not in its shard '\(shard)'")
+                }
+                entries[name] = (i, info)
+            }
+        } else {
+            var hint = ""
+            if FileManager.default.fileExists(atPath: directory.appendingPathComponent("pytorch_model.bin").path) {
+                hint = " (pytorch_model.bin found: only safetensors checkpoints are supported; convert with transformers' save_pretrained(safe_serialization=True))"
+            }
+            throw LoadError.missingFile(path: single.path, what: "weights\(hint)")
+        }
+        self.files = files
+        self.entries = entries
+    }
+
+    /// All tensor names in the checkpoint.
+    public var names: [String] { entries.keys.sorted() }
+
+    /// Whether the checkpoint holds `name`.
+    public func contains(_ name: String) -> Bool { entries[name] != nil }
+
+    /// The header entry of `name`, if present.
+    public func info(_ name: String) -> TensorInfo? { entries[name]?.1 }
+
+    /// Storage dtypes present (for `info`).
+    public var dtypes: Set<StorageDType> { Set(entries.values.map { $0.1.dtype }) }
+
+    /// Loads `name` as float32, checking its shape, and marks it used.
+    public func floats(_ name: String, shape expected: [Int]) throws -> [Float] {
+        guard let (file, info) = entries[name] else {
+            throw LoadError.missingTensor(name: name, directory: directory.path)
+        }
+        guard info.shape == expected else {
+            throw LoadError.shapeMismatch(tensor: name, expected: expected, found: info.shape)
+        }
+        used.insert(name)
+        return files[file].floats(info)
+    }
+
+    /// Marks a tensor as used without loading it (known non-weights).
+    func markUsed(_ name: String) { used.insert(name) }
+
+    /// Tensors the loader never used.
+    public var unusedNames: [String] { entries.keys.filter { !used.contains($0) }.sorted() }
+
+    /// Total number of stored elements (parameter count, shared tensors once).
+    public var elementCount: Int { entries.values.reduce(0) { $0 + $1.1.elementCount } }
+}

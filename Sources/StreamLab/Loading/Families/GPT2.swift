@@ -1,0 +1,101 @@
+/// GPT-2 (`gpt2`): pre-norm LayerNorm, learned positions, fused `c_attn`,
+/// Conv1D weights stored `[in, out]`, tied unembedding. Tensor names come with
+/// the `transformer.` prefix (GPT2LMHeadModel) or without it (GPT2Model, the
+/// hub's `gpt2` repository).
+enum GPT2Mapping: FamilyMapping {
+    static let modelTypes = ["gpt2"]
+
+    static func architecture(_ c: ModelConfig, modelType: String) throws -> Architecture {
+        let d = try c.size("n_embd")
+        let heads = try c.size("n_head")
+        if try c.bool("scale_attn_by_inverse_layer_idx", default: false) {
+            throw LoadError.unsupportedFeature(file: c.file, feature: "scale_attn_by_inverse_layer_idx")
+        }
+        if try c.bool("add_cross_attention", default: false) {
+            throw LoadError.unsupportedFeature(file: c.file, feature: "add_cross_attention (encoder-decoder GPT-2)")
+        }
+        let scaled = try c.bool("scale_attn_weights", default: true)
+        return Architecture(
+            modelType: modelType, vocabularySize: try c.size("vocab_size"), width: d,
+            layerCount: try c.size("n_layer"), headCount: heads,
+            mlpWidth: try c.size("n_inner", default: 4 * d), maxPositions: try c.size("n_positions"),
+            normPlacement: .pre, normKind: .layerNorm,
+            normEpsilon: Float(try c.double("layer_norm_epsilon", default: 1e-5)),
+            activation: try c.activation("activation_function", default: "gelu_new"),
+            positions: .learned(offset: 0), attentionScale: scaled ? nil : 1,
+            tiedEmbeddings: try c.bool("tie_word_embeddings", default: true))
+    }
+
+    static func weights(_ a: Architecture, from checkpoint: WeightSource) throws -> Weights {
+        var s = checkpoint
+        s.prefix = s.checkpoint.contains("transformer.wte.weight") ? "transformer." : ""
+        let d = a.width, f = a.mlpWidth
+        s.ignore { $0.hasSuffix(".attn.bias") || $0.hasSuffix(".attn.masked_bias") }
+        let blocks = try (0..<a.layerCount).map { i -> BlockWeights in
+            let p = "h.\(i)."
+            return BlockWeights(
+                ln1: try s.norm(p + "ln_1.weight", bias: p + "ln_1.bias", width: d),
+                qkv: try s.linear(p + "attn.c_attn.weight", bias: p + "attn.c_attn.bias", layout: .inOut, inputs: d, outputs: 3 * d),
+                output: try s.linear(p + "attn.c_proj.weight", bias: p + "attn.c_proj.bias", layout: .inOut, inputs: d, outputs: d),
+                ln2: try s.norm(p + "ln_2.weight", bias: p + "ln_2.bias", width: d),
+                up: try s.linear(p + "mlp.c_fc.weight", bias: p + "mlp.c_fc.bias", layout: .inOut, inputs: d, outputs: f),
+                down: try s.linear(p + "mlp.c_proj.weight", bias: p + "mlp.c_proj.bias", layout: .inOut, inputs: f, outputs: d))
+        }
+        let embedding = try s.floats("wte.weight", [a.vocabularySize, d])
+        return Weights(
+            tokenEmbedding: embedding, positionEmbedding: try s.floats("wpe.weight", [a.maxPositions, d]),
+            projectIn: nil, blocks: blocks,
+            finalNorm: try s.norm("ln_f.weight", bias: "ln_f.bias", width: d),
+            projectOut: nil, unembedding: try s.unembedding("lm_head.weight", embedding: embedding, architecture: a))
+    }
+}
+
+/// GPT-1 (`openai-gpt`): post-norm (`ln_1` after the attention add, `ln_2`
+/// after the MLP add), no final norm, learned positions, Conv1D weights, tied
+/// unembedding; `afn: "gelu"` is the tanh form.
+enum OpenAIGPTMapping: FamilyMapping {
+    static let modelTypes = ["openai-gpt"]
+
+    static func architecture(_ c: ModelConfig, modelType: String) throws -> Architecture {
+        let d = try c.size("n_embd")
+        let afn = try c.string("afn", default: "gelu")
+        let activation: Activation
+        switch afn {
+        case "gelu", "gelu_new": activation = .geluTanh
+        case "relu": activation = .relu
+        case "silu", "swish": activation = .silu
+        default:
+            throw LoadError.badConfigValue(file: c.file, key: "afn", value: "\"\(afn)\"", expected: "one of gelu, relu, silu, swish")
+        }
+        return Architecture(
+            modelType: modelType, vocabularySize: try c.size("vocab_size"), width: d,
+            layerCount: try c.size("n_layer"), headCount: try c.size("n_head"),
+            mlpWidth: 4 * d, maxPositions: try c.size("n_positions"),
+            normPlacement: .post, normKind: .layerNorm,
+            normEpsilon: Float(try c.double("layer_norm_epsilon", default: 1e-5)),
+            activation: activation, positions: .learned(offset: 0), hasFinalNorm: false,
+            tiedEmbeddings: true)
+    }
+
+    static func weights(_ a: Architecture, from checkpoint: WeightSource) throws -> Weights {
+        var s = checkpoint
+        s.prefix = s.checkpoint.contains("transformer.tokens_embed.weight") ? "transformer." : ""
+        let d = a.width, f = a.mlpWidth
+        s.ignore { $0.hasSuffix(".attn.bias") }
+        let blocks = try (0..<a.layerCount).map { i -> BlockWeights in
+            let p = "h.\(i)."
+            return BlockWeights(
+                ln1: try s.norm(p + "ln_1.weight", bias: p + "ln_1.bias", width: d),
+                qkv: try s.linear(p + "attn.c_attn.weight", bias: p + "attn.c_attn.bias", layout: .inOut, inputs: d, outputs: 3 * d),
+                output: try s.linear(p + "attn.c_proj.weight", bias: p + "attn.c_proj.bias", layout: .inOut, inputs: d, outputs: d),
+                ln2: try s.norm(p + "ln_2.weight", bias: p + "ln_2.bias", width: d),
+                up: try s.linear(p + "mlp.c_fc.weight", bias: p + "mlp.c_fc.bias", layout: .inOut, inputs: d, outputs: f),
+                down: try s.linear(p + "mlp.c_proj.weight", bias: p + "mlp.c_proj.bias", layout: .inOut, inputs: f, outputs: d))
+        }
+        let embedding = try s.floats("tokens_embed.weight", [a.vocabularySize, d])
+        return Weights(
+            tokenEmbedding: embedding, positionEmbedding: try s.floats("positions_embed.weight", [a.maxPositions, d]),
+            projectIn: nil, blocks: blocks, finalNorm: nil, projectOut: nil,
+            unembedding: try s.unembedding("lm_head.weight", embedding: embedding, architecture: a))
+    }
+}

@@ -1,0 +1,86 @@
+/// Llama, Mistral and Qwen2 (`llama`, `mistral`, `qwen2`): pre-norm RMSNorm,
+/// rotate-half rotary on the full head, GQA, SwiGLU MLP, separate q/k/v/o
+/// projections (`nn.Linear`, `[out, in]`). Differences: Llama's
+/// `attention_bias` puts biases on q, k, v and o, Qwen2 has q/k/v biases and
+/// none on o, Mistral may have a sliding window; `head_dim` is optional.
+enum LlamaMapping: FamilyMapping {
+    static let modelTypes = ["llama", "mistral", "qwen2"]
+
+    static func architecture(_ c: ModelConfig, modelType: String) throws -> Architecture {
+        let d = try c.size("hidden_size")
+        let heads = try c.size("num_attention_heads")
+        let kvHeads = try c.size("num_key_value_heads", default: heads)
+        let headDim = try c.size("head_dim", default: d / heads)
+        let fraction = try c.rotaryFraction()
+        if fraction != 1 {
+            throw LoadError.unsupportedFeature(file: c.file, feature: "partial rotary (\(fraction)) for model_type \(modelType)")
+        }
+        let qkvBias: Bool, outputBias: Bool
+        switch modelType {
+        case "qwen2":
+            qkvBias = true
+            outputBias = false
+        default:
+            qkvBias = try c.bool("attention_bias", default: false)
+            outputBias = qkvBias
+        }
+        var window: Int?
+        if modelType == "qwen2" {
+            if try c.bool("use_sliding_window", default: false) {
+                throw LoadError.unsupportedFeature(file: c.file, feature: "use_sliding_window for qwen2")
+            }
+        } else if c.value("sliding_window") != nil {
+            window = try c.size("sliding_window")
+        }
+        return Architecture(
+            modelType: modelType, vocabularySize: try c.size("vocab_size"), width: d,
+            layerCount: try c.size("num_hidden_layers"), headCount: heads, keyValueHeadCount: kvHeads,
+            headDimension: headDim, mlpWidth: try c.size("intermediate_size"),
+            maxPositions: try c.size("max_position_embeddings"),
+            normPlacement: .pre, normKind: .rmsNorm,
+            normEpsilon: Float(try c.double("rms_norm_eps", default: 1e-6)),
+            activation: try c.activation("hidden_act", default: "silu"), gatedMLP: true,
+            positions: .rotary(dimensions: headDim, base: try c.rotaryBase()),
+            slidingWindow: window, qkvBias: qkvBias, outputBias: outputBias,
+            mlpBias: try c.bool("mlp_bias", default: false), normBias: false,
+            tiedEmbeddings: try c.bool("tie_word_embeddings", default: false))
+    }
+
+    static func weights(_ a: Architecture, from checkpoint: WeightSource) throws -> Weights {
+        var s = checkpoint
+        s.prefix = "model."
+        let d = a.width, f = a.mlpWidth, dh = a.headDimension
+        let qWidth = a.headCount * dh, kvWidth = a.keyValueHeadCount * dh
+        s.ignore { $0.hasSuffix("rotary_emb.inv_freq") }
+        let blocks = try (0..<a.layerCount).map { i -> BlockWeights in
+            let p = "layers.\(i)."
+            let q = try s.matrix(p + "self_attn.q_proj.weight", layout: .outIn, inputs: d, outputs: qWidth)
+            let k = try s.matrix(p + "self_attn.k_proj.weight", layout: .outIn, inputs: d, outputs: kvWidth)
+            let v = try s.matrix(p + "self_attn.v_proj.weight", layout: .outIn, inputs: d, outputs: kvWidth)
+            let qkvBias: [Float]? = a.qkvBias
+                ? try s.vector(p + "self_attn.q_proj.bias", qWidth) + s.vector(p + "self_attn.k_proj.bias", kvWidth)
+                    + s.vector(p + "self_attn.v_proj.bias", kvWidth)
+                : nil
+            let gate = try s.matrix(p + "mlp.gate_proj.weight", layout: .outIn, inputs: d, outputs: f)
+            let up = try s.matrix(p + "mlp.up_proj.weight", layout: .outIn, inputs: d, outputs: f)
+            let upBias: [Float]? = a.mlpBias
+                ? try s.vector(p + "mlp.gate_proj.bias", f) + s.vector(p + "mlp.up_proj.bias", f) : nil
+            return BlockWeights(
+                ln1: try s.norm(p + "input_layernorm.weight", bias: nil, width: d),
+                qkv: WeightSource.linear(WeightSource.concatenateColumns([q, k, v], inputs: d),
+                                         inputs: d, outputs: qWidth + 2 * kvWidth, bias: qkvBias),
+                output: try s.linear(p + "self_attn.o_proj.weight", bias: a.outputBias ? p + "self_attn.o_proj.bias" : nil,
+                                     layout: .outIn, inputs: qWidth, outputs: d),
+                ln2: try s.norm(p + "post_attention_layernorm.weight", bias: nil, width: d),
+                up: WeightSource.linear(WeightSource.concatenateColumns([gate, up], inputs: d),
+                                        inputs: d, outputs: 2 * f, bias: upBias),
+                down: try s.linear(p + "mlp.down_proj.weight", bias: a.mlpBias ? p + "mlp.down_proj.bias" : nil,
+                                   layout: .outIn, inputs: f, outputs: d))
+        }
+        let embedding = try s.floats("embed_tokens.weight", [a.vocabularySize, d])
+        return Weights(
+            tokenEmbedding: embedding, positionEmbedding: nil, projectIn: nil, blocks: blocks,
+            finalNorm: try s.norm("norm.weight", bias: nil, width: d), projectOut: nil,
+            unembedding: try s.unembedding("lm_head.weight", embedding: embedding, architecture: a))
+    }
+}

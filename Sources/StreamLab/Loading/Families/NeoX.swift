@@ -1,0 +1,65 @@
+/// GPT-NeoX / Pythia (`gpt_neox`): pre-norm LayerNorm, partial rotary
+/// (`rotary_pct` or `partial_rotary_factor`), parallel or sequential residual
+/// (`use_parallel_residual`), exact GELU, untied `embed_out`. The fused
+/// `query_key_value` output is per-head interleaved `[H, 3, Dh]` and is
+/// reordered here to q | k | v.
+enum NeoXMapping: FamilyMapping {
+    static let modelTypes = ["gpt_neox"]
+
+    static func architecture(_ c: ModelConfig, modelType: String) throws -> Architecture {
+        let d = try c.size("hidden_size")
+        let heads = try c.size("num_attention_heads")
+        let headDim = d / heads
+        let rotaryDims = Int(Double(headDim) * (try c.rotaryFraction(default: 0.25)))
+        let bias = try c.bool("attention_bias", default: true)
+        return Architecture(
+            modelType: modelType, vocabularySize: try c.size("vocab_size"), width: d,
+            layerCount: try c.size("num_hidden_layers"), headCount: heads,
+            mlpWidth: try c.size("intermediate_size"), maxPositions: try c.size("max_position_embeddings"),
+            normPlacement: .pre, normKind: .layerNorm,
+            normEpsilon: Float(try c.double("layer_norm_eps", default: 1e-5)),
+            activation: try c.activation("hidden_act", default: "gelu"),
+            positions: .rotary(dimensions: rotaryDims, base: try c.rotaryBase()),
+            parallelResidual: try c.bool("use_parallel_residual", default: true),
+            qkvBias: bias, outputBias: bias,
+            tiedEmbeddings: try c.bool("tie_word_embeddings", default: false))
+    }
+
+    static func weights(_ a: Architecture, from checkpoint: WeightSource) throws -> Weights {
+        var s = checkpoint
+        s.prefix = "gpt_neox."
+        let d = a.width, f = a.mlpWidth, h = a.headCount, dh = a.headDimension
+        s.ignore { $0.hasSuffix(".attention.bias") || $0.hasSuffix(".attention.masked_bias") || $0.hasSuffix("inv_freq") }
+        let blocks = try (0..<a.layerCount).map { i -> BlockWeights in
+            let p = "layers.\(i)."
+            // [3D, D] rows ordered (head, q|k|v, dh); regroup to (q|k|v, head, dh).
+            let fused = try s.floats(p + "attention.query_key_value.weight", [3 * d, d])
+            let fusedBias = a.qkvBias ? try s.vector(p + "attention.query_key_value.bias", 3 * d) : nil
+            var rows = [Float](repeating: 0, count: 3 * d * d)
+            var bias = [Float](repeating: 0, count: 3 * d)
+            for head in 0..<h {
+                for part in 0..<3 {
+                    for r in 0..<dh {
+                        let from = (head * 3 + part) * dh + r, to = part * d + head * dh + r
+                        for c in 0..<d { rows[to * d + c] = fused[from * d + c] }
+                        if let fusedBias { bias[to] = fusedBias[from] }
+                    }
+                }
+            }
+            return BlockWeights(
+                ln1: try s.norm(p + "input_layernorm.weight", bias: p + "input_layernorm.bias", width: d),
+                qkv: WeightSource.linear(WeightSource.transpose(rows, rows: 3 * d, columns: d),
+                                         inputs: d, outputs: 3 * d, bias: fusedBias == nil ? nil : bias),
+                output: try s.linear(p + "attention.dense.weight", bias: a.outputBias ? p + "attention.dense.bias" : nil,
+                                     layout: .outIn, inputs: d, outputs: d),
+                ln2: try s.norm(p + "post_attention_layernorm.weight", bias: p + "post_attention_layernorm.bias", width: d),
+                up: try s.linear(p + "mlp.dense_h_to_4h.weight", bias: p + "mlp.dense_h_to_4h.bias", layout: .outIn, inputs: d, outputs: f),
+                down: try s.linear(p + "mlp.dense_4h_to_h.weight", bias: p + "mlp.dense_4h_to_h.bias", layout: .outIn, inputs: f, outputs: d))
+        }
+        let embedding = try s.floats("embed_in.weight", [a.vocabularySize, d])
+        return Weights(
+            tokenEmbedding: embedding, positionEmbedding: nil, projectIn: nil, blocks: blocks,
+            finalNorm: try s.norm("final_layer_norm.weight", bias: "final_layer_norm.bias", width: d),
+            projectOut: nil, unembedding: try s.unembedding("embed_out.weight", embedding: embedding, architecture: a))
+    }
+}

@@ -1,0 +1,65 @@
+/// OPT (`opt`): learned positions with offset 2, ReLU MLP (`fc1`, `fc2`),
+/// `do_layer_norm_before` chooses pre-norm (most sizes) or post-norm
+/// (OPT-350m); `word_embed_proj_dim` != `hidden_size` adds `project_in` /
+/// `project_out`. The per-layer `final_layer_norm` is the MLP's norm; the
+/// decoder-level one is the final norm (absent for post-norm).
+enum OPTMapping: FamilyMapping {
+    static let modelTypes = ["opt"]
+
+    static func architecture(_ c: ModelConfig, modelType: String) throws -> Architecture {
+        let d = try c.size("hidden_size")
+        let heads = try c.size("num_attention_heads")
+        let pre = try c.bool("do_layer_norm_before", default: true)
+        let bias = try c.bool("enable_bias", default: true)
+        if try !c.bool("layer_norm_elementwise_affine", default: true) {
+            throw LoadError.unsupportedFeature(file: c.file, feature: "layer_norm_elementwise_affine = false")
+        }
+        let finalNorm = try pre && !c.bool("_remove_final_layer_norm", default: false)
+        return Architecture(
+            modelType: modelType, vocabularySize: try c.size("vocab_size"), width: d,
+            layerCount: try c.size("num_hidden_layers"), headCount: heads,
+            mlpWidth: try c.size("ffn_dim"), maxPositions: try c.size("max_position_embeddings"),
+            normPlacement: pre ? .pre : .post, normKind: .layerNorm, normEpsilon: 1e-5,
+            activation: try c.activation("activation_function", default: "relu"),
+            positions: .learned(offset: 2), hasFinalNorm: finalNorm,
+            embeddingWidth: try c.size("word_embed_proj_dim", default: d),
+            qkvBias: bias, outputBias: bias, mlpBias: bias,
+            tiedEmbeddings: try c.bool("tie_word_embeddings", default: true))
+    }
+
+    static func weights(_ a: Architecture, from checkpoint: WeightSource) throws -> Weights {
+        var s = checkpoint
+        s.prefix = "model.decoder."
+        let d = a.width, f = a.mlpWidth, e = a.embeddingWidth
+        let blocks = try (0..<a.layerCount).map { i -> BlockWeights in
+            let p = "layers.\(i)."
+            func bias(_ name: String) -> String? { a.qkvBias ? p + name : nil }
+            let q = try s.matrix(p + "self_attn.q_proj.weight", layout: .outIn, inputs: d, outputs: d)
+            let k = try s.matrix(p + "self_attn.k_proj.weight", layout: .outIn, inputs: d, outputs: d)
+            let v = try s.matrix(p + "self_attn.v_proj.weight", layout: .outIn, inputs: d, outputs: d)
+            let qkvBias: [Float]? = a.qkvBias
+                ? try s.vector(p + "self_attn.q_proj.bias", d) + s.vector(p + "self_attn.k_proj.bias", d)
+                    + s.vector(p + "self_attn.v_proj.bias", d)
+                : nil
+            return BlockWeights(
+                ln1: try s.norm(p + "self_attn_layer_norm.weight", bias: p + "self_attn_layer_norm.bias", width: d),
+                qkv: WeightSource.linear(WeightSource.concatenateColumns([q, k, v], inputs: d),
+                                         inputs: d, outputs: 3 * d, bias: qkvBias),
+                output: try s.linear(p + "self_attn.out_proj.weight", bias: bias("self_attn.out_proj.bias"),
+                                     layout: .outIn, inputs: d, outputs: d),
+                ln2: try s.norm(p + "final_layer_norm.weight", bias: p + "final_layer_norm.bias", width: d),
+                up: try s.linear(p + "fc1.weight", bias: bias("fc1.bias"), layout: .outIn, inputs: d, outputs: f),
+                down: try s.linear(p + "fc2.weight", bias: bias("fc2.bias"), layout: .outIn, inputs: f, outputs: d))
+        }
+        let embedding = try s.floats("embed_tokens.weight", [a.vocabularySize, e])
+        let projectIn = a.hasProjection ? try s.linear("project_in.weight", bias: nil, layout: .outIn, inputs: e, outputs: d) : nil
+        let projectOut = a.hasProjection ? try s.linear("project_out.weight", bias: nil, layout: .outIn, inputs: d, outputs: e) : nil
+        return Weights(
+            tokenEmbedding: embedding,
+            positionEmbedding: try s.floats("embed_positions.weight", [a.maxPositions + 2, d]),
+            projectIn: projectIn, blocks: blocks,
+            finalNorm: a.hasFinalNorm ? try s.norm("final_layer_norm.weight", bias: "final_layer_norm.bias", width: d) : nil,
+            projectOut: projectOut,
+            unembedding: try s.unembedding("lm_head.weight", embedding: embedding, architecture: a))
+    }
+}

@@ -1,0 +1,137 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// Typed access to a Hugging Face `config.json`. Every accessor names the key
+/// in its error, so a wrong config says exactly what to fix.
+public struct ModelConfig: Sendable {
+    /// Path of the file, for messages.
+    public let file: String
+    public let values: [String: JSONValue]
+
+    /// Reads and parses `config.json` at `url`.
+    public init(url: URL) throws {
+        file = url.path
+        guard FileManager.default.fileExists(atPath: url.path) else {
+            throw LoadError.missingFile(path: url.path, what: "config")
+        }
+        let data: Data
+        do { data = try Data(contentsOf: url) } catch {
+            throw LoadError.cannotOpen(path: url.path, reason: "unreadable")
+        }
+        let json: JSONValue
+        do { json = try JSONValue.parse(data) } catch {
+            throw LoadError.malformedConfig(file: url.path, reason: "not valid JSON")
+        }
+        guard let object = json.objectValue else {
+            throw LoadError.malformedConfig(file: url.path, reason: "the top level is not a JSON object")
+        }
+        values = object
+    }
+
+    public init(file: String, values: [String: JSONValue]) {
+        self.file = file
+        self.values = values
+    }
+
+    /// The value of `key`, looked up at the top level and then inside the
+    /// nested objects `rope_parameters` / `rope_scaling` when `nested` is set
+    /// (transformers 5 moved rotary keys there). A JSON null counts as absent.
+    public func value(_ key: String, nested: Bool = false) -> JSONValue? {
+        if let v = values[key], !v.isNull { return v }
+        if nested {
+            for container in ["rope_parameters", "rope_scaling"] {
+                if let v = values[container]?[key], !v.isNull { return v }
+            }
+        }
+        return nil
+    }
+
+    /// The first present key of `keys` and its value.
+    public func first(_ keys: [String], nested: Bool = false) -> (key: String, value: JSONValue)? {
+        for k in keys { if let v = value(k, nested: nested) { return (k, v) } }
+        return nil
+    }
+
+    public func int(_ key: String) throws -> Int {
+        guard let v = value(key) else { throw LoadError.missingConfigKey(file: file, key: key) }
+        guard let i = v.intValue else { throw LoadError.badConfigValue(file: file, key: key, value: v.brief, expected: "an integer") }
+        return i
+    }
+
+    public func int(_ key: String, default d: Int) throws -> Int {
+        value(key) == nil ? d : try int(key)
+    }
+
+    /// A positive integer (sizes, counts).
+    public func size(_ key: String, default d: Int? = nil) throws -> Int {
+        let i: Int
+        if let d, value(key) == nil { i = d } else { i = try int(key) }
+        guard i > 0 else { throw LoadError.badConfigValue(file: file, key: key, value: String(i), expected: "a positive integer") }
+        return i
+    }
+
+    public func double(_ key: String, default d: Double, nested: Bool = false) throws -> Double {
+        guard let v = value(key, nested: nested) else { return d }
+        guard let x = v.doubleValue else { throw LoadError.badConfigValue(file: file, key: key, value: v.brief, expected: "a number") }
+        return x
+    }
+
+    public func bool(_ key: String, default d: Bool) throws -> Bool {
+        guard let v = value(key) else { return d }
+        guard let b = v.boolValue else { throw LoadError.badConfigValue(file: file, key: key, value: v.brief, expected: "true or false") }
+        return b
+    }
+
+    public func string(_ key: String, default d: String? = nil) throws -> String {
+        guard let v = value(key) else {
+            if let d { return d }
+            throw LoadError.missingConfigKey(file: file, key: key)
+        }
+        guard let s = v.stringValue else { throw LoadError.badConfigValue(file: file, key: key, value: v.brief, expected: "a string") }
+        return s
+    }
+
+    /// Maps an activation name used by Hugging Face configs.
+    public func activation(_ key: String, default d: String) throws -> Activation {
+        let name = try string(key, default: d)
+        switch name {
+        case "gelu_new", "gelu_pytorch_tanh", "gelu_fast", "gelu_tanh": return .geluTanh
+        case "gelu": return .geluExact
+        case "relu": return .relu
+        case "silu", "swish": return .silu
+        default:
+            throw LoadError.badConfigValue(file: file, key: key, value: "\"\(name)\"",
+                                           expected: "one of gelu, gelu_new, gelu_pytorch_tanh, relu, silu")
+        }
+    }
+
+    /// Rotary base, from `rope_theta` (top level or in `rope_parameters`) or the
+    /// legacy `rotary_emb_base`; 10000 only when no spelling is present.
+    /// Refuses rope scaling types other than the default.
+    public func rotaryBase() throws -> Float {
+        if let ropeType = first(["rope_type", "type"], nested: true)?.value.stringValue,
+           ropeType != "default" {
+            throw LoadError.unsupportedFeature(file: file, feature: "rope scaling type \"\(ropeType)\"")
+        }
+        guard let (key, v) = first(["rope_theta", "rotary_emb_base"], nested: true) else { return 10000 }
+        guard let x = v.doubleValue, x > 0 else {
+            throw LoadError.badConfigValue(file: file, key: key, value: v.brief, expected: "a positive number")
+        }
+        return Float(x)
+    }
+
+    /// Fraction of each head's dimensions that are rotated, from
+    /// `partial_rotary_factor` (top level or in `rope_parameters`) or the
+    /// legacy `rotary_pct`; `defaultFraction` when absent (transformers'
+    /// GPT-NeoX config defaults to 0.25, everything else to 1).
+    public func rotaryFraction(default defaultFraction: Double = 1) throws -> Double {
+        guard let (key, v) = first(["partial_rotary_factor", "rotary_pct"], nested: true) else { return defaultFraction }
+        guard let x = v.doubleValue, x > 0, x <= 1 else {
+            throw LoadError.badConfigValue(file: file, key: key, value: v.brief, expected: "a fraction in (0, 1]")
+        }
+        return x
+    }
+}

@@ -1,0 +1,36 @@
+/// Errors in what a caller asked of a model. One line each, naming the
+/// token, layer, head or position at fault.
+public enum ModelError: Error, CustomStringConvertible, Equatable {
+    case emptyTokens
+    case tokenOutOfRange(index: Int, id: Int, vocabularySize: Int)
+    case sequenceTooLong(length: Int, maximum: Int)
+    case layerOutOfRange(layer: Int, layerCount: Int)
+    case headOutOfRange(layer: Int, head: Int, headCount: Int)
+    case positionOutOfRange(position: Int, length: Int)
+    case targetOutOfRange(target: Int, vocabularySize: Int)
+    case invalidArchitecture(String)
+    case conflictingInterventions(String)
+
+    public var description: String {
+        switch self {
+        case .emptyTokens:
+            return "the token list is empty: give at least one token"
+        case let .tokenOutOfRange(index, id, v):
+            return "token \(id) at position \(index) is out of range: the vocabulary has ids 0..<\(v)"
+        case let .sequenceTooLong(length, maximum):
+            return "the sequence has \(length) tokens but the model accepts at most \(maximum) positions"
+        case let .layerOutOfRange(layer, count):
+            return "layer \(layer) is out of range: the model has layers 0..<\(count)"
+        case let .headOutOfRange(layer, head, count):
+            return "head \(head) of layer \(layer) is out of range: the model has heads 0..<\(count)"
+        case let .positionOutOfRange(position, length):
+            return "position \(position) is out of range for \(length) tokens (use 0..<\(length), or -\(length)...-1 from the end)"
+        case let .targetOutOfRange(target, v):
+            return "target token \(target) is not in the vocabulary (ids 0..<\(v))"
+        case let .invalidArchitecture(reason):
+            return "invalid architecture: \(reason)"
+        case let .conflictingInterventions(reason):
+            return "conflicting interventions: \(reason)"
+        }
+    }
+}
