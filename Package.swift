@@ -44,7 +44,8 @@ let package = Package(
         ),
         .testTarget(
             name: "StreamLabTests",
-            dependencies: ["StreamLab"],
+            // The CLI tests run the built `stream-probe`, so the tests depend on it.
+            dependencies: ["StreamLab", "stream-probe"],
             swiftSettings: vectorFlags
         ),
     ]

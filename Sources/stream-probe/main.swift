@@ -1,2 +1,61 @@
+import Foundation
 import StreamLab
-print("stream-probe: under construction")
+
+/// stream-probe: the command-line face of StreamLab. Each command parses its
+/// flags, calls one library function and prints a report; all the work is in
+/// the library.
+enum StreamProbe {
+    /// Every command: its interface and its body.
+    static var commands: [String: (CommandSpec, (ParsedArguments) throws -> Void)] {
+        [
+            "info": (InfoCommand.spec, InfoCommand.run),
+            "trace": (TraceCommand.spec, TraceCommand.run),
+        ]
+    }
+
+    static let overview = """
+        stream-probe \(StreamLab.version): look inside Transformers through their residual stream
+
+        usage: stream-probe COMMAND [MODEL] [options]
+
+        commands:
+          info       architecture, sizes and memory of a model
+          trace      record every hook point of a forward pass to an .npz
+
+        MODEL is a Hugging Face model directory (config.json + *.safetensors).
+        Run `stream-probe COMMAND --help` for a command's options.
+        """
+
+    static func main(_ arguments: [String]) -> Int32 {
+        guard let name = arguments.first, name != "--help", name != "-h", name != "help" else {
+            print(overview)
+            return arguments.isEmpty ? 2 : 0
+        }
+        if name == "--version" { print(StreamLab.version); return 0 }
+        guard let (spec, run) = commands[name] else {
+            let hint = ParsedArguments.closest(to: name, among: Array(commands.keys)).map { "; did you mean '\($0)'?" } ?? ""
+            return fail(UsageError("unknown command '\(name)'\(hint) (commands: \(commands.keys.sorted().joined(separator: ", ")))"))
+        }
+        do {
+            let parsed = try ParsedArguments(Array(arguments.dropFirst()), spec: spec)
+            if parsed.has("--help") {
+                print(spec.helpText, terminator: "")
+                return 0
+            }
+            try run(parsed)
+            return 0
+        } catch {
+            return fail(error)
+        }
+    }
+
+    /// Prints `error: <one line>` to stderr; usage mistakes exit 2, others 1.
+    static func fail(_ error: Error) -> Int32 {
+        let message = String(describing: error).replacingOccurrences(of: "\n", with: " ")
+        FileHandle.standardError.write(Data("error: \(message)\n".utf8))
+        return error is UsageError ? 2 : 1
+    }
+}
+
+AtomicFile.installInterruptCleanup()
+exit(StreamProbe.main(Array(CommandLine.arguments.dropFirst())))

@@ -30,8 +30,8 @@ public final class Checkpoint: @unchecked Sendable {
             do { indexData = try Data(contentsOf: index) } catch {
                 throw LoadError.cannotOpen(path: index.path, reason: "unreadable")
             }
-            let json: JSONValue
-            do { json = try JSONValue.parse(indexData) } catch {
+            let json: JSONDocument
+            do { json = try JSONDocument.parse(indexData) } catch {
                 throw LoadError.malformedIndex(file: index.path, reason: "not valid JSON")
             }
             guard let weightMap = json["weight_map"]?.objectValue else {

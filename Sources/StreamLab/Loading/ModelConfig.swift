@@ -9,7 +9,7 @@ import Foundation
 public struct ModelConfig: Sendable {
     /// Path of the file, for messages.
     public let file: String
-    public let values: [String: JSONValue]
+    public let values: [String: JSONDocument]
 
     /// Reads and parses `config.json` at `url`.
     public init(url: URL) throws {
@@ -21,8 +21,8 @@ public struct ModelConfig: Sendable {
         do { data = try Data(contentsOf: url) } catch {
             throw LoadError.cannotOpen(path: url.path, reason: "unreadable")
         }
-        let json: JSONValue
-        do { json = try JSONValue.parse(data) } catch {
+        let json: JSONDocument
+        do { json = try JSONDocument.parse(data) } catch {
             throw LoadError.malformedConfig(file: url.path, reason: "not valid JSON")
         }
         guard let object = json.objectValue else {
@@ -31,7 +31,7 @@ public struct ModelConfig: Sendable {
         values = object
     }
 
-    public init(file: String, values: [String: JSONValue]) {
+    public init(file: String, values: [String: JSONDocument]) {
         self.file = file
         self.values = values
     }
@@ -39,7 +39,7 @@ public struct ModelConfig: Sendable {
     /// The value of `key`, looked up at the top level and then inside the
     /// nested objects `rope_parameters` / `rope_scaling` when `nested` is set
     /// (transformers 5 moved rotary keys there). A JSON null counts as absent.
-    public func value(_ key: String, nested: Bool = false) -> JSONValue? {
+    public func value(_ key: String, nested: Bool = false) -> JSONDocument? {
         if let v = values[key], !v.isNull { return v }
         if nested {
             for container in ["rope_parameters", "rope_scaling"] {
@@ -50,7 +50,7 @@ public struct ModelConfig: Sendable {
     }
 
     /// The first present key of `keys` and its value.
-    public func first(_ keys: [String], nested: Bool = false) -> (key: String, value: JSONValue)? {
+    public func first(_ keys: [String], nested: Bool = false) -> (key: String, value: JSONDocument)? {
         for k in keys { if let v = value(k, nested: nested) { return (k, v) } }
         return nil
     }
@@ -71,6 +71,15 @@ public struct ModelConfig: Sendable {
         if let d, value(key) == nil { i = d } else { i = try int(key) }
         guard i > 0 else { throw LoadError.badConfigValue(file: file, key: key, value: String(i), expected: "a positive integer") }
         return i
+    }
+
+    /// Head width D / H for families that derive it, checking that H divides D.
+    public func headDimension(width: Int, heads: Int, headsKey: String) throws -> Int {
+        guard width % heads == 0 else {
+            throw LoadError.badConfigValue(file: file, key: headsKey, value: String(heads),
+                                           expected: "a divisor of the width (width \(width) is not a multiple of the \(heads) attention heads)")
+        }
+        return width / heads
     }
 
     public func double(_ key: String, default d: Double, nested: Bool = false) throws -> Double {

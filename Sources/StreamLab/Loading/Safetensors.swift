@@ -50,8 +50,8 @@ public final class SafetensorsFile: @unchecked Sendable {
         }
         let dataStart = 8 + Int(headerLength)
         let headerData = Data(file.bytes(8..<dataStart))
-        let header: JSONValue
-        do { header = try JSONValue.parse(headerData) } catch {
+        let header: JSONDocument
+        do { header = try JSONDocument.parse(headerData) } catch {
             throw LoadError.malformedHeader(file: path, reason: "header is not valid JSON")
         }
         guard let entries = header.objectValue else {
@@ -72,7 +72,7 @@ public final class SafetensorsFile: @unchecked Sendable {
         self.metadata = metadata
     }
 
-    private static func parseEntry(name: String, entry: JSONValue, path: String,
+    private static func parseEntry(name: String, entry: JSONDocument, path: String,
                                    dataStart: Int, fileSize: Int) throws -> TensorInfo {
         guard let dtypeName = entry["dtype"]?.stringValue,
               let shapeValues = entry["shape"]?.arrayValue,

@@ -127,3 +127,26 @@ public enum HookPoint: Hashable, Sendable, Comparable, CustomStringConvertible {
 
     public static func < (a: HookPoint, b: HookPoint) -> Bool { a.sortKey < b.sortKey }
 }
+
+extension HookPoint {
+    /// A representative point of `kind` (layer 0 for per-block kinds).
+    public static func example(of kind: HookKind) -> HookPoint {
+        switch kind {
+        case .embed: return .embed
+        case .posEmbed: return .posEmbed
+        case .residPre: return .residPre(0)
+        case .ln1Scale: return .ln1Scale(0)
+        case .attnPattern: return .attnPattern(0)
+        case .attnResult: return .attnResult(0)
+        case .attnOut: return .attnOut(0)
+        case .residMid: return .residMid(0)
+        case .ln2Scale: return .ln2Scale(0)
+        case .mlpPost: return .mlpPost(0)
+        case .mlpOut: return .mlpOut(0)
+        case .residPost: return .residPost(0)
+        case .lnFinalScale: return .lnFinalScale
+        case .lnFinalNormalized: return .lnFinalNormalized
+        case .logits: return .logits
+        }
+    }
+}

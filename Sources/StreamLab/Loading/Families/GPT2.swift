@@ -8,6 +8,7 @@ enum GPT2Mapping: FamilyMapping {
     static func architecture(_ c: ModelConfig, modelType: String) throws -> Architecture {
         let d = try c.size("n_embd")
         let heads = try c.size("n_head")
+        _ = try c.headDimension(width: d, heads: heads, headsKey: "n_head")
         if try c.bool("scale_attn_by_inverse_layer_idx", default: false) {
             throw LoadError.unsupportedFeature(file: c.file, feature: "scale_attn_by_inverse_layer_idx")
         }
@@ -58,6 +59,7 @@ enum OpenAIGPTMapping: FamilyMapping {
 
     static func architecture(_ c: ModelConfig, modelType: String) throws -> Architecture {
         let d = try c.size("n_embd")
+        _ = try c.headDimension(width: d, heads: try c.size("n_head"), headsKey: "n_head")
         let afn = try c.string("afn", default: "gelu")
         let activation: Activation
         switch afn {

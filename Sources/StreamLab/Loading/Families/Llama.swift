@@ -10,7 +10,8 @@ enum LlamaMapping: FamilyMapping {
         let d = try c.size("hidden_size")
         let heads = try c.size("num_attention_heads")
         let kvHeads = try c.size("num_key_value_heads", default: heads)
-        let headDim = try c.size("head_dim", default: d / heads)
+        let headDim = c.value("head_dim") != nil ? try c.size("head_dim")
+            : try c.headDimension(width: d, heads: heads, headsKey: "num_attention_heads")
         let fraction = try c.rotaryFraction()
         if fraction != 1 {
             throw LoadError.unsupportedFeature(file: c.file, feature: "partial rotary (\(fraction)) for model_type \(modelType)")

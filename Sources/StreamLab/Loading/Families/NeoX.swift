@@ -9,7 +9,7 @@ enum NeoXMapping: FamilyMapping {
     static func architecture(_ c: ModelConfig, modelType: String) throws -> Architecture {
         let d = try c.size("hidden_size")
         let heads = try c.size("num_attention_heads")
-        let headDim = d / heads
+        let headDim = try c.headDimension(width: d, heads: heads, headsKey: "num_attention_heads")
         let rotaryDims = Int(Double(headDim) * (try c.rotaryFraction(default: 0.25)))
         let bias = try c.bool("attention_bias", default: true)
         return Architecture(

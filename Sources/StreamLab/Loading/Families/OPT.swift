@@ -9,6 +9,7 @@ enum OPTMapping: FamilyMapping {
     static func architecture(_ c: ModelConfig, modelType: String) throws -> Architecture {
         let d = try c.size("hidden_size")
         let heads = try c.size("num_attention_heads")
+        _ = try c.headDimension(width: d, heads: heads, headsKey: "num_attention_heads")
         let pre = try c.bool("do_layer_norm_before", default: true)
         let bias = try c.bool("enable_bias", default: true)
         if try !c.bool("layer_norm_elementwise_affine", default: true) {

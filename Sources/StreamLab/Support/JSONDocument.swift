@@ -7,14 +7,14 @@ import Foundation
 /// A parsed JSON document of any shape, for files whose keys vary
 /// (safetensors headers, Hugging Face configs). Typed access with errors that
 /// name the key lives with the callers.
-public enum JSONValue: Sendable, Equatable, Decodable {
+public enum JSONDocument: Sendable, Equatable, Decodable {
     case null
     case bool(Bool)
     case int(Int)
     case double(Double)
     case string(String)
-    case array([JSONValue])
-    case object([String: JSONValue])
+    case array([JSONDocument])
+    case object([String: JSONDocument])
 
     public init(from decoder: Decoder) throws {
         let c = try decoder.singleValueContainer()
@@ -23,25 +23,25 @@ public enum JSONValue: Sendable, Equatable, Decodable {
         else if let i = try? c.decode(Int.self) { self = .int(i) }
         else if let d = try? c.decode(Double.self) { self = .double(d) }
         else if let s = try? c.decode(String.self) { self = .string(s) }
-        else if let a = try? c.decode([JSONValue].self) { self = .array(a) }
-        else if let o = try? c.decode([String: JSONValue].self) { self = .object(o) }
+        else if let a = try? c.decode([JSONDocument].self) { self = .array(a) }
+        else if let o = try? c.decode([String: JSONDocument].self) { self = .object(o) }
         else {
             throw DecodingError.dataCorruptedError(in: c, debugDescription: "not a JSON value")
         }
     }
 
     /// Parses UTF-8 JSON text.
-    public static func parse(_ data: Data) throws -> JSONValue {
-        try JSONDecoder().decode(JSONValue.self, from: data)
+    public static func parse(_ data: Data) throws -> JSONDocument {
+        try JSONDecoder().decode(JSONDocument.self, from: data)
     }
 
-    public subscript(key: String) -> JSONValue? {
+    public subscript(key: String) -> JSONDocument? {
         if case let .object(o) = self { return o[key] }
         return nil
     }
 
-    public var objectValue: [String: JSONValue]? { if case let .object(o) = self { return o }; return nil }
-    public var arrayValue: [JSONValue]? { if case let .array(a) = self { return a }; return nil }
+    public var objectValue: [String: JSONDocument]? { if case let .object(o) = self { return o }; return nil }
+    public var arrayValue: [JSONDocument]? { if case let .array(a) = self { return a }; return nil }
     public var stringValue: String? { if case let .string(s) = self { return s }; return nil }
     public var boolValue: Bool? { if case let .bool(b) = self { return b }; return nil }
     /// An integer, also from a float with no fractional part (e.g. `2.0`).

@@ -1,0 +1,167 @@
+#!/usr/bin/env python3
+"""Builds the bad-inputs catalogue: one small case per failure kind.
+
+Each case is a folder `Fixtures/bad/<case>/` holding the broken files (if any)
+and `case.json`: {"args": [...], "expect": "text the one-line error must contain",
+"status": exit status}. Paths in "args" are relative to the repository root, where
+the tests run `stream-probe`. The catalogue test (Tests/StreamLabTests/BadInputTests.swift)
+runs every case. Standard library only (no numpy, no torch):
+
+    python3 Fixtures/bad/make_bad.py        # from the repository root
+
+The base model is a valid 1-layer GPT-2 of width 4 (vocabulary 8, 4 positions),
+written by hand so every byte is known; each case breaks exactly one thing.
+"""
+import json
+import os
+import random
+import shutil
+import struct
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REL = "Fixtures/bad"
+
+D, V, P, F = 4, 8, 4, 16
+
+
+def tiny_tensors():
+    rng = random.Random(0)
+    def t(*shape):
+        n = 1
+        for s in shape:
+            n *= s
+        return (list(shape), [rng.uniform(-0.5, 0.5) for _ in range(n)])
+    p = "transformer."
+    return {
+        p + "wte.weight": t(V, D), p + "wpe.weight": t(P, D),
+        p + "h.0.ln_1.weight": t(D), p + "h.0.ln_1.bias": t(D),
+        p + "h.0.attn.c_attn.weight": t(D, 3 * D), p + "h.0.attn.c_attn.bias": t(3 * D),
+        p + "h.0.attn.c_proj.weight": t(D, D), p + "h.0.attn.c_proj.bias": t(D),
+        p + "h.0.ln_2.weight": t(D), p + "h.0.ln_2.bias": t(D),
+        p + "h.0.mlp.c_fc.weight": t(D, F), p + "h.0.mlp.c_fc.bias": t(F),
+        p + "h.0.mlp.c_proj.weight": t(F, D), p + "h.0.mlp.c_proj.bias": t(D),
+        p + "ln_f.weight": t(D), p + "ln_f.bias": t(D),
+    }
+
+
+def header_of(blob):
+    (n,) = struct.unpack("<Q", blob[:8])
+    return json.loads(blob[8:8 + n].decode())
+
+
+def safetensors_bytes(tensors, dtype_override=None, header_override=None):
+    header, data = {}, b""
+    for name in sorted(tensors):
+        shape, values = tensors[name]
+        blob = struct.pack("<%df" % len(values), *values)
+        dtype = (dtype_override or {}).get(name, "F32")
+        header[name] = {"dtype": dtype, "shape": shape, "data_offsets": [len(data), len(data) + len(blob)]}
+        data += blob
+    text = header_override if header_override is not None else json.dumps(header, separators=(",", ":"))
+    raw = text.encode()
+    raw += b" " * ((8 - len(raw) % 8) % 8)
+    return struct.pack("<Q", len(raw)) + raw + data
+
+
+CONFIG = {"model_type": "gpt2", "vocab_size": V, "n_embd": D, "n_layer": 1, "n_head": 1,
+          "n_positions": P, "n_inner": None, "activation_function": "gelu_new", "layer_norm_epsilon": 1e-5}
+
+
+def case(name, args, expect, status=1, config=CONFIG, weights=None, files=None):
+    folder = os.path.join(HERE, name)
+    os.makedirs(folder, exist_ok=True)
+    if config is not None:
+        with open(os.path.join(folder, "config.json"), "w") as f:
+            f.write(config if isinstance(config, str) else json.dumps(config, indent=1))
+    if weights is not None:
+        with open(os.path.join(folder, "model.safetensors"), "wb") as f:
+            f.write(weights)
+    for fname, content in (files or {}).items():
+        with open(os.path.join(folder, fname), "wb") as f:
+            f.write(content if isinstance(content, bytes) else content.encode())
+    args = [a.replace("$CASE", f"{REL}/{name}") for a in args]
+    with open(os.path.join(folder, "case.json"), "w") as f:
+        json.dump({"args": args, "expect": expect, "status": status}, f, indent=1)
+        f.write("\n")
+
+
+def main():
+    for entry in os.listdir(HERE):
+        if os.path.isdir(os.path.join(HERE, entry)):
+            shutil.rmtree(os.path.join(HERE, entry))
+    good = safetensors_bytes(tiny_tensors())
+    info = ["info", "$CASE"]
+    trace = lambda tokens, out="/tmp/streamlab-bad-case.npz": ["trace", "$CASE", "--tokens", tokens, "--out", out]
+
+    # The valid base model, for the input-validation cases below.
+    case("valid-tiny-gpt2", info, "gpt2", status=0, weights=good)
+
+    # Model directory and config.
+    case("missing-model-directory", ["info", f"{REL}/no-such-model"], "Fixtures/bad/no-such-model' does not exist", config=None)
+    case("model-path-is-a-file", ["info", "$CASE/config.json"], "is not a model directory")
+    case("missing-config", info, "missing config", config=None, weights=good)
+    case("config-not-json", info, "config.json': not valid JSON", config="{model_type: gpt2", weights=good)
+    case("config-not-an-object", info, "the top level is not a JSON object", config="[1, 2]", weights=good)
+    case("unknown-model-type", info, "model_type 'bert' is not supported (supported: gpt2", config={"model_type": "bert"})
+    case("missing-model-type", info, "lacks the key 'model_type'", config={"vocab_size": 8})
+    case("config-missing-key", info, "lacks the key 'n_embd'", config={k: v for k, v in CONFIG.items() if k != "n_embd"}, weights=good)
+    case("config-wrong-type", info, "'n_head' is \"four\", expected an integer", config=dict(CONFIG, n_head="four"), weights=good)
+    case("config-negative-size", info, "'n_layer' is -2, expected a positive integer", config=dict(CONFIG, n_layer=-2), weights=good)
+    case("heads-do-not-divide-width", info, "width 4 is not a multiple of the 3 attention heads", config=dict(CONFIG, n_head=3), weights=good)
+    case("unknown-activation", info, "'activation_function' is \"gelu_quick\"", config=dict(CONFIG, activation_function="gelu_quick"), weights=good)
+    case("unsupported-rope-scaling", info, "rope scaling type \"yarn\" is not supported",
+         config={"model_type": "llama", "vocab_size": 8, "hidden_size": 4, "intermediate_size": 8, "num_hidden_layers": 1,
+                 "num_attention_heads": 1, "max_position_embeddings": 4, "rope_scaling": {"rope_type": "yarn", "factor": 2.0}})
+
+    # Weights.
+    case("missing-weights-file", info, "missing weights: '", weights=None)
+    tensors = tiny_tensors()
+    del tensors["transformer.h.0.mlp.c_fc.bias"]
+    case("missing-tensor", info, "tensor 'transformer.h.0.mlp.c_fc.bias' is missing", weights=safetensors_bytes(tensors))
+    tensors = tiny_tensors()
+    tensors["transformer.wte.weight"] = ([V, D + 1], [0.0] * (V * (D + 1)))
+    case("tensor-shape-mismatch", info, "tensor 'transformer.wte.weight' has shape [8, 5] but the config implies [8, 4]",
+         weights=safetensors_bytes(tensors))
+    case("truncated-safetensors", info, "(truncated file?)", weights=good[:-40])
+    case("safetensors-header-not-json", info, "header is not valid JSON",
+         weights=safetensors_bytes(tiny_tensors(), header_override='{"transformer.wte.weight": {"dtype": "F32", '))
+    case("safetensors-header-length-too-large", info, "exceeds the file size", weights=struct.pack("<Q", 10**9) + b"{}")
+    case("safetensors-too-short", info, "fewer than the 8-byte header length", weights=b"\x01\x02")
+    case("unsupported-dtype", info, "has dtype I32; supported: F32, F16, BF16",
+         weights=safetensors_bytes(tiny_tensors(), dtype_override={"transformer.wpe.weight": "I32"}))
+    hdr = header_of(good)
+    name = "transformer.ln_f.bias"
+    hdr[name]["data_offsets"][1] += 4
+    case("tensor-size-disagrees-with-shape", info, "byte range holds 20 bytes",
+         weights=safetensors_bytes(tiny_tensors(), header_override=json.dumps(hdr)))
+    hdr = header_of(good)
+    a, b = "transformer.h.0.ln_1.bias", "transformer.h.0.ln_1.weight"
+    hdr[b]["data_offsets"] = list(hdr[a]["data_offsets"])
+    case("overlapping-tensors", info, "overlap", weights=safetensors_bytes(tiny_tensors(), header_override=json.dumps(hdr)))
+    index = {"metadata": {}, "weight_map": {n: "model-00001-of-00002.safetensors" for n in tiny_tensors()}}
+    case("shard-missing", info, "shard 'model-00001-of-00002.safetensors' listed for", weights=None,
+         files={"model.safetensors.index.json": json.dumps(index)})
+    case("shard-index-not-json", info, "malformed shard index", weights=None, files={"model.safetensors.index.json": "{"})
+
+    # Inputs to a good model.
+    base = ["trace", f"{REL}/valid-tiny-gpt2"]
+    case("token-out-of-range", base + ["--tokens", "1,99", "--out", "/tmp/streamlab-bad.npz"],
+         "token 99 at position 1 is out of range: the vocabulary has ids 0..<8", config=None)
+    case("negative-token", base + ["--tokens", "-3", "--out", "/tmp/streamlab-bad.npz"],
+         "token -3 at position 0 is out of range", config=None)
+    case("empty-token-list", base + ["--tokens", "", "--out", "/tmp/streamlab-bad.npz"], "option '--tokens' is empty", status=2, config=None)
+    case("token-not-a-number", base + ["--tokens", "1,x", "--out", "/tmp/streamlab-bad.npz"], "'x' is not a token id", status=2, config=None)
+    case("sequence-too-long", base + ["--tokens", "1,2,3,4,5", "--out", "/tmp/streamlab-bad.npz"],
+         "the sequence has 5 tokens but the model accepts at most 4 positions", config=None)
+    case("output-not-writable", base + ["--tokens", "1,2", "--out", "/nonexistent-dir/run.npz"],
+         "cannot write '/nonexistent-dir/run.npz'", config=None)
+    case("unknown-option", base + ["--tokns", "1"], "unknown option '--tokns' for 'trace'; did you mean '--tokens'?", status=2, config=None)
+    case("option-without-value", base + ["--tokens"], "option '--tokens' needs a value", status=2, config=None)
+    case("unknown-command", ["trcae"], "unknown command 'trcae'; did you mean 'trace'?", status=2, config=None)
+    case("unknown-hook", base + ["--tokens", "1", "--out", "/tmp/streamlab-bad.npz", "--hooks", "hook_resid"],
+         "unknown hook 'hook_resid'", status=2, config=None)
+    case("bad-threads", ["info", f"{REL}/valid-tiny-gpt2", "--threads", "0"], "'--threads' must be within 1...1024", status=2, config=None)
+
+
+if __name__ == "__main__":
+    main()

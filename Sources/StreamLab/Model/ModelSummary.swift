@@ -1,0 +1,97 @@
+/// What `stream-probe info` shows about a loaded model: architecture facts in
+/// words, sizes, and what it costs in memory.
+public struct ModelSummary: Sendable {
+    public let path: String
+    public let architecture: Architecture
+    public let parameterCount: Int
+    public let dtypes: [String]
+    public let fileCount: Int
+    /// Bytes of weights the loaded model keeps resident (packed copies included).
+    public let residentBytes: Int
+    public let unusedTensors: [String]
+
+    public init(path: String, model: Transformer, report: LoadReport) {
+        self.path = path
+        architecture = model.architecture
+        parameterCount = report.storedParameterCount
+        dtypes = report.dtypes
+        fileCount = report.fileCount
+        residentBytes = model.weights.residentBytes
+        unusedTensors = report.unusedTensors
+    }
+
+    /// Human-readable (label, value) rows.
+    public var rows: [(String, String)] {
+        let a = architecture
+        let activation: String
+        switch a.activation {
+        case .geluExact: activation = "GELU (exact)"
+        case .geluTanh: activation = "GELU (tanh approximation)"
+        case .relu: activation = "ReLU"
+        case .silu: activation = "SiLU"
+        }
+        let positions: String
+        switch a.positions {
+        case let .learned(offset): positions = "learned, \(a.maxPositions) positions" + (offset != 0 ? " (offset \(offset))" : "")
+        case let .rotary(dims, base):
+            positions = "rotary (rotate-half) on \(dims) of \(a.headDimension) head dims, base \(Format.fixed(Double(base), 0)); max \(a.maxPositions) positions"
+        }
+        var heads = "\(a.headCount) x \(a.headDimension) dims"
+        if a.keyValueHeadCount != a.headCount {
+            heads += a.keyValueHeadCount == 1 ? ", multi-query (1 key-value head)" : ", grouped-query (\(a.keyValueHeadCount) key-value heads)"
+        }
+        if let w = a.slidingWindow { heads += ", sliding window \(w)" }
+        var rows: [(String, String)] = [
+            ("model", path),
+            ("model_type", a.modelType),
+            ("norm", "\(a.normPlacement == .pre ? "Pre-Norm" : "Post-Norm") \(a.normKind.rawValue), eps \(a.normEpsilon)"
+                + (a.hasFinalNorm ? ", final norm" : ", no final norm")),
+            ("layers", String(a.layerCount)),
+            ("width", String(a.width) + (a.hasProjection ? " (embeddings \(a.embeddingWidth), project in/out)" : "")),
+            ("heads", heads),
+            ("mlp", "\(a.mlpWidth), \(a.gatedMLP ? "gated (\(activation) x linear)" : activation)"),
+            ("positions", positions),
+            ("residual", a.parallelResidual ? "parallel (x + attn(ln1 x) + mlp(ln2 x))" : "sequential"),
+            ("biases", [a.qkvBias ? "qkv" : nil, a.outputBias ? "attn out" : nil, a.mlpBias ? "mlp" : nil]
+                .compactMap { $0 }.joined(separator: ", ").ifEmpty("none")),
+            ("unembedding", a.tiedEmbeddings ? "tied to the token embedding" : "separate matrix"),
+            ("vocabulary", Format.count(a.vocabularySize)),
+            ("parameters", Format.count(parameterCount)),
+            ("dtype", dtypes.joined(separator: ", ") + " on disk, computed in F32"),
+            ("files", fileCount == 1 ? "1 safetensors file" : "\(fileCount) safetensors shards"),
+            ("memory", Format.bytes(residentBytes) + " resident for weights (float32, packed for the multiply)"),
+        ]
+        if !unusedTensors.isEmpty {
+            rows.append(("unused tensors", unusedTensors.prefix(5).joined(separator: ", ") + (unusedTensors.count > 5 ? ", ... (\(unusedTensors.count))" : "")))
+        }
+        return rows
+    }
+
+    public var json: JSONOutput {
+        let a = architecture
+        var positions: [(String, JSONOutput)] = []
+        switch a.positions {
+        case let .learned(offset): positions = [("kind", .string("learned")), ("offset", .int(offset))]
+        case let .rotary(dims, base): positions = [("kind", .string("rotary")), ("dimensions", .int(dims)), ("base", .float(base))]
+        }
+        return .object([
+            ("model", .string(path)), ("model_type", .string(a.modelType)),
+            ("norm_placement", .string(a.normPlacement.rawValue)), ("norm", .string(a.normKind.rawValue)),
+            ("norm_epsilon", .float(a.normEpsilon)), ("final_norm", .bool(a.hasFinalNorm)),
+            ("layers", .int(a.layerCount)), ("width", .int(a.width)), ("embedding_width", .int(a.embeddingWidth)),
+            ("heads", .int(a.headCount)), ("key_value_heads", .int(a.keyValueHeadCount)),
+            ("head_dim", .int(a.headDimension)), ("mlp_width", .int(a.mlpWidth)),
+            ("activation", .string(a.activation.rawValue)), ("gated_mlp", .bool(a.gatedMLP)),
+            ("positions", .object(positions)), ("max_positions", .int(a.maxPositions)),
+            ("sliding_window", a.slidingWindow.map { .int($0) } ?? .null),
+            ("parallel_residual", .bool(a.parallelResidual)), ("tied_embeddings", .bool(a.tiedEmbeddings)),
+            ("vocab_size", .int(a.vocabularySize)), ("parameters", .int(parameterCount)),
+            ("dtypes", .strings(dtypes)), ("files", .int(fileCount)),
+            ("resident_bytes", .int(residentBytes)), ("unused_tensors", .strings(unusedTensors)),
+        ])
+    }
+}
+
+extension String {
+    func ifEmpty(_ replacement: String) -> String { isEmpty ? replacement : self }
+}

@@ -1,0 +1,121 @@
+/// An aligned plain-text table for the terminal: a header row, a rule, and
+/// rows; numeric columns right-aligned. Cells are measured in terminal
+/// columns (wide CJK characters count two).
+public struct TextTable: Sendable {
+    public enum Alignment: Sendable { case left, right }
+
+    public var headers: [String]
+    public var alignments: [Alignment]
+    public var rows: [[String]] = []
+
+    public init(headers: [String], alignments: [Alignment]? = nil) {
+        self.headers = headers
+        self.alignments = alignments ?? headers.indices.map { $0 == 0 ? .left : .right }
+    }
+
+    public mutating func add(_ row: [String]) {
+        precondition(row.count == headers.count, "row has \(row.count) cells for \(headers.count) columns")
+        rows.append(row)
+    }
+
+    /// The table as text, each line ending in a newline.
+    public func render() -> String {
+        var widths = headers.map(Self.displayWidth)
+        for row in rows { for (i, cell) in row.enumerated() { widths[i] = max(widths[i], Self.displayWidth(cell)) } }
+        func line(_ cells: [String]) -> String {
+            var parts: [String] = []
+            for (i, cell) in cells.enumerated() {
+                let pad = String(repeating: " ", count: widths[i] - Self.displayWidth(cell))
+                parts.append(alignments[i] == .left ? cell + pad : pad + cell)
+            }
+            var text = parts.joined(separator: "  ")
+            while text.hasSuffix(" ") { text.removeLast() }
+            return text + "\n"
+        }
+        var out = line(headers)
+        out += widths.map { String(repeating: "-", count: $0) }.joined(separator: "  ") + "\n"
+        for row in rows { out += line(row) }
+        return out
+    }
+
+    /// Terminal columns taken by `s`: East Asian wide and fullwidth characters
+    /// and most emoji count two, combining marks zero.
+    public static func displayWidth(_ s: String) -> Int {
+        var width = 0
+        for ch in s {
+            guard let first = ch.unicodeScalars.first else { continue }
+            let v = first.value
+            if first.properties.generalCategory == .nonspacingMark || first.properties.generalCategory == .enclosingMark { continue }
+            let wide = (0x1100...0x115F).contains(v) || (0x2E80...0xA4CF).contains(v) || (0xAC00...0xD7A3).contains(v)
+                || (0xF900...0xFAFF).contains(v) || (0xFE30...0xFE4F).contains(v) || (0xFF00...0xFF60).contains(v)
+                || (0xFFE0...0xFFE6).contains(v) || (0x1F300...0x1F64F).contains(v) || (0x1F900...0x1F9FF).contains(v)
+                || (0x20000...0x3FFFD).contains(v)
+            width += wide ? 2 : 1
+        }
+        return width
+    }
+}
+
+/// Formatting of numbers and token text for tables.
+public enum Format {
+    /// A float with `digits` decimals, e.g. `fixed(0.12345, 3)` = "0.123".
+    public static func fixed(_ x: Double, _ digits: Int) -> String {
+        guard x.isFinite else { return x.isNaN ? "nan" : (x > 0 ? "inf" : "-inf") }
+        var scale = 1.0
+        for _ in 0..<digits { scale *= 10 }
+        let r = (abs(x) * scale).rounded() / scale
+        var whole = String(Int(r))
+        var frac = ""
+        if digits > 0 {
+            let f = Int(((r - Double(Int(r))) * scale).rounded())
+            let s = String(f)
+            frac = "." + String(repeating: "0", count: max(0, digits - s.count)) + s
+        }
+        if x < 0 && r != 0 { whole = "-" + whole }
+        return whole + frac
+    }
+
+    public static func fixed(_ x: Float, _ digits: Int) -> String { fixed(Double(x), digits) }
+
+    /// Token text made visible for a table cell: quotes around it, control
+    /// characters and newlines escaped, so " the" and "\n" read clearly.
+    public static func token(_ text: String) -> String {
+        var out = ""
+        for u in text.unicodeScalars {
+            switch u {
+            case "\n": out += "\\n"
+            case "\t": out += "\\t"
+            case "\r": out += "\\r"
+            case "\"": out += "\\\""
+            default:
+                if u.value < 0x20 || u.value == 0x7F {
+                    let hex = String(u.value, radix: 16, uppercase: true)
+                    out += "\\x" + (hex.count < 2 ? "0" : "") + hex
+                } else {
+                    out.unicodeScalars.append(u)
+                }
+            }
+        }
+        return "\"" + out + "\""
+    }
+
+    /// Bytes in binary units, e.g. "12.3 MiB".
+    public static func bytes(_ n: Int) -> String {
+        let units = ["B", "KiB", "MiB", "GiB", "TiB"]
+        var v = Double(n)
+        var u = 0
+        while v >= 1024 && u < units.count - 1 { v /= 1024; u += 1 }
+        return u == 0 ? "\(n) B" : fixed(v, 1) + " " + units[u]
+    }
+
+    /// A count with thousands separators, e.g. "124,439,808".
+    public static func count(_ n: Int) -> String {
+        let s = String(abs(n))
+        var out = ""
+        for (i, ch) in s.enumerated() {
+            if i > 0 && (s.count - i) % 3 == 0 { out += "," }
+            out.append(ch)
+        }
+        return (n < 0 ? "-" : "") + out
+    }
+}

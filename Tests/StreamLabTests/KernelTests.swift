@@ -1,0 +1,113 @@
+import Testing
+@testable import StreamLab
+
+/// Deterministic pseudo-random floats in [-1, 1) (xorshift), so failures reproduce.
+struct TestRandom {
+    var state: UInt64
+    init(seed: UInt64) { state = seed &* 0x9E37_79B9_7F4A_7C15 | 1 }
+    mutating func next() -> Float {
+        state ^= state << 13; state ^= state >> 7; state ^= state << 17
+        return Float(state >> 40) / Float(1 << 23) - 1
+    }
+    mutating func floats(_ n: Int) -> [Float] { (0..<n).map { _ in next() } }
+}
+
+@Suite("Kernels against their naive twins")
+struct KernelTests {
+    static let awkward = [1, 2, 5, 6, 7, 8, 9, 13, 16, 17, 33]
+
+    @Test("packed multiply equals the naive product", arguments: [(1, 1, 1), (1, 7, 9), (5, 33, 17), (6, 16, 16), (7, 8, 33),
+                                                                   (13, 300, 31), (17, 9, 48), (33, 513, 40), (64, 64, 100)])
+    func packedMultiply(m: Int, k: Int, n: Int) {
+        var rng = TestRandom(seed: UInt64(m * 1000 + k * 10 + n))
+        let a = rng.floats(m * k), b = rng.floats(k * n)
+        let expected = Reference.matmul(a, b, m: m, k: k, n: n)
+        let packed = b.withUnsafeBufferPointer { PackedMatrix(rowMajor: $0, rows: k, columns: n) }
+        for threads in [1, 3] {
+            var c = [Float](repeating: .nan, count: m * n)
+            a.withUnsafeBufferPointer { ap in
+                c.withUnsafeMutableBufferPointer { cp in
+                    packed.multiply(ap.baseAddress!, lda: k, m: m, into: cp.baseAddress!, ldc: n, threads: threads)
+                }
+            }
+            let error = zip(c, expected).map { abs($0 - $1) }.max()!
+            #expect(error <= 1e-5 * Float(k), "m \(m) k \(k) n \(n) threads \(threads): max error \(error)")
+        }
+        // Accumulating into C, over a sub-range of K.
+        if k >= 3 {
+            let ks = 1..<(k - 1)
+            var c = [Float](repeating: 1, count: m * n)
+            var sub = [Float](repeating: 0, count: m * ks.count)
+            for i in 0..<m { for p in ks { sub[i * ks.count + p - ks.lowerBound] = a[i * k + p] } }
+            let bSub = Array(b[(ks.lowerBound * n)..<(ks.upperBound * n)])
+            let ref = Reference.matmul(sub, bSub, m: m, k: ks.count, n: n).map { $0 + 1 }
+            sub.withUnsafeBufferPointer { ap in
+                c.withUnsafeMutableBufferPointer { cp in
+                    packed.multiply(ap.baseAddress!, lda: ks.count, m: m, into: cp.baseAddress!, ldc: n, accumulate: true, kRange: ks)
+                }
+            }
+            let error = zip(c, ref).map { abs($0 - $1) }.max()!
+            #expect(error <= 1e-5 * Float(k), "accumulate over \(ks): max error \(error)")
+        }
+    }
+
+    @Test("packing from [N, K] equals packing from [K, N]")
+    func transposedPacking() {
+        var rng = TestRandom(seed: 7)
+        let k = 13, n = 37
+        let b = rng.floats(k * n)
+        let bt = WeightSource.transpose(b, rows: k, columns: n)
+        let p1 = b.withUnsafeBufferPointer { PackedMatrix(rowMajor: $0, rows: k, columns: n) }
+        let p2 = bt.withUnsafeBufferPointer { PackedMatrix(transposed: $0, rows: k, columns: n) }
+        #expect(p1.unpacked() == b)
+        #expect(p2.unpacked() == b)
+    }
+
+    @Test("LayerNorm and RMSNorm equal the naive norms", arguments: awkward)
+    func norms(width: Int) {
+        var rng = TestRandom(seed: UInt64(width))
+        let rows = 3
+        let x = rng.floats(rows * width).map { $0 * 3 + 0.5 }
+        let w = rng.floats(width), b = rng.floats(width)
+        for rms in [false, true] {
+            var y = [Float](repeating: 0, count: rows * width)
+            var divisors = [Float](repeating: 0, count: rows)
+            x.withUnsafeBufferPointer { xp in
+                y.withUnsafeMutableBufferPointer { yp in
+                    divisors.withUnsafeMutableBufferPointer { dp in
+                        Elementwise.normalize(xp.baseAddress!, into: yp.baseAddress!, rows: rows, width: width, rms: rms,
+                                              weight: w, bias: rms ? nil : b, epsilon: 1e-5, divisors: dp.baseAddress!)
+                    }
+                }
+            }
+            for r in 0..<rows {
+                let row = Array(x[(r * width)..<((r + 1) * width)])
+                let ref = rms ? Reference.rmsNorm(row, weight: w, epsilon: 1e-5)
+                              : Reference.layerNorm(row, weight: w, bias: b, epsilon: 1e-5)
+                for c in 0..<width { #expect(abs(y[r * width + c] - ref[c]) <= 1e-5, "rms \(rms) width \(width) [\(r), \(c)]") }
+            }
+        }
+    }
+
+    @Test("softmax and activations equal the naive versions", arguments: awkward)
+    func elementwise(n: Int) {
+        var rng = TestRandom(seed: UInt64(100 + n))
+        let x = rng.floats(n).map { $0 * 8 }
+        var s = x
+        s.withUnsafeMutableBufferPointer { Elementwise.softmax($0.baseAddress!, n) }
+        let sr = Reference.softmax(x)
+        for i in 0..<n { #expect(abs(s[i] - sr[i]) <= 1e-6) }
+        let cases: [(Activation, (Float) -> Float)] = [
+            (.geluExact, Reference.geluExact), (.geluTanh, Reference.geluTanh),
+            (.silu, Reference.silu), (.relu, { max($0, 0) }),
+        ]
+        for (activation, reference) in cases {
+            var y = x
+            y.withUnsafeMutableBufferPointer { Elementwise.activate($0.baseAddress!, n, activation) }
+            for i in 0..<n {
+                let r = reference(x[i])
+                #expect(abs(y[i] - r) <= 2e-6 * max(1, abs(r)), "\(activation)(\(x[i])) = \(y[i]), reference \(r)")
+            }
+        }
+    }
+}
