@@ -72,6 +72,10 @@ public struct Architecture: Sendable, Equatable {
     public var unembeddingBias: Bool
     /// The unembedding is the token embedding matrix.
     public var tiedEmbeddings: Bool
+    /// Residual connections around each sublayer. `false` gives a *plain*
+    /// stack, `x_{l+1} = F(x_l)`, for the depth experiment; only our own
+    /// checkpoints set it (config key `streamlab_skip_connections`).
+    public var skipConnections: Bool
 
     public init(
         modelType: String, vocabularySize: Int, width: Int, layerCount: Int, headCount: Int,
@@ -80,7 +84,8 @@ public struct Architecture: Sendable, Equatable {
         activation: Activation = .geluTanh, gatedMLP: Bool = false, positions: Positions = .learned(offset: 0),
         parallelResidual: Bool = false, hasFinalNorm: Bool = true, embeddingWidth: Int? = nil,
         attentionScale: Float? = nil, slidingWindow: Int? = nil, qkvBias: Bool = true, outputBias: Bool = true,
-        mlpBias: Bool = true, normBias: Bool = true, unembeddingBias: Bool = false, tiedEmbeddings: Bool = true
+        mlpBias: Bool = true, normBias: Bool = true, unembeddingBias: Bool = false, tiedEmbeddings: Bool = true,
+        skipConnections: Bool = true
     ) {
         self.modelType = modelType
         self.vocabularySize = vocabularySize
@@ -109,6 +114,7 @@ public struct Architecture: Sendable, Equatable {
         self.normBias = normKind == .layerNorm && normBias
         self.unembeddingBias = unembeddingBias
         self.tiedEmbeddings = tiedEmbeddings
+        self.skipConnections = skipConnections
     }
 
     /// Width of the fused q|k|v projection output: (H + 2 Hkv) Dh.
@@ -140,6 +146,7 @@ public struct Architecture: Sendable, Equatable {
             if !(base > 0) { return "rotary base \(base) must be positive" }
         }
         if parallelResidual && normPlacement == .post { return "parallel residual blocks with post-norm" }
+        if parallelResidual && !skipConnections { return "parallel residual blocks without skip connections" }
         if let w = slidingWindow, w <= 0 { return "sliding window \(w) must be positive" }
         return nil
     }

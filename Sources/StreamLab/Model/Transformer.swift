@@ -164,7 +164,7 @@ public struct Transformer: Sendable {
             return
         }
 
-        Elementwise.add(ws.attn.pointer, into: x, n)
+        addWrite(ws.attn.pointer, into: x, n)
         if post && !attnSkipped {
             normalize(x, into: x, rows: t, w.ln1, scale: .ln1Scale(layer), recorder: &recorder)
         }
@@ -186,11 +186,21 @@ public struct Transformer: Sendable {
             ablate(ws.mlp, rows: t, width: d, mode: plan.mlp)
         }
         recorder.record(.mlpOut(layer), ws.mlp.pointer, shape: [t, d])
-        Elementwise.add(ws.mlp.pointer, into: x, n)
+        addWrite(ws.mlp.pointer, into: x, n)
         if post && !mlpSkipped {
             normalize(x, into: x, rows: t, w.ln2, scale: .ln2Scale(layer), recorder: &recorder)
         }
         recorder.record(.residPost(layer), x, shape: [t, d])
+    }
+
+    /// The residual add `x += write`, or `x = write` for a plain stack.
+    @inline(__always)
+    func addWrite(_ write: UnsafePointer<Float>, into x: UnsafeMutablePointer<Float>, _ n: Int) {
+        if architecture.skipConnections {
+            Elementwise.add(write, into: x, n)
+        } else {
+            x.update(from: write, count: n)
+        }
     }
 
     /// Applies a norm row-wise (in place allowed) and records its divisor.

@@ -24,7 +24,8 @@ enum GPT2Mapping: FamilyMapping {
             normEpsilon: Float(try c.double("layer_norm_epsilon", default: 1e-5)),
             activation: try c.activation("activation_function", default: "gelu_new"),
             positions: .learned(offset: 0), attentionScale: scaled ? nil : 1,
-            tiedEmbeddings: try c.bool("tie_word_embeddings", default: true))
+            tiedEmbeddings: try c.bool("tie_word_embeddings", default: true),
+            skipConnections: try c.bool("streamlab_skip_connections", default: true))
     }
 
     static func weights(_ a: Architecture, from checkpoint: WeightSource) throws -> Weights {
@@ -76,7 +77,7 @@ enum OpenAIGPTMapping: FamilyMapping {
             normPlacement: .post, normKind: .layerNorm,
             normEpsilon: Float(try c.double("layer_norm_epsilon", default: 1e-5)),
             activation: activation, positions: .learned(offset: 0), hasFinalNorm: false,
-            tiedEmbeddings: true)
+            tiedEmbeddings: true, skipConnections: try c.bool("streamlab_skip_connections", default: true))
     }
 
     static func weights(_ a: Architecture, from checkpoint: WeightSource) throws -> Weights {
