@@ -1,0 +1,669 @@
+/// The operations of the training forward pass, each with its backward beside
+/// it (as llm.c does). Shapes are written beside every buffer; N = B * T rows.
+/// Matrix products go through `Gemm` (the package's kernels); the rest are
+/// SIMD loops split over rows with `Parallel.forEachSlice`.
+///
+/// Backward functions *accumulate* parameter gradients (`+=`), so gradients of
+/// tied or shared parameters add up, and *write* (or, when `accumulate` is
+/// set, add) the gradient of their input.
+
+typealias F8 = SIMD8<Float>
+
+/// Vector transcendentals for the training loops (scalar `expf`/`tanhf` per
+/// element would dominate the step time).
+enum VectorMath {
+    @inline(__always) static func load(_ p: UnsafePointer<Float>) -> F8 {
+        UnsafeRawPointer(p).loadUnaligned(as: F8.self)
+    }
+    @inline(__always) static func store(_ v: F8, _ p: UnsafeMutablePointer<Float>) {
+        UnsafeMutableRawPointer(p).storeBytes(of: v, as: F8.self)
+    }
+
+    /// e^x, Cephes-style: x = n ln2 + r, |r| <= ln2/2, degree-6 polynomial for
+    /// e^r, then scaled by 2^n through the exponent bits. Relative error about
+    /// 2e-7 on [-87, 88]; inputs are clamped to that range (e^-87 ~ 1.6e-38).
+    @inline(__always) static func exp(_ x: F8) -> F8 {
+        let x = x.clamped(lowerBound: F8(repeating: -87.3), upperBound: F8(repeating: 88.3))
+        let fx = (x * 1.44269504088896341 + 0.5).rounded(.down)
+        let r = x - fx * 0.693359375 + fx * 2.12194440e-4
+        var y = F8(repeating: 1.9875691500e-4)
+        y = y * r + 1.3981999507e-3
+        y = y * r + 8.3334519073e-3
+        y = y * r + 4.1665795894e-2
+        y = y * r + 1.6666665459e-1
+        y = y * r + 5.0000001201e-1
+        y = y * (r * r) + r + 1
+        let n = SIMD8<Int32>(fx, rounding: .towardZero) &+ 127
+        let scale = unsafeBitCast(n &<< 23, to: F8.self)
+        return y * scale
+    }
+
+    /// tanh(x) = 1 - 2 / (e^{2x} + 1); saturates cleanly to +-1.
+    @inline(__always) static func tanh(_ x: F8) -> F8 {
+        1 - 2 / (exp(2 * x) + 1)
+    }
+
+    /// 1 / (1 + e^-x).
+    @inline(__always) static func sigmoid(_ x: F8) -> F8 {
+        1 / (1 + exp(-x))
+    }
+}
+
+/// Rows split across threads only when there is enough work to pay for it.
+@inline(__always)
+func rowThreads(_ rows: Int, _ width: Int, _ threads: Int) -> Int {
+    rows * width < 1 << 14 ? 1 : threads
+}
+
+/// Calls `body(part, rows)` for `parts` contiguous slices of `0..<count`,
+/// concurrently; `part` indexes per-slice scratch.
+@inline(__always)
+func forEachPart(_ count: Int, parts: Int, _ body: (Int, Range<Int>) -> Void) {
+    Parallel.forEachSlice(parts, threads: parts) { slices in
+        for p in slices {
+            let start = count * p / parts, end = count * (p + 1) / parts
+            if start < end { body(p, start..<end) }
+        }
+    }
+}
+
+// MARK: - Embedding
+
+enum EmbeddingOp {
+    /// x[n, :] = wte[tokens[n], :] + wpe[(n mod T) + offset, :].
+    /// tokens `[N]`, wte `[V, D]`, wpe `[P + offset, D]`, x `[N, D]`.
+    static func forward(tokens: UnsafePointer<Int32>, rows n: Int, length t: Int, width d: Int,
+                        wte: UnsafePointer<Float>, wpe: UnsafePointer<Float>?, offset: Int,
+                        into x: UnsafeMutablePointer<Float>) {
+        for r in 0..<n {
+            let out = x + r * d
+            out.update(from: wte + Int(tokens[r]) * d, count: d)
+            if let wpe { Elementwise.add(wpe + (r % t + offset) * d, into: out, d) }
+        }
+    }
+
+    /// dwte[tokens[n]] += dx[n]; dwpe[(n mod T) + offset] += dx[n].
+    static func backward(_ dx: UnsafePointer<Float>, tokens: UnsafePointer<Int32>, rows n: Int, length t: Int,
+                         width d: Int, dwte: UnsafeMutablePointer<Float>, dwpe: UnsafeMutablePointer<Float>?,
+                         offset: Int) {
+        for r in 0..<n {
+            Elementwise.add(dx + r * d, into: dwte + Int(tokens[r]) * d, d)
+            if let dwpe { Elementwise.add(dx + r * d, into: dwpe + (r % t + offset) * d, d) }
+        }
+    }
+}
+
+// MARK: - LayerNorm and RMSNorm
+
+enum NormOp {
+    /// Row-wise y = (x - mean) * rstd * w + b (LayerNorm, rstd = 1/sqrt(var + eps))
+    /// or y = x * rstd * w (RMSNorm, rstd = 1/sqrt(mean(x^2) + eps)).
+    /// x, y `[rows, D]` (in place allowed); mean, rstd `[rows]` kept for the backward.
+    static func forward(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>,
+                        mean: UnsafeMutablePointer<Float>, rstd: UnsafeMutablePointer<Float>,
+                        rows: Int, width n: Int, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+                        epsilon: Float, rms: Bool, threads: Int) {
+        let shared = (SharedPointer(y), SharedPointer(mean), SharedPointer(rstd))
+        Parallel.forEachSlice(rows, threads: rowThreads(rows, n, threads)) { range in
+            let y = shared.0.base, mean = shared.1.base, rstd = shared.2.base
+            for r in range {
+                let xr = x + r * n, yr = y + r * n
+                let m: Float = rms ? 0 : Elementwise.sum(xr, n) / Float(n)
+                let s = 1 / (Elementwise.sumOfSquares(xr, n, shift: m) / Float(n) + epsilon).squareRoot()
+                mean[r] = m
+                rstd[r] = s
+                let vm = F8(repeating: m), vs = F8(repeating: s)
+                var i = 0
+                while i + 8 <= n {
+                    var v = (VectorMath.load(xr + i) - vm) * vs * VectorMath.load(weight + i)
+                    if let bias { v += VectorMath.load(bias + i) }
+                    VectorMath.store(v, yr + i)
+                    i += 8
+                }
+                while i < n {
+                    yr[i] = (xr[i] - m) * s * weight[i] + (bias?[i] ?? 0)
+                    i += 1
+                }
+            }
+        }
+    }
+
+    /// With g = dy * w and xhat = (x - mean) * rstd:
+    /// dx (+)= rstd * (g - mean(g) - xhat * mean(g * xhat))   (LayerNorm)
+    /// dx (+)= rstd * (g - xhat * mean(g * xhat))             (RMSNorm)
+    /// dw += sum_rows dy * xhat, db += sum_rows dy (when given).
+    /// dy, x, dx `[rows, D]`; dx may be dy (in place).
+    static func backward(_ dy: UnsafePointer<Float>, x: UnsafePointer<Float>, mean: UnsafePointer<Float>,
+                         rstd: UnsafePointer<Float>, rows: Int, width n: Int, weight: UnsafePointer<Float>,
+                         rms: Bool, into dx: UnsafeMutablePointer<Float>, accumulate: Bool,
+                         dWeight: UnsafeMutablePointer<Float>?, dBias: UnsafeMutablePointer<Float>?, threads: Int) {
+        let parts = min(max(1, rowThreads(rows, n, threads)), max(rows, 1))
+        // Per-slice partial sums of dw | db, reduced in slice order (deterministic).
+        let partial = UnsafeMutablePointer<Float>.allocate(capacity: parts * 2 * n)
+        partial.initialize(repeating: 0, count: parts * 2 * n)
+        defer { partial.deallocate() }
+        let shared = (SharedPointer(dx), SharedPointer(partial))
+        let g = UnsafeMutablePointer<Float>.allocate(capacity: parts * n)
+        defer { g.deallocate() }
+        let gShared = SharedPointer(g)
+        forEachPart(rows, parts: parts) { slice, range in
+            let dx = shared.0.base
+            let dw = shared.1.base + slice * 2 * n, db = dw + n
+            let gr = gShared.base + slice * n
+            for r in range {
+                let dyr = dy + r * n, xr = x + r * n, dxr = dx + r * n
+                let m = F8(repeating: mean[r]), s = F8(repeating: rstd[r])
+                var sumG = F8(), sumGX = F8()
+                var i = 0
+                while i + 8 <= n {
+                    let dyv = VectorMath.load(dyr + i)
+                    let xhat = (VectorMath.load(xr + i) - m) * s
+                    let gv = dyv * VectorMath.load(weight + i)
+                    VectorMath.store(gv, gr + i)
+                    sumG += gv
+                    sumGX = sumGX.addingProduct(gv, xhat)
+                    VectorMath.store(VectorMath.load(dw + i).addingProduct(dyv, xhat), dw + i)
+                    VectorMath.store(VectorMath.load(db + i) + dyv, db + i)
+                    i += 8
+                }
+                var sg = sumG.sum(), sgx = sumGX.sum()
+                while i < n {
+                    let xhat = (xr[i] - mean[r]) * rstd[r]
+                    let gv = dyr[i] * weight[i]
+                    gr[i] = gv
+                    sg += gv
+                    sgx += gv * xhat
+                    dw[i] += dyr[i] * xhat
+                    db[i] += dyr[i]
+                    i += 1
+                }
+                let meanG = rms ? 0 : sg / Float(n), meanGX = sgx / Float(n)
+                let vmg = F8(repeating: meanG), vmgx = F8(repeating: meanGX)
+                i = 0
+                while i + 8 <= n {
+                    let xhat = (VectorMath.load(xr + i) - m) * s
+                    var v = (VectorMath.load(gr + i) - vmg - xhat * vmgx) * s
+                    if accumulate { v += VectorMath.load(dxr + i) }
+                    VectorMath.store(v, dxr + i)
+                    i += 8
+                }
+                while i < n {
+                    let xhat = (xr[i] - mean[r]) * rstd[r]
+                    let v = (gr[i] - meanG - xhat * meanGX) * rstd[r]
+                    dxr[i] = accumulate ? dxr[i] + v : v
+                    i += 1
+                }
+            }
+        }
+        for p in 0..<parts {
+            let part = partial + p * 2 * n
+            if let dWeight { Elementwise.add(part, into: dWeight, n) }
+            if let dBias { Elementwise.add(part + n, into: dBias, n) }
+        }
+    }
+}
+
+// MARK: - Linear maps
+
+enum LinearOp {
+    /// y `[N, out]` = x `[N, in]` · W `[in, out]` + b `[out]`.
+    static func forward(_ x: UnsafePointer<Float>, rows n: Int, inputs: Int, outputs: Int,
+                        weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+                        into y: UnsafeMutablePointer<Float>, threads: Int) {
+        Gemm.multiply(m: n, n: outputs, k: inputs, x, lda: inputs, weight, ldb: outputs,
+                      into: y, ldc: outputs, threads: threads)
+        if let bias { Elementwise.addRow(bias, into: y, rows: n, width: outputs) }
+    }
+
+    /// dx `[N, in]` (+)= dy `[N, out]` · W^T; dW `[in, out]` += x^T · dy; db += column sums of dy.
+    static func backward(_ dy: UnsafePointer<Float>, x: UnsafePointer<Float>, rows n: Int, inputs: Int, outputs: Int,
+                         weight: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>?, accumulate: Bool,
+                         dWeight: UnsafeMutablePointer<Float>, dBias: UnsafeMutablePointer<Float>?,
+                         workspace: TransposeWorkspace, threads: Int) {
+        if let dx {
+            Gemm.multiply(m: n, n: inputs, k: outputs, dy, lda: outputs, weight, ldb: outputs, transposeB: true,
+                          into: dx, ldc: inputs, accumulate: accumulate, threads: threads)
+        }
+        let xt = workspace.transpose(x, rows: n, columns: inputs, threads: threads)    // [in, N]
+        Gemm.multiply(m: inputs, n: outputs, k: n, xt, lda: n, dy, ldb: outputs,
+                      into: dWeight, ldc: outputs, accumulate: true, threads: threads)
+        if let dBias { columnSums(dy, rows: n, width: outputs, into: dBias, threads: threads) }
+    }
+
+    /// out[j] += sum_r m[r, j] for m `[rows, width]`; columns split across threads.
+    static func columnSums(_ m: UnsafePointer<Float>, rows: Int, width: Int, into out: UnsafeMutablePointer<Float>,
+                           threads: Int) {
+        let groups = (width + 7) / 8
+        let shared = SharedPointer(out)
+        Parallel.forEachSlice(groups, threads: rowThreads(rows, width, threads)) { range in
+            let out = shared.base
+            let c0 = range.lowerBound * 8, c1 = min(width, range.upperBound * 8)
+            if c1 - c0 == 8 * range.count {
+                for g in range {
+                    var acc = F8()
+                    for r in 0..<rows { acc += VectorMath.load(m + r * width + g * 8) }
+                    VectorMath.store(VectorMath.load(out + g * 8) + acc, out + g * 8)
+                }
+            } else {
+                for c in c0..<c1 {
+                    var s: Float = 0
+                    for r in 0..<rows { s += m[r * width + c] }
+                    out[c] += s
+                }
+            }
+        }
+    }
+}
+
+/// A reusable buffer for the transposed activations of weight gradients
+/// (x^T `[in, N]`), so each backward does not allocate.
+final class TransposeWorkspace {
+    private var buffer: UnsafeMutablePointer<Float>
+    private var capacity: Int
+
+    init(capacity: Int = 0) {
+        self.capacity = max(capacity, 1)
+        buffer = .allocate(capacity: self.capacity)
+    }
+
+    deinit { buffer.deallocate() }
+
+    /// The transpose `[columns, rows]` of m `[rows, columns]`, in 32 x 32 tiles.
+    func transpose(_ m: UnsafePointer<Float>, rows: Int, columns: Int, threads: Int) -> UnsafePointer<Float> {
+        if rows * columns > capacity {
+            buffer.deallocate()
+            capacity = rows * columns
+            buffer = .allocate(capacity: capacity)
+        }
+        let tile = 32
+        let out = SharedPointer(buffer)
+        let rowTiles = (rows + tile - 1) / tile
+        Parallel.forEachSlice(rowTiles, threads: rowThreads(rows, columns, threads)) { tiles in
+            let t = out.base
+            for rt in tiles {
+                let r0 = rt * tile, r1 = min(rows, r0 + tile)
+                var c0 = 0
+                while c0 < columns {
+                    let c1 = min(columns, c0 + tile)
+                    for r in r0..<r1 {
+                        let src = m + r * columns
+                        for c in c0..<c1 { t[c * rows + r] = src[c] }
+                    }
+                    c0 = c1
+                }
+            }
+        }
+        return UnsafePointer(buffer)
+    }
+}
+
+// MARK: - Activations
+
+enum ActivationOp {
+    /// hidden `[N, F]` = act(up) for up `[N, F]`, or for a gated MLP
+    /// act(gate) * up with gate | up side by side in up `[N, 2F]`.
+    static func forward(_ up: UnsafePointer<Float>, into hidden: UnsafeMutablePointer<Float>, rows: Int, width f: Int,
+                        gated: Bool, activation: Activation, threads: Int) {
+        let shared = SharedPointer(hidden)
+        Parallel.forEachSlice(rows, threads: rowThreads(rows, f, threads)) { range in
+            for r in range {
+                let h = shared.base + r * f
+                if gated {
+                    let gate = up + r * 2 * f
+                    apply(gate, into: h, f, activation)
+                    for i in 0..<f { h[i] *= gate[f + i] }
+                } else {
+                    apply(up + r * f, into: h, f, activation)
+                }
+            }
+        }
+    }
+
+    /// dUp from dHidden: act'(up) * dHidden; gated: dGate = dHidden * up * act'(gate), dUp = dHidden * act(gate).
+    /// dHidden `[N, F]`, up and dUp `[N, F]` or `[N, 2F]`.
+    static func backward(_ dHidden: UnsafePointer<Float>, up: UnsafePointer<Float>, into dUp: UnsafeMutablePointer<Float>,
+                         rows: Int, width f: Int, gated: Bool, activation: Activation, threads: Int) {
+        let shared = SharedPointer(dUp)
+        Parallel.forEachSlice(rows, threads: rowThreads(rows, f, threads)) { range in
+            var scratch = [Float](repeating: 0, count: 2 * f)
+            scratch.withUnsafeMutableBufferPointer { s in
+                let value = s.baseAddress!, slope = s.baseAddress! + f
+                for r in range {
+                    let dh = dHidden + r * f
+                    if gated {
+                        let gate = up + r * 2 * f, dGate = shared.base + r * 2 * f
+                        derivative(gate, value: value, slope: slope, f, activation)
+                        for i in 0..<f {
+                            dGate[i] = dh[i] * gate[f + i] * slope[i]
+                            dGate[f + i] = dh[i] * value[i]
+                        }
+                    } else {
+                        derivative(up + r * f, value: value, slope: slope, f, activation)
+                        let d = shared.base + r * f
+                        for i in 0..<f { d[i] = dh[i] * slope[i] }
+                    }
+                }
+            }
+        }
+    }
+
+    static let geluC: Float = 0.79788456080286536   // sqrt(2/pi)
+    static let geluK: Float = 0.044715
+
+    /// y = act(x) for n values.
+    @inline(__always)
+    static func apply(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, _ n: Int, _ activation: Activation) {
+        var i = 0
+        switch activation {
+        case .geluTanh:
+            while i + 8 <= n {
+                let v = VectorMath.load(x + i)
+                let t = VectorMath.tanh(geluC * (v + geluK * v * v * v))
+                VectorMath.store(0.5 * v * (1 + t), y + i)
+                i += 8
+            }
+        case .silu:
+            while i + 8 <= n {
+                let v = VectorMath.load(x + i)
+                VectorMath.store(v * VectorMath.sigmoid(v), y + i)
+                i += 8
+            }
+        case .relu, .geluExact:
+            break
+        }
+        while i < n {
+            y[i] = scalar(x[i], activation).value
+            i += 1
+        }
+    }
+
+    /// value = act(x), slope = act'(x) for n values.
+    @inline(__always)
+    static func derivative(_ x: UnsafePointer<Float>, value: UnsafeMutablePointer<Float>,
+                           slope: UnsafeMutablePointer<Float>, _ n: Int, _ activation: Activation) {
+        var i = 0
+        switch activation {
+        case .geluTanh:
+            // d/dx 0.5 x (1 + tanh u) = 0.5 (1 + tanh u) + 0.5 x (1 - tanh^2 u) c (1 + 3k x^2)
+            while i + 8 <= n {
+                let v = VectorMath.load(x + i)
+                let v2 = v * v
+                let t = VectorMath.tanh(geluC * (v + geluK * v2 * v))
+                VectorMath.store(0.5 * v * (1 + t), value + i)
+                let onePlusT: F8 = 1 + t
+                let inner: F8 = geluC * (1 + (3 * geluK) * v2)
+                let sech2: F8 = 1 - t * t
+                let s: F8 = 0.5 * onePlusT + 0.5 * v * sech2 * inner
+                VectorMath.store(s, slope + i)
+                i += 8
+            }
+        case .silu:
+            // d/dx x s(x) = s (1 + x (1 - s))
+            while i + 8 <= n {
+                let v = VectorMath.load(x + i)
+                let sg = VectorMath.sigmoid(v)
+                VectorMath.store(v * sg, value + i)
+                VectorMath.store(sg * (1 + v * (1 - sg)), slope + i)
+                i += 8
+            }
+        case .relu, .geluExact:
+            break
+        }
+        while i < n {
+            let (a, b) = scalar(x[i], activation)
+            value[i] = a
+            slope[i] = b
+            i += 1
+        }
+    }
+
+    /// act(x) and act'(x), scalar.
+    @inline(__always)
+    static func scalar(_ x: Float, _ activation: Activation) -> (value: Float, slope: Float) {
+        switch activation {
+        case .relu:
+            return x > 0 ? (x, 1) : (0, 0)
+        case .silu:
+            let s = 1 / (1 + CMath.exp(-x))
+            return (x * s, s * (1 + x * (1 - s)))
+        case .geluTanh:
+            let t = CMath.tanh(geluC * (x + geluK * x * x * x))
+            return (0.5 * x * (1 + t), 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * geluC * (1 + 3 * geluK * x * x))
+        case .geluExact:
+            // x Phi(x); d/dx = Phi(x) + x phi(x)
+            let phi = 0.5 * (1 + CMath.erf(x * 0.70710678118654752))
+            let density = 0.39894228040143268 * CMath.exp(-0.5 * x * x)
+            return (x * phi, phi + x * density)
+        }
+    }
+}
+
+// MARK: - Rotary positions
+
+enum RotaryOp {
+    /// Rotates (or, with `inverse`, rotates back) the first `dims` entries of
+    /// every q and k head of qkv `[N, stride]`; row n has position n mod T.
+    /// The backward of a rotation is the inverse rotation of the gradient.
+    static func apply(_ qkv: UnsafeMutablePointer<Float>, rows: Int, length t: Int, stride: Int, heads: Int,
+                      headDimension dh: Int, dimensions dims: Int, table: RotaryTable, inverse: Bool, threads: Int) {
+        let half = dims / 2
+        let shared = SharedPointer(qkv)
+        Parallel.forEachSlice(rows, threads: rowThreads(rows, stride, threads)) { range in
+            table.cos.withUnsafeBufferPointer { cosTable in
+                table.sin.withUnsafeBufferPointer { sinTable in
+                    for r in range {
+                        let position = r % t
+                        let c = cosTable.baseAddress! + position * half, s = sinTable.baseAddress! + position * half
+                        let row = shared.base + r * stride
+                        for head in 0..<heads {
+                            let v = row + head * dh
+                            for i in 0..<half {
+                                let x1 = v[i], x2 = v[i + half]
+                                if inverse {
+                                    v[i] = x1 * c[i] + x2 * s[i]
+                                    v[i + half] = x2 * c[i] - x1 * s[i]
+                                } else {
+                                    v[i] = x1 * c[i] - x2 * s[i]
+                                    v[i + half] = x2 * c[i] + x1 * s[i]
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+// MARK: - Causal self-attention
+
+/// Sizes of one attention call.
+struct AttentionShape {
+    var batch: Int          // B
+    var length: Int         // T
+    var heads: Int          // H
+    var keyValueHeads: Int  // Hkv
+    var headDimension: Int  // Dh
+    var scale: Float
+    var window: Int         // keys older than this are masked (Int.max: none)
+
+    var stride: Int { (heads + 2 * keyValueHeads) * headDimension }   // qkv row
+    var zWidth: Int { heads * headDimension }                           // z row
+}
+
+enum AttentionOp {
+    /// Row block of the causal products: rows i0..<i1 only need keys 0..<i1.
+    static let blockRows = 64
+
+    /// For every sequence b and head h: P = softmax(scale · Q K^T) with the
+    /// causal (and sliding-window) mask, z_h = P V.
+    /// qkv `[N, (H + 2Hkv) Dh]` (q and k already rotated), probs `[B, H, T, T]`
+    /// (masked entries 0), z `[N, H Dh]`.
+    static func forward(qkv: UnsafePointer<Float>, probs: UnsafeMutablePointer<Float>, z: UnsafeMutablePointer<Float>,
+                        shape s: AttentionShape, threads: Int) {
+        let t = s.length, dh = s.headDimension, stride = s.stride, group = s.heads / s.keyValueHeads
+        let out = (SharedPointer(probs), SharedPointer(z))
+        let work = s.batch * s.heads
+        Parallel.forEachSlice(work, threads: t * t * dh * work < 1 << 15 ? 1 : threads) { range in
+            for item in range {
+                let b = item / s.heads, h = item % s.heads, kvh = h / group
+                let base = qkv + b * t * stride
+                let q = base + h * dh, k = base + (s.heads + kvh) * dh, v = base + (s.heads + s.keyValueHeads + kvh) * dh
+                let p = out.0.base + item * t * t
+                let zh = out.1.base + b * t * s.zWidth + h * dh
+                var i0 = 0
+                while i0 < t {
+                    let i1 = min(t, i0 + blockRows)
+                    Gemm.multiply(m: i1 - i0, n: i1, k: dh, q + i0 * stride, lda: stride, k, ldb: stride, transposeB: true,
+                                  into: p + i0 * t, ldc: t, threads: 1)                     // [i1-i0, i1]
+                    for i in i0..<i1 {
+                        let row = p + i * t
+                        let first = s.window == Int.max ? 0 : max(0, i - s.window + 1)
+                        if first > 0 { row.update(repeating: 0, count: first) }
+                        softmax(row + first, i - first + 1, scale: s.scale)
+                        if i + 1 < t { (row + i + 1).update(repeating: 0, count: t - i - 1) }
+                    }
+                    Gemm.multiply(m: i1 - i0, n: dh, k: i1, p + i0 * t, lda: t, v, ldb: stride,
+                                  into: zh + i0 * s.zWidth, ldc: s.zWidth, threads: 1)      // [i1-i0, Dh]
+                    i0 = i1
+                }
+            }
+        }
+    }
+
+    /// In place: x = softmax(scale * x) over n values.
+    @inline(__always)
+    static func softmax(_ x: UnsafeMutablePointer<Float>, _ n: Int, scale: Float) {
+        var m = -Float.infinity
+        for i in 0..<n { m = max(m, x[i]) }
+        let shift = m * scale
+        var sum = F8()
+        var i = 0
+        let vs = F8(repeating: scale), vshift = F8(repeating: shift)
+        while i + 8 <= n {
+            let e = VectorMath.exp(VectorMath.load(x + i) * vs - vshift)
+            VectorMath.store(e, x + i)
+            sum += e
+            i += 8
+        }
+        var total = sum.sum()
+        while i < n { let e = CMath.exp(x[i] * scale - shift); x[i] = e; total += e; i += 1 }
+        let inv = 1 / total
+        i = 0
+        let vi = F8(repeating: inv)
+        while i + 8 <= n { VectorMath.store(VectorMath.load(x + i) * vi, x + i); i += 8 }
+        while i < n { x[i] *= inv; i += 1 }
+    }
+
+    /// Gradients of q, k, v from dz: with dP = dO V^T and
+    /// dS = P * (dP - rowsum(P * dP)) * scale: dQ = dS K, dK = dS^T Q, dV = P^T dO.
+    /// Heads sharing a key-value head (GQA) add into its dK, dV.
+    /// dz `[N, H Dh]`, dqkv `[N, (H + 2Hkv) Dh]` (overwritten).
+    static func backward(dz: UnsafePointer<Float>, qkv: UnsafePointer<Float>, probs: UnsafePointer<Float>,
+                         dqkv: UnsafeMutablePointer<Float>, shape s: AttentionShape, threads: Int) {
+        let t = s.length, dh = s.headDimension, stride = s.stride, group = s.heads / s.keyValueHeads
+        let out = SharedPointer(dqkv)
+        let work = s.batch * s.keyValueHeads
+        Parallel.forEachSlice(work, threads: t * t * dh * s.batch * s.heads < 1 << 15 ? 1 : threads) { range in
+            let ds = UnsafeMutablePointer<Float>.allocate(capacity: t * t)     // [T, T] dP, then dS
+            defer { ds.deallocate() }
+            for item in range {
+                let b = item / s.keyValueHeads, kvh = item % s.keyValueHeads
+                let base = qkv + b * t * stride
+                let dBase = out.base + b * t * stride
+                let k = base + (s.heads + kvh) * dh, v = base + (s.heads + s.keyValueHeads + kvh) * dh
+                let dk = dBase + (s.heads + kvh) * dh, dv = dBase + (s.heads + s.keyValueHeads + kvh) * dh
+                for g in 0..<group {
+                    let h = kvh * group + g
+                    let q = base + h * dh, dq = dBase + h * dh
+                    let dO = dz + b * t * s.zWidth + h * dh
+                    let p = probs + (b * s.heads + h) * t * t
+                    var i0 = 0
+                    while i0 < t {
+                        let i1 = min(t, i0 + blockRows)
+                        Gemm.multiply(m: i1 - i0, n: i1, k: dh, dO + i0 * s.zWidth, lda: s.zWidth, v, ldb: stride,
+                                      transposeB: true, into: ds + i0 * t, ldc: t, threads: 1)   // dP [i1-i0, i1]
+                        for i in i0..<i1 {
+                            let pr = p + i * t, dr = ds + i * t
+                            let first = s.window == Int.max ? 0 : max(0, i - s.window + 1)
+                            let dot = Elementwise.dot(pr + first, dr + first, i - first + 1)
+                            if first > 0 { dr.update(repeating: 0, count: first) }
+                            for j in first...i { dr[j] = pr[j] * (dr[j] - dot) * s.scale }
+                            if i + 1 < t { (dr + i + 1).update(repeating: 0, count: t - i - 1) }
+                        }
+                        Gemm.multiply(m: i1 - i0, n: dh, k: i1, ds + i0 * t, lda: t, k, ldb: stride,
+                                      into: dq + i0 * stride, ldc: stride, threads: 1)           // dQ rows
+                        i0 = i1
+                    }
+                    // Key block j0..<j1 receives from queries j0..<T.
+                    var j0 = 0
+                    while j0 < t {
+                        let j1 = min(t, j0 + blockRows)
+                        Gemm.multiply(m: j1 - j0, n: dh, k: t - j0, ds + j0 * t + j0, lda: t, transposeA: true,
+                                      q + j0 * stride, ldb: stride, into: dk + j0 * stride, ldc: stride,
+                                      accumulate: g > 0, threads: 1)                               // dK rows
+                        Gemm.multiply(m: j1 - j0, n: dh, k: t - j0, p + j0 * t + j0, lda: t, transposeA: true,
+                                      dO + j0 * s.zWidth, ldb: s.zWidth, into: dv + j0 * stride, ldc: stride,
+                                      accumulate: g > 0, threads: 1)                               // dV rows
+                        j0 = j1
+                    }
+                }
+            }
+        }
+    }
+}
+
+// MARK: - Cross-entropy
+
+enum CrossEntropyOp {
+    /// Mean next-token cross-entropy over the scored rows (target >= 0) and its
+    /// gradient: dlogits = (softmax(logits) - onehot(target)) * gradScale for
+    /// scored rows, 0 for the others. logits, dlogits `[N, V]`; losses `[N]`
+    /// (0 for unscored rows). Returns the sum of the losses (Double).
+    static func forwardBackward(logits: UnsafePointer<Float>, targets: UnsafePointer<Int32>, rows n: Int, vocabulary v: Int,
+                                losses: UnsafeMutablePointer<Float>, dLogits: UnsafeMutablePointer<Float>?,
+                                gradScale: Float, threads: Int) -> Double {
+        let shared = (SharedPointer(losses), dLogits.map { SharedPointer($0) })
+        Parallel.forEachSlice(n, threads: rowThreads(n, v, threads)) { range in
+            for r in range {
+                let row = logits + r * v
+                let target = Int(targets[r])
+                guard target >= 0 else {
+                    shared.0.base[r] = 0
+                    if let d = shared.1 { (d.base + r * v).update(repeating: 0, count: v) }
+                    continue
+                }
+                var m = -Float.infinity
+                for j in 0..<v { m = max(m, row[j]) }
+                var sum: Float = 0
+                let d = shared.1.map { $0.base + r * v }
+                var j = 0
+                let vm = F8(repeating: m)
+                var acc = F8()
+                while j + 8 <= v {
+                    let e = VectorMath.exp(VectorMath.load(row + j) - vm)
+                    if let d { VectorMath.store(e, d + j) }
+                    acc += e
+                    j += 8
+                }
+                sum = acc.sum()
+                while j < v {
+                    let e = CMath.exp(row[j] - m)
+                    d?[j] = e
+                    sum += e
+                    j += 1
+                }
+                let logSum = Float(CMath.log(Double(sum))) + m
+                shared.0.base[r] = logSum - row[target]
+                if let d {
+                    let scale = gradScale / sum
+                    for j in 0..<v { d[j] *= scale }
+                    d[target] -= gradScale
+                }
+            }
+        }
+        var total: Double = 0
+        for r in 0..<n { total += Double(losses[r]) }
+        return total
+    }
+}

@@ -1,0 +1,93 @@
+/// One named parameter tensor: a slice of the flat parameter buffer.
+public struct ParameterSlot: Sendable, Equatable {
+    /// StreamLab's own name, e.g. `blocks.3.attn.qkv.weight` (HF names are in `HuggingFaceNames`).
+    public let name: String
+    /// Row-major shape; linear weights are `[in, out]`.
+    public let shape: [Int]
+    /// First element in the flat buffer.
+    public let offset: Int
+    /// The block it belongs to; nil for embeddings and the final read.
+    public let layer: Int?
+    /// AdamW weight decay applies (matrices and embeddings; not biases or norm weights).
+    public let decays: Bool
+
+    public var count: Int { shape.reduce(1, *) }
+}
+
+/// Offsets of one block's parameters in the flat buffer.
+struct BlockSlots: Sendable {
+    var ln1Weight = 0, ln1Bias: Int?
+    var qkvWeight = 0, qkvBias: Int?        // [D, (H + 2Hkv) Dh], [(H + 2Hkv) Dh]
+    var outWeight = 0, outBias: Int?        // [H Dh, D], [D]
+    var ln2Weight = 0, ln2Bias: Int?
+    var upWeight = 0, upBias: Int?          // [D, F] or gate|up [D, 2F]
+    var downWeight = 0, downBias: Int?      // [F, D], [D]
+}
+
+/// Every parameter of a trainable model laid out in one flat float buffer,
+/// so that the optimizer, gradient clipping and checkpoints see a single array
+/// (as llm.c does). The order is the forward order: embeddings, blocks, final read.
+public struct ParameterLayout: Sendable {
+    public private(set) var slots: [ParameterSlot] = []
+    /// Total number of floats.
+    public private(set) var count = 0
+
+    let tokenEmbedding: Int                 // [V, D]
+    let positionEmbedding: Int?             // [P + offset, D]
+    let blocks: [BlockSlots]
+    let finalNormWeight: Int?, finalNormBias: Int?
+    let unembedWeight: Int?                 // [D, V] when untied
+    let unembedBias: Int?                   // [V]
+
+    init(_ a: Architecture) {
+        var slots: [ParameterSlot] = []
+        var count = 0
+        func add(_ name: String, _ shape: [Int], layer: Int? = nil, decays: Bool = false) -> Int {
+            let slot = ParameterSlot(name: name, shape: shape, offset: count, layer: layer, decays: decays)
+            slots.append(slot)
+            count += slot.count
+            return slot.offset
+        }
+        let d = a.width, v = a.vocabularySize, f = a.mlpWidth
+        tokenEmbedding = add("embed.weight", [v, d], decays: true)
+        if case let .learned(offset) = a.positions {
+            positionEmbedding = add("pos_embed.weight", [a.maxPositions + offset, d], decays: true)
+        } else {
+            positionEmbedding = nil
+        }
+        var blocks: [BlockSlots] = []
+        for i in 0..<a.layerCount {
+            let p = "blocks.\(i)."
+            var b = BlockSlots()
+            b.ln1Weight = add(p + "ln1.weight", [d], layer: i)
+            if a.normBias { b.ln1Bias = add(p + "ln1.bias", [d], layer: i) }
+            b.qkvWeight = add(p + "attn.qkv.weight", [d, a.qkvWidth], layer: i, decays: true)
+            if a.qkvBias { b.qkvBias = add(p + "attn.qkv.bias", [a.qkvWidth], layer: i) }
+            b.outWeight = add(p + "attn.out.weight", [a.headCount * a.headDimension, d], layer: i, decays: true)
+            if a.outputBias { b.outBias = add(p + "attn.out.bias", [d], layer: i) }
+            b.ln2Weight = add(p + "ln2.weight", [d], layer: i)
+            if a.normBias { b.ln2Bias = add(p + "ln2.bias", [d], layer: i) }
+            let up = a.gatedMLP ? 2 * f : f
+            b.upWeight = add(p + "mlp.up.weight", [d, up], layer: i, decays: true)
+            if a.mlpBias { b.upBias = add(p + "mlp.up.bias", [up], layer: i) }
+            b.downWeight = add(p + "mlp.down.weight", [f, d], layer: i, decays: true)
+            if a.mlpBias { b.downBias = add(p + "mlp.down.bias", [d], layer: i) }
+            blocks.append(b)
+        }
+        self.blocks = blocks
+        if a.hasFinalNorm {
+            finalNormWeight = add("ln_final.weight", [d])
+            finalNormBias = a.normBias ? add("ln_final.bias", [d]) : nil
+        } else {
+            finalNormWeight = nil
+            finalNormBias = nil
+        }
+        unembedWeight = a.tiedEmbeddings ? nil : add("unembed.weight", [d, v], decays: true)
+        unembedBias = a.unembeddingBias ? add("unembed.bias", [v]) : nil
+        self.slots = slots
+        self.count = count
+    }
+
+    /// The slot named `name`, if any.
+    public func slot(_ name: String) -> ParameterSlot? { slots.first { $0.name == name } }
+}

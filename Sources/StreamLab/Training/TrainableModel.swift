@@ -1,0 +1,186 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// A decoder-only Transformer whose parameters live in one flat float32
+/// buffer with a gradient buffer of the same layout: what the backward pass,
+/// the optimizer and the exporter work on.
+///
+/// Built either from an `Architecture` with a seeded GPT-2-style random
+/// initialization, or from a loaded `Transformer` (any sequential pre- or
+/// post-norm model of the gpt2, openai-gpt and llama families).
+public final class TrainableModel: @unchecked Sendable {
+    public let architecture: Architecture
+    public let layout: ParameterLayout
+    /// Parameter values `[layout.count]`.
+    let values: FloatBuffer
+    /// Gradients `[layout.count]`, same layout; `backward` accumulates into it.
+    let gradients: FloatBuffer
+
+    /// Model types whose sequential blocks the backward pass covers.
+    public static let supportedModelTypes = ["gpt2", "openai-gpt", "llama", "mistral", "qwen2"]
+
+    /// Why the backward pass cannot handle `a`, or nil when it can.
+    public static func supportProblem(_ a: Architecture) -> String? {
+        if !supportedModelTypes.contains(a.modelType) {
+            return "model_type '\(a.modelType)' is not supported for gradients and training (supported: \(supportedModelTypes.joined(separator: ", ")))"
+        }
+        if a.parallelResidual { return "parallel residual blocks are not supported for gradients and training" }
+        if a.hasProjection { return "project_in / project_out are not supported for gradients and training" }
+        return nil
+    }
+
+    /// A fresh model with GPT-2's initialization: every matrix and embedding
+    /// N(0, 0.02^2), the two projections that write into the stream (attention
+    /// output, MLP down) N(0, (0.02 / sqrt(2L))^2), biases 0, norm weights 1.
+    public init(architecture a: Architecture, seed: UInt64) throws {
+        if let problem = a.validationProblem() { throw TrainingError.invalidShape(problem) }
+        if let problem = Self.supportProblem(a) { throw TrainingError.unsupportedModel(problem) }
+        architecture = a
+        layout = ParameterLayout(a)
+        values = FloatBuffer(layout.count)
+        gradients = FloatBuffer(layout.count)
+        var rng = SeededRandom(seed: seed)
+        let std = 0.02, projectionStd = 0.02 / Double(2 * max(a.layerCount, 1)).squareRoot()
+        for slot in layout.slots {
+            let p = values.pointer + slot.offset
+            let isNormWeight = slot.name.hasSuffix("ln1.weight") || slot.name.hasSuffix("ln2.weight") || slot.name == "ln_final.weight"
+            if isNormWeight {
+                p.update(repeating: 1, count: slot.count)
+            } else if slot.shape.count == 2 {
+                let s = slot.name.hasSuffix("attn.out.weight") || slot.name.hasSuffix("mlp.down.weight") ? projectionStd : std
+                for i in 0..<slot.count { p[i] = Float(rng.normal() * s) }
+            } else {
+                p.update(repeating: 0, count: slot.count)
+            }
+        }
+    }
+
+    /// The parameters of a loaded model (unpacked to `[in, out]`).
+    public init(_ model: Transformer) throws {
+        let a = model.architecture
+        if let problem = Self.supportProblem(a) { throw TrainingError.unsupportedModel(problem) }
+        architecture = a
+        layout = ParameterLayout(a)
+        values = FloatBuffer(layout.count)
+        gradients = FloatBuffer(layout.count)
+        let w = model.weights
+        func put(_ offset: Int?, _ source: [Float]?, _ what: String) throws {
+            guard let offset else { return }
+            guard let source else { throw TrainingError.unsupportedModel("the model has no \(what) (norms without weights are not supported for gradients)") }
+            source.withUnsafeBufferPointer { (values.pointer + offset).update(from: $0.baseAddress!, count: $0.count) }
+        }
+        try put(layout.tokenEmbedding, w.tokenEmbedding, "token embedding")
+        try put(layout.positionEmbedding, w.positionEmbedding, "position embedding")
+        for (i, b) in layout.blocks.enumerated() {
+            let bw = w.blocks[i]
+            try put(b.ln1Weight, bw.ln1.weight, "ln1 weight in block \(i)")
+            try put(b.ln1Bias, bw.ln1.bias, "ln1 bias in block \(i)")
+            try put(b.qkvWeight, bw.qkv.weight.unpacked(), "qkv")
+            try put(b.qkvBias, bw.qkv.bias, "qkv bias in block \(i)")
+            try put(b.outWeight, bw.output.weight.unpacked(), "attention output")
+            try put(b.outBias, bw.output.bias, "attention output bias in block \(i)")
+            try put(b.ln2Weight, bw.ln2.weight, "ln2 weight in block \(i)")
+            try put(b.ln2Bias, bw.ln2.bias, "ln2 bias in block \(i)")
+            try put(b.upWeight, bw.up.weight.unpacked(), "mlp up")
+            try put(b.upBias, bw.up.bias, "mlp up bias in block \(i)")
+            try put(b.downWeight, bw.down.weight.unpacked(), "mlp down")
+            try put(b.downBias, bw.down.bias, "mlp down bias in block \(i)")
+        }
+        try put(layout.finalNormWeight, w.finalNorm?.weight, "final norm weight")
+        try put(layout.finalNormBias, w.finalNorm?.bias, "final norm bias")
+        try put(layout.unembedWeight, w.unembedding.weight.unpacked(), "unembedding")
+        try put(layout.unembedBias, w.unembedding.bias, "unembedding bias")
+    }
+
+    /// A copy of parameter `name` as a tensor.
+    public func parameter(_ name: String) -> Tensor? {
+        guard let slot = layout.slot(name) else { return nil }
+        return Tensor(shape: slot.shape, scalars: Array(UnsafeBufferPointer(start: values.pointer + slot.offset, count: slot.count)))
+    }
+
+    /// A copy of the gradient of parameter `name` as a tensor.
+    public func gradient(_ name: String) -> Tensor? {
+        guard let slot = layout.slot(name) else { return nil }
+        return Tensor(shape: slot.shape, scalars: Array(UnsafeBufferPointer(start: gradients.pointer + slot.offset, count: slot.count)))
+    }
+
+    /// All parameter values, flat, in layout order.
+    public var flatParameters: [Float] { values.array }
+
+    /// Replaces all parameter values (count must equal `layout.count`).
+    public func setFlatParameters(_ flat: [Float]) {
+        precondition(flat.count == layout.count)
+        flat.withUnsafeBufferPointer { values.pointer.update(from: $0.baseAddress!, count: flat.count) }
+    }
+
+    /// All gradients, flat, in layout order.
+    public var flatGradients: [Float] { gradients.array }
+
+    public func zeroGradients() { gradients.zero() }
+
+    /// The inference `Transformer` with these parameters (packed copies).
+    public func transformer(threads: Int? = nil) throws -> Transformer {
+        let a = architecture, l = layout, v = values.pointer
+        func array(_ offset: Int, _ count: Int) -> [Float] { Array(UnsafeBufferPointer(start: v + offset, count: count)) }
+        func optional(_ offset: Int?, _ count: Int) -> [Float]? { offset.map { array($0, count) } }
+        func linear(_ w: Int, _ b: Int?, _ inputs: Int, _ outputs: Int) -> Linear {
+            let packed = PackedMatrix(rowMajor: UnsafeBufferPointer(start: v + w, count: inputs * outputs), rows: inputs, columns: outputs)
+            return Linear(weight: packed, bias: optional(b, outputs))
+        }
+        let d = a.width, f = a.mlpWidth, up = a.gatedMLP ? 2 * f : f
+        let blocks = l.blocks.map { b in
+            BlockWeights(
+                ln1: NormWeights(weight: array(b.ln1Weight, d), bias: optional(b.ln1Bias, d)),
+                qkv: linear(b.qkvWeight, b.qkvBias, d, a.qkvWidth),
+                output: linear(b.outWeight, b.outBias, a.headCount * a.headDimension, d),
+                ln2: NormWeights(weight: array(b.ln2Weight, d), bias: optional(b.ln2Bias, d)),
+                up: linear(b.upWeight, b.upBias, d, up),
+                down: linear(b.downWeight, b.downBias, f, d))
+        }
+        let embedding = array(l.tokenEmbedding, a.vocabularySize * d)
+        var positions: [Float]?
+        if case let .learned(offset) = a.positions, let p = l.positionEmbedding {
+            positions = array(p, (a.maxPositions + offset) * d)
+        }
+        let unembedding: Linear
+        if let u = l.unembedWeight {
+            unembedding = linear(u, l.unembedBias, d, a.vocabularySize)
+        } else {
+            let t = WeightSource.transpose(embedding, rows: a.vocabularySize, columns: d)
+            unembedding = WeightSource.linear(t, inputs: d, outputs: a.vocabularySize, bias: optional(l.unembedBias, a.vocabularySize))
+        }
+        let finalNorm = l.finalNormWeight.map { NormWeights(weight: array($0, d), bias: optional(l.finalNormBias, d)) }
+        let weights = Weights(tokenEmbedding: embedding, positionEmbedding: positions, projectIn: nil, blocks: blocks,
+                              finalNorm: finalNorm, projectOut: nil, unembedding: unembedding)
+        return try Transformer(architecture: a, weights: weights, threads: threads)
+    }
+}
+
+extension Architecture {
+    /// The byte-level model `stream-probe train` builds: vocabulary 256, MLP
+    /// width 4D, tanh GELU, learned positions, LayerNorm, tied unembedding,
+    /// biases everywhere. Pre-norm is GPT-2's layout (with a final norm),
+    /// post-norm GPT-1's (`openai-gpt`, no final norm). `plain` removes the
+    /// skip connections.
+    public static func byteLevel(layers: Int, width: Int, heads: Int, context: Int,
+                                 norm: NormPlacement, plain: Bool = false) throws -> Architecture {
+        guard layers > 0 else { throw TrainingError.invalidShape("--layers must be positive, got \(layers)") }
+        guard width > 0 else { throw TrainingError.invalidShape("--width must be positive, got \(width)") }
+        guard heads > 0 else { throw TrainingError.invalidShape("--heads must be positive, got \(heads)") }
+        guard context > 0 else { throw TrainingError.invalidShape("--context must be positive, got \(context)") }
+        guard width % heads == 0 else {
+            throw TrainingError.invalidShape("width \(width) is not divisible by \(heads) heads")
+        }
+        let a = Architecture(
+            modelType: norm == .pre ? "gpt2" : "openai-gpt", vocabularySize: 256, width: width,
+            layerCount: layers, headCount: heads, mlpWidth: 4 * width, maxPositions: context,
+            normPlacement: norm, normKind: .layerNorm, normEpsilon: 1e-5, activation: .geluTanh,
+            positions: .learned(offset: 0), hasFinalNorm: norm == .pre, tiedEmbeddings: true,
+            skipConnections: !plain)
+        if let problem = a.validationProblem() { throw TrainingError.invalidShape(problem) }
+        return a
+    }
+}
