@@ -21,6 +21,9 @@ Outputs
                                 (float32 [T, V]) and seq{s}.<hook> (float32, batch dim dropped)
                                 for s = 0, 1, 2 (lengths 1, 6, 13)
   Fixtures/reference/<name>.json sidecar: what the model is, versions, hooks, tensor names
+  Fixtures/reference/<name>.grads.npz   for the models in GRADIENT_MODELS only: torch autograd
+                                gradients of the mean next-token loss on sequence 2 (see
+                                record_gradients)
 
 The hook values are recorded with forward hooks / forward pre-hooks on the modules of the
 *unprocessed* Hugging Face model (no LayerNorm folding, no centering); nothing is re-implemented.
@@ -246,6 +249,10 @@ MODELS = [
                     "project_out (48->24) exist; tied lm_head reads the 24-dim embedding. "
                     "OPT LayerNorm eps is 1e-5 (torch default, no config key)."),
 ]
+
+
+# Gradient references (issue 7): one model per family the backward pass covers.
+GRADIENT_MODELS = ("gpt2", "openai-gpt", "llama-gqa")
 
 
 # --------------------------------------------------------------------------------------------
@@ -523,6 +530,85 @@ def self_check(model, fam, acts, logits, arch, checks):
               acts["ln_final.hook_normalized"], fnm(last), checks)
 
 
+def record_gradients(model: nn.Module, fam: Family, tokens: np.ndarray) -> dict:
+    """torch autograd on one sequence: the loss (mean next-token cross-entropy over positions
+    0..T-2, DESIGN.md section 5), its gradient with respect to every parameter (named as in the
+    checkpoint; a tied lm_head is the embedding and appears once, its gradient the sum of both
+    uses) and with respect to every block input (hook_resid_pre, kept with retain_grad on the
+    tensor a forward pre-hook sees).
+
+    npz keys: tokens (int64 [T]), loss (float32 []), grad.<parameter name> (float32, the
+    parameter's shape) and grad.blocks.{i}.hook_resid_pre (float32 [T, D])."""
+    model.zero_grad(set_to_none=True)
+    blocks = get_module(model, fam.blocks)
+    inputs, handles = {}, []
+    T = len(tokens)
+
+    def keep(i):
+        def hook(m, a, kw):
+            x = hidden_arg(a, kw)
+            x.retain_grad()
+            inputs[i] = x
+        return hook
+
+    for i, blk in enumerate(blocks):
+        handles.append(blk.register_forward_pre_hook(keep(i), with_kwargs=True))
+    try:
+        ids = torch.tensor(tokens, dtype=torch.long)[None, :]
+        logits = model(input_ids=ids, use_cache=False).logits[0]
+        loss = nn.functional.cross_entropy(logits[:-1].float(), ids[0, 1:])
+        loss.backward()
+    finally:
+        for h in handles:
+            h.remove()
+    out = {"tokens": tokens, "loss": np.array(loss.item(), dtype=np.float32)}
+    for name, p in model.named_parameters():
+        assert p.grad is not None, f"no gradient for {name}"
+        out[f"grad.{name}"] = p.grad.detach().numpy().astype(np.float32)
+    for i in range(len(blocks)):
+        out[f"grad.blocks.{i}.hook_resid_pre"] = inputs[i].grad.detach().reshape(T, -1).numpy().astype(np.float32)
+    model.zero_grad(set_to_none=True)
+    return out
+
+
+def check_gradients(model: nn.Module, grads: dict, tokens: np.ndarray) -> float:
+    """Self-check of the recorded gradients with central differences on a float64 copy of the
+    model, on three entries of every third parameter. HF's Llama still computes RMSNorm and the
+    attention softmax in float32 (noise ~1e-7 in the loss), so the step is large (1e-2) and the
+    O(h^2) error is removed by Richardson extrapolation: (4 D(h/2) - D(h)) / 3.
+    Returns the worst error relative to max(1, max|gradient of that parameter|)."""
+    m64 = copy.deepcopy(model).double()
+    ids = torch.tensor(tokens, dtype=torch.long)[None, :]
+
+    @torch.no_grad()
+    def loss_of():
+        logits = m64(input_ids=ids, use_cache=False).logits[0]
+        return float(nn.functional.cross_entropy(logits[:-1], ids[0, 1:]))
+
+    worst = 0.0
+    params = dict(m64.named_parameters())
+    g = torch.Generator().manual_seed(0)
+    for name in sorted(params)[::3]:
+        p = params[name]
+        ref = grads[f"grad.{name}"].reshape(-1)
+        flat = p.data.view(-1)
+        for k in torch.randint(0, p.numel(), (3,), generator=g).tolist():
+            saved = float(flat[k])
+
+            def central(h):
+                flat[k] = saved + h
+                up = loss_of()
+                flat[k] = saved - h
+                down = loss_of()
+                flat[k] = saved
+                return (up - down) / (2 * h)
+
+            fd = (4 * central(5e-3) - central(1e-2)) / 3
+            worst = max(worst, abs(fd - float(ref[k])) / max(1.0, float(np.abs(ref).max())))
+    assert worst <= 1e-4, f"gradient self-check failed: {worst:.3g}"
+    return worst
+
+
 # --------------------------------------------------------------------------------------------
 # Building and saving
 # --------------------------------------------------------------------------------------------
@@ -712,6 +798,11 @@ def main() -> int:
         verify_reload(spec, model, out_dir, seqs, all_logits)
 
         savez_deterministic(os.path.join(REF_DIR, spec.name + ".npz"), arrays)
+        grad_check = None
+        if spec.name in GRADIENT_MODELS:
+            grads = record_gradients(model, fam, seqs[-1])
+            grad_check = check_gradients(model, grads, seqs[-1])
+            savez_deterministic(os.path.join(REF_DIR, spec.name + ".grads.npz"), grads)
         placement, parallel = architecture(model, fam)
         with open(os.path.join(out_dir, "config.json")) as f:
             disk_config = json.load(f)
@@ -734,6 +825,11 @@ def main() -> int:
             "config_json": disk_config,
             "tensors": tensor_listing(out_dir),
             "self_check_max_rel_err": {k: float(f"{v:.3g}") for k, v in sorted(checks.items())},
+            **({"gradient_reference": {
+                "file": spec.name + ".grads.npz", "sequence": 2, "tokens": seqs[-1].tolist(),
+                "loss": "mean next-token cross-entropy over positions 0..T-2",
+                "float64_finite_difference_max_rel_err": float(f"{grad_check:.3g}")}}
+               if grad_check is not None else {}),
             "stats": {"logits_std_seq2": round(logit_std, 4),
                       "mean_max_attention_prob_last_query_seq2": round(attn_peak, 4)},
         }

@@ -15,7 +15,7 @@ struct ReferenceFixture: CustomStringConvertible, Sendable {
 
     static let all: [ReferenceFixture] = {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: FixturePaths.reference.path)) ?? []
-        return names.filter { $0.hasSuffix(".npz") }.sorted().map { file in
+        return names.filter { $0.hasSuffix(".npz") && !$0.hasSuffix(".grads.npz") }.sorted().map { file in
             let name = String(file.dropLast(4))
             let lowPrecision = name.contains("f16") || name.contains("bf16")
             return ReferenceFixture(name: name, tolerance: lowPrecision ? 2e-4 : 1e-4)
