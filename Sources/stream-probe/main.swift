@@ -10,6 +10,8 @@ enum StreamProbe {
         [
             "info": (InfoCommand.spec, InfoCommand.run),
             "trace": (TraceCommand.spec, TraceCommand.run),
+            "gradients": (GradientsCommand.spec, GradientsCommand.run),
+            "train": (TrainCommand.spec, TrainCommand.run),
         ]
     }
 
@@ -21,6 +23,8 @@ enum StreamProbe {
         commands:
           info       architecture, sizes and memory of a model
           trace      record every hook point of a forward pass to an .npz
+          gradients  gradient norm per layer: through the skip path and through the sublayers
+          train      train a byte-level model and save it as a Hugging Face directory
 
         MODEL is a Hugging Face model directory (config.json + *.safetensors).
         Run `stream-probe COMMAND --help` for a command's options.

@@ -22,9 +22,15 @@ enum VectorMath {
     /// e^x, Cephes-style: x = n ln2 + r, |r| <= ln2/2, degree-6 polynomial for
     /// e^r, then scaled by 2^n through the exponent bits. Relative error about
     /// 2e-7 on [-87, 88]; inputs are clamped to that range (e^-87 ~ 1.6e-38).
+    /// Written with plain arithmetic and bit casts only: Swift's generic SIMD
+    /// rounding and float-to-int conversions compile to scalar loops.
     @inline(__always) static func exp(_ x: F8) -> F8 {
-        let x = x.clamped(lowerBound: F8(repeating: -87.3), upperBound: F8(repeating: 88.3))
-        let fx = (x * 1.44269504088896341 + 0.5).rounded(.down)
+        let x = pointwiseMax(pointwiseMin(x, F8(repeating: 88.3)), F8(repeating: -87.3))
+        // Round x log2(e) to the nearest integer n with the 1.5 * 2^23 trick
+        // (the generic SIMD rounding and float-to-int conversions are scalar loops).
+        let magic = F8(repeating: 12582912)
+        let shifted = x * 1.44269504088896341 + magic
+        let fx = shifted - magic
         let r = x - fx * 0.693359375 + fx * 2.12194440e-4
         var y = F8(repeating: 1.9875691500e-4)
         y = y * r + 1.3981999507e-3
@@ -33,8 +39,8 @@ enum VectorMath {
         y = y * r + 1.6666665459e-1
         y = y * r + 5.0000001201e-1
         y = y * (r * r) + r + 1
-        let n = SIMD8<Int32>(fx, rounding: .towardZero) &+ 127
-        let scale = unsafeBitCast(n &<< 23, to: F8.self)
+        let n = unsafeBitCast(shifted, to: SIMD8<Int32>.self) &- 0x4B40_0000
+        let scale = unsafeBitCast((n &+ 127) &<< 23, to: F8.self)
         return y * scale
     }
 
@@ -225,7 +231,7 @@ enum LinearOp {
                           into: dx, ldc: inputs, accumulate: accumulate, threads: threads)
         }
         let xt = workspace.transpose(x, rows: n, columns: inputs, threads: threads)    // [in, N]
-        Gemm.multiply(m: inputs, n: outputs, k: n, xt, lda: n, dy, ldb: outputs,
+        Gemm.multiply(m: inputs, n: outputs, k: n, xt, lda: TransposeWorkspace.leadingDimension(n), dy, ldb: outputs,
                       into: dWeight, ldc: outputs, accumulate: true, threads: threads)
         if let dBias { columnSums(dy, rows: n, width: outputs, into: dBias, threads: threads) }
     }
@@ -256,10 +262,13 @@ enum LinearOp {
 }
 
 /// A reusable buffer for the transposed activations of weight gradients
-/// (x^T `[in, N]`), so each backward does not allocate.
+/// (x^T `[in, N]`), so each backward does not allocate. Rows of the transpose
+/// are padded by 16 floats: with N a power of two, unpadded rows would sit a
+/// multiple of 4 KiB apart and contend for the same cache sets.
 final class TransposeWorkspace {
     private var buffer: UnsafeMutablePointer<Float>
     private var capacity: Int
+    static let padding = 16
 
     init(capacity: Int = 0) {
         self.capacity = max(capacity, 1)
@@ -268,33 +277,38 @@ final class TransposeWorkspace {
 
     deinit { buffer.deallocate() }
 
-    /// The transpose `[columns, rows]` of m `[rows, columns]`, in 32 x 32 tiles.
+    /// The transpose `[columns, rows]` of m `[rows, columns]` with row stride
+    /// `leadingDimension(rows)`, built in 32 x 32 tiles.
     func transpose(_ m: UnsafePointer<Float>, rows: Int, columns: Int, threads: Int) -> UnsafePointer<Float> {
-        if rows * columns > capacity {
+        let ld = Self.leadingDimension(rows)
+        if ld * columns > capacity {
             buffer.deallocate()
-            capacity = rows * columns
+            capacity = ld * columns
             buffer = .allocate(capacity: capacity)
         }
         let tile = 32
         let out = SharedPointer(buffer)
-        let rowTiles = (rows + tile - 1) / tile
-        Parallel.forEachSlice(rowTiles, threads: rowThreads(rows, columns, threads)) { tiles in
+        let columnTiles = (columns + tile - 1) / tile
+        Parallel.forEachSlice(columnTiles, threads: rowThreads(rows, columns, threads)) { tiles in
             let t = out.base
-            for rt in tiles {
-                let r0 = rt * tile, r1 = min(rows, r0 + tile)
-                var c0 = 0
-                while c0 < columns {
-                    let c1 = min(columns, c0 + tile)
+            for ct in tiles {
+                let c0 = ct * tile, c1 = min(columns, c0 + tile)
+                var r0 = 0
+                while r0 < rows {
+                    let r1 = min(rows, r0 + tile)
                     for r in r0..<r1 {
                         let src = m + r * columns
-                        for c in c0..<c1 { t[c * rows + r] = src[c] }
+                        for c in c0..<c1 { t[c * ld + r] = src[c] }
                     }
-                    c0 = c1
+                    r0 = r1
                 }
             }
         }
         return UnsafePointer(buffer)
     }
+
+    /// Row stride of a transpose with `rows` columns.
+    static func leadingDimension(_ rows: Int) -> Int { rows + padding }
 }
 
 // MARK: - Activations
@@ -531,11 +545,27 @@ enum AttentionOp {
         }
     }
 
-    /// In place: x = softmax(scale * x) over n values.
+    /// In place: d = p * (d - dot) * scale over n values (dot = sum p * d).
+    @inline(__always)
+    static func softmaxBackward(_ p: UnsafePointer<Float>, _ d: UnsafeMutablePointer<Float>, _ n: Int, dot: Float,
+                                scale: Float) {
+        let vdot = F8(repeating: dot), vs = F8(repeating: scale)
+        var j = 0
+        while j + 8 <= n {
+            VectorMath.store(VectorMath.load(p + j) * (VectorMath.load(d + j) - vdot) * vs, d + j)
+            j += 8
+        }
+        while j < n { d[j] = p[j] * (d[j] - dot) * scale; j += 1 }
+    }
+
+    /// In place: x = softmax(scale * x) over n values (scale > 0).
     @inline(__always)
     static func softmax(_ x: UnsafeMutablePointer<Float>, _ n: Int, scale: Float) {
-        var m = -Float.infinity
-        for i in 0..<n { m = max(m, x[i]) }
+        var vm = F8(repeating: -Float.infinity)
+        var k = 0
+        while k + 8 <= n { vm = pointwiseMax(vm, VectorMath.load(x + k)); k += 8 }
+        var m = vm.max()
+        while k < n { m = max(m, x[k]); k += 1 }
         let shift = m * scale
         var sum = F8()
         var i = 0
@@ -586,9 +616,10 @@ enum AttentionOp {
                         for i in i0..<i1 {
                             let pr = p + i * t, dr = ds + i * t
                             let first = s.window == Int.max ? 0 : max(0, i - s.window + 1)
-                            let dot = Elementwise.dot(pr + first, dr + first, i - first + 1)
+                            let count = i - first + 1
+                            let dot = Elementwise.dot(pr + first, dr + first, count)
                             if first > 0 { dr.update(repeating: 0, count: first) }
-                            for j in first...i { dr[j] = pr[j] * (dr[j] - dot) * s.scale }
+                            softmaxBackward(pr + first, dr + first, count, dot: dot, scale: s.scale)
                             if i + 1 < t { (dr + i + 1).update(repeating: 0, count: t - i - 1) }
                         }
                         Gemm.multiply(m: i1 - i0, n: dh, k: i1, ds + i0 * t, lda: t, k, ldb: stride,

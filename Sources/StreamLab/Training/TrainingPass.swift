@@ -143,10 +143,10 @@ public final class TrainingPass {
     // MARK: - Forward
 
     /// Runs the forward pass and the loss; returns the mean loss over scored
-    /// positions (NaN when none is scored). Also computes dL/dlogits, ready
-    /// for `backward`.
+    /// positions (NaN when none is scored). With `computeGradient` also
+    /// computes dL/dlogits, ready for `backward`.
     @discardableResult
-    public func forward() -> Float {
+    public func forward(computeGradient: Bool = true) -> Float {
         let a = model.architecture, l = model.layout, w = model.values.pointer
         let n = rows, d = a.width
         var offset = 0
@@ -177,7 +177,7 @@ public final class TrainingPass {
         scoredCount = (0..<n).reduce(0) { $0 + (targets[$1] >= 0 ? 1 : 0) }
         let total = CrossEntropyOp.forwardBackward(
             logits: logits.pointer, targets: targets, rows: n, vocabulary: v, losses: losses.pointer,
-            dLogits: dLogits.pointer, gradScale: scoredCount > 0 ? 1 / Float(scoredCount) : 0, threads: threads)
+            dLogits: computeGradient ? dLogits.pointer : nil, gradScale: scoredCount > 0 ? 1 / Float(scoredCount) : 0, threads: threads)
         loss = scoredCount > 0 ? Float(total / Double(scoredCount)) : .nan
         return loss
     }
@@ -273,7 +273,8 @@ public final class TrainingPass {
             Gemm.multiply(m: n, n: d, k: v, dLogits.pointer, lda: v, w + l.tokenEmbedding, ldb: d,
                           into: dx, ldc: d, threads: threads)                                   // d(x_final) [N, D]
             let dt = transposeSpace.transpose(dLogits.pointer, rows: n, columns: v, threads: threads)   // [V, N]
-            Gemm.multiply(m: v, n: d, k: n, dt, lda: n, x, ldb: d, into: gw + l.tokenEmbedding, ldc: d,
+            Gemm.multiply(m: v, n: d, k: n, dt, lda: TransposeWorkspace.leadingDimension(n), x, ldb: d,
+                          into: gw + l.tokenEmbedding, ldc: d,
                           accumulate: true, threads: threads)                                   // d(wte) [V, D]
         }
         if let fw = l.finalNormWeight {

@@ -1,0 +1,388 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+import Dispatch
+
+/// Everything that determines a training run. The defaults are the bundled
+/// shape of DESIGN.md section 7 (6 layers x 128, 4 heads, context 256,
+/// batch 16, AdamW 0.9/0.95, weight decay 0.1, clip 1.0, cosine to 10%).
+public struct TrainingSettings: Sendable, Equatable {
+    public var layers = 6
+    public var width = 128
+    public var heads = 4
+    public var context = 256
+    public var norm: Architecture.NormPlacement = .pre
+    public var plain = false
+    public var steps = 4000
+    public var batch = 16
+    public var learningRate: Float = 2e-3
+    public var warmup = 100
+    /// The cosine decays to this fraction of the peak rate.
+    public var finalFraction: Float = 0.1
+    public var weightDecay: Float = 0.1
+    public var beta1: Float = 0.9
+    public var beta2: Float = 0.95
+    /// Global gradient-norm clip (0: none).
+    public var clip: Float = 1.0
+    public var seed: UInt64 = 1234
+    /// Validation every this many steps (and at the end); 0: only at the end.
+    public var evalEvery = 250
+    /// Validation reads the first this many bytes of the validation file.
+    public var evalBytes = 65536
+    /// Checkpoint every this many steps (and at the end); 0: only at the end.
+    public var checkpointEvery = 250
+    /// A log entry (and a progress event) every this many steps.
+    public var logEvery = 10
+
+    public init() {}
+
+    public func architecture() throws -> Architecture {
+        try Architecture.byteLevel(layers: layers, width: width, heads: heads, context: context, norm: norm, plain: plain)
+    }
+
+    var json: JSONOutput {
+        .object([
+            ("layers", .int(layers)), ("width", .int(width)), ("heads", .int(heads)), ("context", .int(context)),
+            ("norm", .string(norm.rawValue)), ("plain", .bool(plain)), ("steps", .int(steps)), ("batch", .int(batch)),
+            ("lr", .float(learningRate)), ("warmup", .int(warmup)), ("min_lr_fraction", .float(finalFraction)),
+            ("weight_decay", .float(weightDecay)), ("beta1", .float(beta1)), ("beta2", .float(beta2)),
+            ("clip", .float(clip)), ("seed", .string(String(seed))), ("eval_every", .int(evalEvery)),
+            ("eval_bytes", .int(evalBytes)), ("checkpoint_every", .int(checkpointEvery)),
+        ])
+    }
+}
+
+/// One line of the training log.
+public struct TrainingLogEntry: Sendable, Equatable {
+    public var step: Int               // steps done (1-based)
+    public var loss: Float             // mean training loss of the last logEvery steps
+    public var learningRate: Float
+    public var gradientNorm: Float     // before clipping, of the last step
+    public var tokensPerSecond: Double
+    public var elapsed: Double         // seconds of training so far
+}
+
+/// Progress reported while training.
+public enum TrainingEvent: Sendable {
+    case started(parameters: Int, startStep: Int, threads: Int)
+    case step(TrainingLogEntry, steps: Int, eta: Double)
+    case validation(step: Int, loss: Double, positions: Int)
+    case checkpoint(step: Int, path: String)
+}
+
+/// What a finished run reports.
+public struct TrainingSummary: Sendable {
+    public let steps: Int
+    public let trainLoss: Float
+    public let validationLoss: Double
+    public let validationPositions: Int
+    public let elapsed: Double
+    public let tokensPerSecond: Double
+}
+
+/// `stream-probe train`: byte-level language-model training of a GPT-2
+/// (pre-norm) or GPT-1 (post-norm) layout, AdamW with warm-up and cosine
+/// decay, gradient clipping, periodic validation, a resumable checkpoint
+/// (`train-state.bin`), and at the end a Hugging Face model directory.
+public final class Trainer {
+    public let settings: TrainingSettings
+    public let model: TrainableModel
+    public let corpus: ByteCorpus
+    public let validation: ByteCorpus
+    public let directory: String
+    public let threads: Int
+    let optimizer: AdamW
+    let pass: TrainingPass
+    let schedule: LearningRateSchedule
+    var rng: SeededRandom
+    var step = 0
+    var elapsed = 0.0
+    public private(set) var log: [TrainingLogEntry] = []
+    public private(set) var validations: [(step: Int, loss: Double)] = []
+
+    public static let checkpointName = "train-state.bin"
+    public static let logName = "training.json"
+
+    /// Checks everything before any file is written: data, shape, output
+    /// directory. `resume` continues `directory/train-state.bin`;
+    /// `overwrite` allows an existing directory for a fresh run.
+    public init(settings: TrainingSettings, corpus: ByteCorpus, validation: ByteCorpus, directory: String,
+                threads: Int, resume: Bool = false, overwrite: Bool = false) throws {
+        let a = try settings.architecture()
+        try corpus.requireWindow(settings.context, extra: 1)
+        try validation.requireWindow(settings.context, extra: 0)
+        guard settings.steps > 0 else { throw TrainingError.invalidSetting("--steps must be positive, got \(settings.steps)") }
+        guard settings.batch > 0 else { throw TrainingError.invalidSetting("--batch must be positive, got \(settings.batch)") }
+        guard settings.learningRate > 0, settings.learningRate.isFinite else {
+            throw TrainingError.invalidSetting("--lr must be a positive number, got \(settings.learningRate)")
+        }
+        guard settings.warmup >= 0 else { throw TrainingError.invalidSetting("--warmup must be >= 0, got \(settings.warmup)") }
+        let exists = FileManager.default.fileExists(atPath: directory)
+        let checkpointPath = directory + "/" + Self.checkpointName
+        if exists && (try? FileManager.default.contentsOfDirectory(atPath: directory)) == nil {
+            throw OutputError.cannotWrite(path: directory, reason: "it exists and is not a directory")
+        }
+        if resume {
+            guard FileManager.default.fileExists(atPath: checkpointPath) else {
+                throw TrainingError.badCheckpoint(path: checkpointPath, reason: "no such file (nothing to resume)")
+            }
+        } else if exists && !overwrite {
+            throw TrainingError.outputExists(path: directory)
+        }
+        self.settings = settings
+        self.corpus = corpus
+        self.validation = validation
+        self.directory = directory
+        self.threads = max(1, threads)
+        model = try TrainableModel(architecture: a, seed: settings.seed)
+        optimizer = AdamW(layout: model.layout, settings: .init(beta1: settings.beta1, beta2: settings.beta2,
+                                                                 weightDecay: settings.weightDecay))
+        pass = TrainingPass(model: model, batch: settings.batch, length: settings.context, threads: self.threads)
+        schedule = LearningRateSchedule(peak: settings.learningRate, warmup: settings.warmup, total: settings.steps,
+                                        floor: settings.finalFraction)
+        rng = SeededRandom(seed: settings.seed ^ 0x5EED_DA7A)
+        if resume { try restore(from: checkpointPath) }
+    }
+
+    /// Trains to `settings.steps`, then writes the model directory; returns the summary.
+    @discardableResult
+    public func run(progress: (TrainingEvent) -> Void = { _ in }) throws -> TrainingSummary {
+        try ModelExport.createDirectory(directory)
+        let s = settings
+        let tokensPerStep = Double(s.batch * s.context)
+        progress(.started(parameters: model.layout.count, startStep: step, threads: threads))
+        var windowLoss: Double = 0, windowSteps = 0, windowStart = DispatchTime.now().uptimeNanoseconds
+        var lastNorm: Float = 0
+        var lastTrainLoss: Float = .nan
+        while step < s.steps {
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            let (tokens, targets) = corpus.sample(batch: s.batch, context: s.context, rng: &rng)
+            pass.setBatch(tokens: tokens, targets: targets)
+            model.zeroGradients()
+            let loss = pass.forward()
+            pass.backward()
+            lastNorm = clipGradients(model.gradients.pointer, count: model.layout.count, maxNorm: s.clip > 0 ? s.clip : .infinity)
+            let lr = schedule.rate(at: step)
+            optimizer.update(model.values.pointer, gradients: model.gradients.pointer, count: model.layout.count,
+                             lr: lr, threads: threads)
+            step += 1
+            elapsed += Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+            windowLoss += Double(loss)
+            windowSteps += 1
+            lastTrainLoss = loss
+            if !loss.isFinite {
+                throw TrainingError.invalidSetting("training diverged at step \(step): the loss is \(loss); try a lower --lr or a longer --warmup")
+            }
+            if step % max(1, s.logEvery) == 0 || step == s.steps {
+                let now = DispatchTime.now().uptimeNanoseconds
+                let seconds = max(1e-9, Double(now - windowStart) / 1e9)
+                let entry = TrainingLogEntry(step: step, loss: Float(windowLoss / Double(windowSteps)), learningRate: lr,
+                                             gradientNorm: lastNorm, tokensPerSecond: tokensPerStep * Double(windowSteps) / seconds,
+                                             elapsed: elapsed)
+                log.append(entry)
+                progress(.step(entry, steps: s.steps, eta: Double(s.steps - step) * seconds / Double(windowSteps)))
+                windowLoss = 0
+                windowSteps = 0
+                windowStart = now
+            }
+            let last = step == s.steps
+            if last || (s.evalEvery > 0 && step % s.evalEvery == 0) {
+                let (v, n) = evaluate()
+                validations.append((step, v))
+                progress(.validation(step: step, loss: v, positions: n))
+                windowStart = DispatchTime.now().uptimeNanoseconds   // validation time is not training time
+            }
+            if last || (s.checkpointEvery > 0 && step % s.checkpointEvery == 0) {
+                let path = directory + "/" + Self.checkpointName
+                try saveCheckpoint(to: path)
+                try writeLog()
+                progress(.checkpoint(step: step, path: path))
+            }
+        }
+        try ModelExport.write(model, to: directory)
+        try writeLog()
+        let final = validations.last
+        return TrainingSummary(steps: step, trainLoss: log.last?.loss ?? lastTrainLoss, validationLoss: final?.loss ?? .nan,
+                               validationPositions: validationPositions, elapsed: elapsed,
+                               tokensPerSecond: elapsed > 0 ? tokensPerStep * Double(step) / elapsed : 0)
+    }
+
+    var validationPositions: Int {
+        validation.evaluationWindows(context: settings.context, limit: settings.evalBytes).count * (settings.context - 1)
+    }
+
+    /// Mean loss (nats per byte) over non-overlapping windows of the first
+    /// `evalBytes` validation bytes, positions 0..T-2 of each window.
+    public func evaluate() -> (loss: Double, positions: Int) {
+        Self.evaluate(pass: pass, windows: validation.evaluationWindows(context: settings.context, limit: settings.evalBytes))
+    }
+
+    /// Mean next-token loss of `windows` (each of the pass's length), run
+    /// `pass.batch` windows at a time; positions 0..T-2 of each are scored.
+    public static func evaluate(pass: TrainingPass, windows: [[Int]]) -> (loss: Double, positions: Int) {
+        let b = pass.batch, t = pass.length
+        var total: Double = 0, count = 0
+        var i = 0
+        while i < windows.count {
+            var tokens = [Int32](repeating: 0, count: b * t), targets = [Int32](repeating: -1, count: b * t)
+            for r in 0..<b where i + r < windows.count {
+                let w = windows[i + r]
+                precondition(w.count == t)
+                for p in 0..<t {
+                    tokens[r * t + p] = Int32(w[p])
+                    if p + 1 < t { targets[r * t + p] = Int32(w[p + 1]) }
+                }
+            }
+            pass.setBatch(tokens: tokens, targets: targets)
+            let mean = pass.forward(computeGradient: false)
+            if pass.scoredCount > 0 {
+                total += Double(mean) * Double(pass.scoredCount)
+                count += pass.scoredCount
+            }
+            i += b
+        }
+        return (count > 0 ? total / Double(count) : .nan, count)
+    }
+
+    // MARK: - Checkpoints
+
+    static let magic = Array("STREAMLAB-TRAIN1".utf8)
+
+    /// `train-state.bin`: 16 magic bytes, a little-endian UInt64 header
+    /// length, a JSON header (format, step, parameter count, RNG state,
+    /// elapsed seconds, settings, log), then float32 parameters, Adam first
+    /// and second moments (`parameter count` each).
+    func saveCheckpoint(to path: String) throws {
+        let header = JSONOutput.object([
+            ("format", .int(1)), ("step", .int(step)), ("optimizer_step", .int(optimizer.step)),
+            ("parameter_count", .int(model.layout.count)),
+            ("rng", .strings(rng.stateWords.map { String($0, radix: 16) })), ("elapsed_seconds", .double(elapsed)),
+            ("settings", settings.json), ("log", logJSON),
+        ]).serialized()
+        var prefix = Self.magic
+        prefix.le64(UInt64(header.utf8.count))
+        let file = try AtomicFile(path: path)
+        do {
+            try file.write(prefix + Array(header.utf8))
+            let (m, v) = optimizer.moments
+            for buffer in [model.flatParameters, m, v] {
+                try buffer.withUnsafeBytes { try file.write($0) }
+            }
+            try file.commit()
+        } catch {
+            file.abandon()
+            throw error
+        }
+    }
+
+    func restore(from path: String) throws {
+        func bad(_ reason: String) -> TrainingError { .badCheckpoint(path: path, reason: reason) }
+        guard let data = try? Data(contentsOf: URL(fileURLWithPath: path)) else { throw bad("unreadable") }
+        let bytes = [UInt8](data)
+        guard bytes.count >= 24, Array(bytes[0..<16]) == Self.magic else { throw bad("not a StreamLab training checkpoint") }
+        var length: UInt64 = 0
+        for i in 0..<8 { length |= UInt64(bytes[16 + i]) << (8 * UInt64(i)) }
+        guard length <= UInt64(bytes.count - 24) else { throw bad("truncated header") }
+        let headerEnd = 24 + Int(length)
+        guard let header = try? JSONDocument.parse(Data(bytes[24..<headerEnd])), header["format"]?.intValue == 1,
+              let savedStep = header["step"]?.intValue, let optimizerStep = header["optimizer_step"]?.intValue,
+              let count = header["parameter_count"]?.intValue,
+              let words = header["rng"]?.arrayValue?.compactMap({ $0.stringValue.flatMap { UInt64($0, radix: 16) } }),
+              words.count == 4, let saved = header["settings"]
+        else { throw bad("malformed header") }
+        guard count == model.layout.count else {
+            throw TrainingError.checkpointMismatch(path: path, reason: "it holds \(count) parameters, this model has \(model.layout.count)")
+        }
+        let current = settings.json
+        for (key, value) in current.objectFields where !["eval_every", "eval_bytes", "checkpoint_every"].contains(key) {
+            let savedValue = saved[key].map(JSONOutput.init(document:))
+            if savedValue?.serialized() != value.serialized() {
+                throw TrainingError.checkpointMismatch(
+                    path: path, reason: "it was trained with \(key) = \(savedValue?.serialized() ?? "nothing"), this run has \(value.serialized()); use the same settings")
+            }
+        }
+        guard bytes.count == headerEnd + 3 * count * 4 else { throw bad("expected \(3 * count * 4) bytes of tensors after the header, found \(bytes.count - headerEnd)") }
+        func floats(_ k: Int) -> [Float] {
+            bytes.withUnsafeBytes { raw in
+                (0..<count).map { Float(bitPattern: raw.loadUnaligned(fromByteOffset: headerEnd + (k * count + $0) * 4, as: UInt32.self).littleEndian) }
+            }
+        }
+        model.setFlatParameters(floats(0))
+        optimizer.restore(m: floats(1), v: floats(2), step: optimizerStep)
+        rng = SeededRandom(state: words)
+        step = savedStep
+        elapsed = header["elapsed_seconds"]?.doubleValue ?? 0
+        if let entries = header["log"]?["steps"]?.arrayValue {
+            log = entries.compactMap { e in
+                guard let s = e["step"]?.intValue, let l = e["loss"]?.doubleValue, let lr = e["lr"]?.doubleValue,
+                      let g = e["grad_norm"]?.doubleValue, let tps = e["tokens_per_second"]?.doubleValue,
+                      let el = e["elapsed"]?.doubleValue else { return nil }
+                return TrainingLogEntry(step: s, loss: Float(l), learningRate: Float(lr), gradientNorm: Float(g),
+                                        tokensPerSecond: tps, elapsed: el)
+            }
+        }
+        if let entries = header["log"]?["validation"]?.arrayValue {
+            validations = entries.compactMap { e in
+                guard let s = e["step"]?.intValue, let l = e["loss"]?.doubleValue else { return nil }
+                return (s, l)
+            }
+        }
+    }
+
+    var logJSON: JSONOutput {
+        .object([
+            ("steps", .array(log.map { e in
+                .object([("step", .int(e.step)), ("loss", .float(e.loss)), ("lr", .float(e.learningRate)),
+                         ("grad_norm", .float(e.gradientNorm)), ("tokens_per_second", .double(e.tokensPerSecond.rounded())),
+                         ("elapsed", .double((e.elapsed * 100).rounded() / 100))])
+            })),
+            ("validation", .array(validations.map { .object([("step", .int($0.step)), ("loss", .double($0.loss))]) })),
+        ])
+    }
+
+    /// `training.json`: settings, the data files, and the log so far.
+    func writeLog() throws {
+        let doc = JSONOutput.object([
+            ("settings", settings.json), ("corpus", .string(corpus.path)), ("corpus_bytes", .int(corpus.count)),
+            ("validation", .string(validation.path)), ("validation_bytes", .int(validation.count)),
+            ("threads", .int(threads)), ("parameters", .int(model.layout.count)), ("steps_done", .int(step)),
+            ("elapsed_seconds", .double((elapsed * 10).rounded() / 10)),
+            ("final_validation_loss", validations.last.map { .double($0.loss) } ?? .null),
+            ("log", logJSON),
+        ])
+        try AtomicFile.write(doc.serialized() + "\n", to: directory + "/" + Self.logName)
+    }
+}
+
+extension ByteCorpus {
+    /// Requires `context + extra` bytes: one training window and its next
+    /// byte (`extra` 1), or one validation window (`extra` 0).
+    public func requireWindow(_ context: Int, extra: Int) throws {
+        if bytes.count < context + extra {
+            throw TrainingError.corpusTooShort(path: path, bytes: bytes.count, needed: context + extra)
+        }
+    }
+}
+
+extension JSONOutput {
+    /// The fields of an object (empty for other values).
+    var objectFields: [(String, JSONOutput)] {
+        if case let .object(f) = self { return f }
+        return []
+    }
+
+    /// A parsed document as an output value (for comparisons by serialization).
+    init(document: JSONDocument) {
+        switch document {
+        case .null: self = .null
+        case let .bool(b): self = .bool(b)
+        case let .int(i): self = .int(i)
+        case let .double(d): self = .number(d)
+        case let .string(s): self = .string(s)
+        case let .array(a): self = .array(a.map(JSONOutput.init(document:)))
+        case let .object(o): self = .object(o.sorted { $0.key < $1.key }.map { ($0.key, JSONOutput(document: $0.value)) })
+        }
+    }
+}

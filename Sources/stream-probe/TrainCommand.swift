@@ -1,0 +1,127 @@
+import Foundation
+import StreamLab
+
+enum TrainCommand {
+    static let spec = CommandSpec(
+        name: "train",
+        summary: "Train a byte-level model (GPT-2 layout for pre-norm, GPT-1 layout for post-norm) and save it as a Hugging Face directory.",
+        usage: "stream-probe train --corpus FILE --valid FILE [--layers N] [--width D] [--heads H] [--context T] [--norm pre|post] [--plain] [--steps S] [--batch B] [--lr X] --out DIR",
+        options: [
+            OptionSpec(name: "--corpus", valueName: "FILE", help: "training text, read as bytes (vocabulary 256)"),
+            OptionSpec(name: "--valid", valueName: "FILE", help: "validation text, scored in non-overlapping windows of the context"),
+            OptionSpec(name: "--out", valueName: "DIR", help: "output directory: model, tokenizer, training.json, train-state.bin"),
+            OptionSpec(name: "--layers", valueName: "N", help: "blocks (default 6)"),
+            OptionSpec(name: "--width", valueName: "D", help: "residual width (default 128)"),
+            OptionSpec(name: "--heads", valueName: "H", help: "attention heads, must divide the width (default 4)"),
+            OptionSpec(name: "--context", valueName: "T", help: "context length in bytes (default 256)"),
+            OptionSpec(name: "--norm", valueName: "pre|post", help: "norm placement (default pre)"),
+            OptionSpec(name: "--plain", valueName: nil, help: "no skip connections: x = F(x) (for the depth experiment)"),
+            OptionSpec(name: "--steps", valueName: "S", help: "optimizer steps (default 4000)"),
+            OptionSpec(name: "--batch", valueName: "B", help: "windows per step (default 16)"),
+            OptionSpec(name: "--lr", valueName: "X", help: "peak learning rate (default 2e-3 pre-norm, 1.5e-3 post-norm)"),
+            OptionSpec(name: "--warmup", valueName: "N", help: "linear warm-up steps (default 100 pre-norm, 400 post-norm)"),
+            OptionSpec(name: "--min-lr-fraction", valueName: "F", help: "cosine decay ends at this fraction of the peak (default 0.1)"),
+            OptionSpec(name: "--weight-decay", valueName: "X", help: "AdamW weight decay on matrices and embeddings (default 0.1)"),
+            OptionSpec(name: "--clip", valueName: "X", help: "global gradient-norm clip, 0 for none (default 1.0)"),
+            OptionSpec(name: "--seed", valueName: "N", help: "seed of the initialization and the data order (default 1234)"),
+            OptionSpec(name: "--eval-every", valueName: "N", help: "validation every N steps, 0 for only at the end (default 250)"),
+            OptionSpec(name: "--eval-bytes", valueName: "N", help: "validate on the first N bytes of --valid (default 65536)"),
+            OptionSpec(name: "--checkpoint-every", valueName: "N", help: "save train-state.bin every N steps (default 250)"),
+            OptionSpec(name: "--log-every", valueName: "N", help: "progress line every N steps (default 10)"),
+            OptionSpec(name: "--resume", valueName: nil, help: "continue from DIR/train-state.bin (same settings)"),
+            OptionSpec(name: "--overwrite", valueName: nil, help: "allow an existing output directory for a fresh run"),
+        ])
+
+    static func run(_ args: ParsedArguments) throws {
+        if !args.positionals.isEmpty {
+            throw UsageError("train takes no MODEL argument (got '\(args.positionals[0])'); it builds a new model")
+        }
+        guard let corpusPath = args.value("--corpus") else { throw UsageError("train needs --corpus FILE") }
+        guard let validPath = args.value("--valid") else { throw UsageError("train needs --valid FILE") }
+        guard let out = args.value("--out") else { throw UsageError("train needs --out DIR") }
+        if args.has("--resume") && args.has("--overwrite") {
+            throw UsageError("give either --resume (continue DIR) or --overwrite (start DIR afresh), not both")
+        }
+        let settings = try settings(args)
+        let threads = try args.int("--threads", default: ProcessInfo.processInfo.activeProcessorCount, range: 1...1024)
+        // Validate the whole invocation before reading large files or writing anything.
+        _ = try settings.architecture()
+        let corpus = try ByteCorpus(path: corpusPath)
+        let valid = try ByteCorpus(path: validPath)
+        let trainer = try Trainer(settings: settings, corpus: corpus, validation: valid, directory: out, threads: threads,
+                                  resume: args.has("--resume"), overwrite: args.has("--overwrite"))
+        let summary = try trainer.run { event in
+            let line: String
+            switch event {
+            case let .started(parameters, start, threads):
+                line = "training \(Format.count(parameters)) parameters on \(Format.count(corpus.count)) bytes, \(threads) thread\(threads == 1 ? "" : "s")"
+                    + (start > 0 ? ", resuming at step \(start)" : "")
+            case let .step(e, steps, eta):
+                let width = String(steps).count
+                let stepText = String(repeating: " ", count: max(0, width - String(e.step).count)) + String(e.step)
+                line = "step \(stepText)/\(steps)  loss \(Format.fixed(e.loss, 4))  lr \(scientific(e.learningRate))"
+                    + "  |g| \(Format.fixed(e.gradientNorm, 2))  \(Format.fixed(e.tokensPerSecond / 1000, 1))k tok/s"
+                    + "  elapsed \(clock(e.elapsed))  ETA \(clock(eta))"
+            case let .validation(step, loss, positions):
+                line = "step \(step): validation loss \(Format.fixed(loss, 4)) nats/byte over \(Format.count(positions)) positions"
+            case let .checkpoint(step, path):
+                line = "step \(step): checkpoint \(path)"
+            }
+            FileHandle.standardError.write(Data((line + "\n").utf8))
+        }
+        print("trained \(summary.steps) steps in \(clock(summary.elapsed)) (\(Format.fixed(summary.tokensPerSecond / 1000, 2))k tokens/s)")
+        print("final training loss \(Format.fixed(summary.trainLoss, 4)), validation loss \(Format.fixed(summary.validationLoss, 4)) nats/byte over \(Format.count(summary.validationPositions)) positions")
+        print("wrote \(out): \(ModelExport.files.joined(separator: ", ")), \(Trainer.logName), \(Trainer.checkpointName)")
+    }
+
+    /// The settings from the flags; defaults per DESIGN.md section 7.
+    static func settings(_ args: ParsedArguments) throws -> TrainingSettings {
+        var s = TrainingSettings()
+        s.layers = try args.int("--layers", default: s.layers, range: 1...4096)
+        s.width = try args.int("--width", default: s.width, range: 1...65536)
+        s.heads = try args.int("--heads", default: s.heads, range: 1...4096)
+        s.context = try args.int("--context", default: s.context, range: 2...1_000_000)
+        s.norm = try args.choice("--norm", ["pre", "post"], default: "pre") == "pre" ? .pre : .post
+        s.plain = args.has("--plain")
+        s.steps = try args.int("--steps", default: s.steps, range: 1...100_000_000)
+        s.batch = try args.int("--batch", default: s.batch, range: 1...1_000_000)
+        s.learningRate = try float(args, "--lr", default: s.norm == .pre ? 2e-3 : 1.5e-3, positive: true)
+        s.warmup = try args.int("--warmup", default: s.norm == .pre ? 100 : 400, range: 0...100_000_000)
+        s.finalFraction = try float(args, "--min-lr-fraction", default: s.finalFraction, positive: false)
+        if s.finalFraction > 1 { throw UsageError("option '--min-lr-fraction' must be within 0...1, got \(s.finalFraction)") }
+        s.weightDecay = try float(args, "--weight-decay", default: s.weightDecay, positive: false)
+        s.clip = try float(args, "--clip", default: s.clip, positive: false)
+        if let text = args.value("--seed") {
+            guard let seed = UInt64(text) else { throw UsageError("option '--seed' expects a non-negative integer, got '\(text)'") }
+            s.seed = seed
+        }
+        s.evalEvery = try args.int("--eval-every", default: s.evalEvery, range: 0...100_000_000)
+        s.evalBytes = try args.int("--eval-bytes", default: s.evalBytes, range: 1...Int.max)
+        s.checkpointEvery = try args.int("--checkpoint-every", default: s.checkpointEvery, range: 0...100_000_000)
+        s.logEvery = try args.int("--log-every", default: s.logEvery, range: 1...100_000_000)
+        return s
+    }
+
+    static func float(_ args: ParsedArguments, _ name: String, default value: Float, positive: Bool) throws -> Float {
+        guard let text = args.value(name) else { return value }
+        guard let x = Float(text.trimmingCharacters(in: .whitespaces)), x.isFinite else {
+            throw UsageError("option '\(name)' expects a number, got '\(text)'")
+        }
+        if positive ? x <= 0 : x < 0 {
+            throw UsageError("option '\(name)' must be \(positive ? "positive" : "non-negative"), got \(text)")
+        }
+        return x
+    }
+
+    /// `1.50e-03`.
+    static func scientific(_ x: Float) -> String { String(format: "%.2e", Double(x)) }
+
+    /// `m:ss` or `h:mm:ss`.
+    static func clock(_ seconds: Double) -> String {
+        guard seconds.isFinite, seconds >= 0 else { return "?" }
+        let s = Int(seconds.rounded())
+        let (h, m, sec) = (s / 3600, (s / 60) % 60, s % 60)
+        let mm = h > 0 ? (m < 10 ? "0\(m)" : "\(m)") : "\(m)"
+        return (h > 0 ? "\(h):" : "") + mm + ":" + (sec < 10 ? "0\(sec)" : "\(sec)")
+    }
+}
