@@ -25,7 +25,7 @@ enum VectorMath {
     /// Written with plain arithmetic and bit casts only: Swift's generic SIMD
     /// rounding and float-to-int conversions compile to scalar loops.
     @inline(__always) static func exp(_ x: F8) -> F8 {
-        let x = pointwiseMax(pointwiseMin(x, F8(repeating: 88.3)), F8(repeating: -87.3))
+        let x = maximum(minimum(x, F8(repeating: 88.3)), F8(repeating: -87.3))
         // Round x log2(e) to the nearest integer n with the 1.5 * 2^23 trick
         // (the generic SIMD rounding and float-to-int conversions are scalar loops).
         let magic = F8(repeating: 12582912)
@@ -43,6 +43,12 @@ enum VectorMath {
         let scale = unsafeBitCast((n &+ 127) &<< 23, to: F8.self)
         return y * scale
     }
+
+    /// Lane-wise max and min. (`pointwiseMax`, `clamped` and `max()` of the
+    /// standard library are generic out-of-line loops; `replacing(with:where:)`
+    /// compiles to one vmaxps / vminps.)
+    @inline(__always) static func maximum(_ a: F8, _ b: F8) -> F8 { a.replacing(with: b, where: a .< b) }
+    @inline(__always) static func minimum(_ a: F8, _ b: F8) -> F8 { a.replacing(with: b, where: b .< a) }
 
     /// tanh(x) = 1 - 2 / (e^{2x} + 1); saturates cleanly to +-1.
     @inline(__always) static func tanh(_ x: F8) -> F8 {
@@ -286,25 +292,39 @@ final class TransposeWorkspace {
             capacity = ld * columns
             buffer = .allocate(capacity: capacity)
         }
-        let tile = 32
         let out = SharedPointer(buffer)
-        let columnTiles = (columns + tile - 1) / tile
-        Parallel.forEachSlice(columnTiles, threads: rowThreads(rows, columns, threads)) { tiles in
-            let t = out.base
-            for ct in tiles {
-                let c0 = ct * tile, c1 = min(columns, c0 + tile)
-                var r0 = 0
-                while r0 < rows {
-                    let r1 = min(rows, r0 + tile)
-                    for r in r0..<r1 {
-                        let src = m + r * columns
-                        for c in c0..<c1 { t[c * ld + r] = src[c] }
-                    }
-                    r0 = r1
-                }
-            }
+        let tiles = (columns + Self.tile - 1) / Self.tile
+        Parallel.forEachSlice(tiles, threads: rowThreads(rows, columns, threads)) { range in
+            let c0 = range.lowerBound * Self.tile, c1 = min(columns, range.upperBound * Self.tile)
+            Self.transpose(m + c0, ld: columns, rows: rows, columns: c1 - c0, into: out.base + c0 * ld, ld: ld)
         }
         return UnsafePointer(buffer)
+    }
+
+    static let tile = 32
+
+    /// dst[c, r] = src[r, c] for a `[rows, columns]` block (row strides
+    /// `ld` / `ldDst`), in 32 x 32 tiles that stay in L1.
+    static func transpose(_ src: UnsafePointer<Float>, ld: Int, rows: Int, columns: Int,
+                          into dst: UnsafeMutablePointer<Float>, ld ldDst: Int) {
+        var c0 = 0
+        while c0 < columns {
+            let c1 = min(columns, c0 + tile)
+            var r0 = 0
+            while r0 < rows {
+                let r1 = min(rows, r0 + tile)
+                for r in r0..<r1 {
+                    var from = src + r * ld + c0, to = dst + c0 * ldDst + r
+                    for _ in c0..<c1 {
+                        to.pointee = from.pointee
+                        from += 1
+                        to += ldDst
+                    }
+                }
+                r0 = r1
+            }
+            c0 = c1
+        }
     }
 
     /// Row stride of a transpose with `rows` columns.
@@ -512,7 +532,8 @@ enum AttentionOp {
     /// For every sequence b and head h: P = softmax(scale · Q K^T) with the
     /// causal (and sliding-window) mask, z_h = P V.
     /// qkv `[N, (H + 2Hkv) Dh]` (q and k already rotated), probs `[B, H, T, T]`
-    /// (masked entries 0), z `[N, H Dh]`.
+    /// (masked entries 0 inside each 64-row diagonal block; entries to the
+    /// right of a row's block are left unwritten and never read), z `[N, H Dh]`.
     static func forward(qkv: UnsafePointer<Float>, probs: UnsafeMutablePointer<Float>, z: UnsafeMutablePointer<Float>,
                         shape s: AttentionShape, threads: Int) {
         let t = s.length, dh = s.headDimension, stride = s.stride, group = s.heads / s.keyValueHeads
@@ -535,7 +556,9 @@ enum AttentionOp {
                         let first = s.window == Int.max ? 0 : max(0, i - s.window + 1)
                         if first > 0 { row.update(repeating: 0, count: first) }
                         softmax(row + first, i - first + 1, scale: s.scale)
-                        if i + 1 < t { (row + i + 1).update(repeating: 0, count: t - i - 1) }
+                        // Entries right of the diagonal inside this row block are read by
+                        // P V (k = i1) and by the backward; entries past i1 never are.
+                        if i + 1 < i1 { (row + i + 1).update(repeating: 0, count: i1 - i - 1) }
                     }
                     Gemm.multiply(m: i1 - i0, n: dh, k: i1, p + i0 * t, lda: t, v, ldb: stride,
                                   into: zh + i0 * s.zWidth, ldc: s.zWidth, threads: 1)      // [i1-i0, Dh]
@@ -563,7 +586,7 @@ enum AttentionOp {
     static func softmax(_ x: UnsafeMutablePointer<Float>, _ n: Int, scale: Float) {
         var vm = F8(repeating: -Float.infinity)
         var k = 0
-        while k + 8 <= n { vm = pointwiseMax(vm, VectorMath.load(x + k)); k += 8 }
+        while k + 8 <= n { vm = VectorMath.maximum(vm, VectorMath.load(x + k)); k += 8 }
         var m = vm.max()
         while k < n { m = max(m, x[k]); k += 1 }
         let shift = m * scale
@@ -595,8 +618,9 @@ enum AttentionOp {
         let out = SharedPointer(dqkv)
         let work = s.batch * s.keyValueHeads
         Parallel.forEachSlice(work, threads: t * t * dh * s.batch * s.heads < 1 << 15 ? 1 : threads) { range in
-            let ds = UnsafeMutablePointer<Float>.allocate(capacity: t * t)     // [T, T] dP, then dS
+            let ds = UnsafeMutablePointer<Float>.allocate(capacity: 3 * t * t)  // [T, T] dP, then dS
             defer { ds.deallocate() }
+            let dsT = ds + t * t, pT = ds + 2 * t * t                           // [T, T] transposes
             for item in range {
                 let b = item / s.keyValueHeads, kvh = item % s.keyValueHeads
                 let base = qkv + b * t * stride
@@ -620,20 +644,28 @@ enum AttentionOp {
                             let dot = Elementwise.dot(pr + first, dr + first, count)
                             if first > 0 { dr.update(repeating: 0, count: first) }
                             softmaxBackward(pr + first, dr + first, count, dot: dot, scale: s.scale)
-                            if i + 1 < t { (dr + i + 1).update(repeating: 0, count: t - i - 1) }
+                            if i + 1 < i1 { (dr + i + 1).update(repeating: 0, count: i1 - i - 1) }
                         }
                         Gemm.multiply(m: i1 - i0, n: dh, k: i1, ds + i0 * t, lda: t, k, ldb: stride,
                                       into: dq + i0 * stride, ldc: stride, threads: 1)           // dQ rows
                         i0 = i1
                     }
-                    // Key block j0..<j1 receives from queries j0..<T.
+                    // Key block j0..<j1 receives from queries j0..<T: transpose the
+                    // written (block lower-triangular) part of dS and P, row block by row block.
+                    i0 = 0
+                    while i0 < t {
+                        let i1 = min(t, i0 + blockRows)
+                        TransposeWorkspace.transpose(ds + i0 * t, ld: t, rows: i1 - i0, columns: i1, into: dsT + i0, ld: t)
+                        TransposeWorkspace.transpose(p + i0 * t, ld: t, rows: i1 - i0, columns: i1, into: pT + i0, ld: t)
+                        i0 = i1
+                    }
                     var j0 = 0
                     while j0 < t {
                         let j1 = min(t, j0 + blockRows)
-                        Gemm.multiply(m: j1 - j0, n: dh, k: t - j0, ds + j0 * t + j0, lda: t, transposeA: true,
+                        Gemm.multiply(m: j1 - j0, n: dh, k: t - j0, dsT + j0 * t + j0, lda: t,
                                       q + j0 * stride, ldb: stride, into: dk + j0 * stride, ldc: stride,
                                       accumulate: g > 0, threads: 1)                               // dK rows
-                        Gemm.multiply(m: j1 - j0, n: dh, k: t - j0, p + j0 * t + j0, lda: t, transposeA: true,
+                        Gemm.multiply(m: j1 - j0, n: dh, k: t - j0, pT + j0 * t + j0, lda: t,
                                       dO + j0 * s.zWidth, ldb: s.zWidth, into: dv + j0 * stride, ldc: stride,
                                       accumulate: g > 0, threads: 1)                               // dV rows
                         j0 = j1
