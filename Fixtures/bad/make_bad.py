@@ -162,6 +162,62 @@ def main():
          "unknown hook 'hook_resid'", status=2, config=None)
     case("bad-threads", ["info", f"{REL}/valid-tiny-gpt2", "--threads", "0"], "'--threads' must be within 1...1024", status=2, config=None)
 
+    # train (issue 7): data, shapes, output directory. Every case fails before anything is written.
+    text = "To be, or not to be, that is the question:\n" * 6          # 270 bytes
+    def train(case_dir_files, extra, corpus="$CASE/corpus.txt", valid="$CASE/corpus.txt", out="/tmp/streamlab-bad-train-out"):
+        shape = {"--layers": "1", "--width": "8", "--heads": "2", "--context": "16", "--steps": "1", "--batch": "2"}
+        for flag, value in zip(extra[::2], extra[1::2]):
+            if flag in shape:
+                shape[flag] = value
+        rest = [a for i, a in enumerate(extra) if not (a in shape or (i > 0 and extra[i - 1] in shape))]
+        return (["train", "--corpus", corpus, "--valid", valid, "--out", out]
+                + [x for kv in shape.items() for x in kv] + rest)
+
+    case("train-corpus-missing", train(None, [], corpus=f"{REL}/no-such-corpus.txt"),
+         "cannot read corpus 'Fixtures/bad/no-such-corpus.txt': no such file", config=None, files={"corpus.txt": text})
+    case("train-corpus-is-a-directory", train(None, [], corpus="$CASE"), "it is a directory", config=None,
+         files={"corpus.txt": text})
+    case("train-corpus-empty", train(None, [], corpus="$CASE/empty.txt"), "empty.txt' is empty", config=None,
+         files={"corpus.txt": text, "empty.txt": ""})
+    case("train-corpus-shorter-than-context", train(None, [], corpus="$CASE/short.txt"),
+         "short.txt' has 10 bytes, fewer than one context window plus its next byte (17)", config=None,
+         files={"corpus.txt": text, "short.txt": "0123456789"})
+    case("train-valid-shorter-than-context", train(None, [], valid="$CASE/short.txt"),
+         "short.txt' has 10 bytes, fewer than one context window plus its next byte (16)", config=None,
+         files={"corpus.txt": text, "short.txt": "0123456789"})
+    case("train-width-not-divisible-by-heads", train(None, ["--width", "10", "--heads", "3"]),
+         "width 10 is not divisible by 3 heads", config=None, files={"corpus.txt": text})
+    case("train-output-exists", train(None, [], out="$CASE"),
+         "output directory 'Fixtures/bad/train-output-exists' already exists; pass --overwrite", config=None,
+         files={"corpus.txt": text})
+    case("train-resume-without-checkpoint", train(None, ["--resume"], out="$CASE"),
+         "train-resume-without-checkpoint/train-state.bin': no such file (nothing to resume)", config=None,
+         files={"corpus.txt": text})
+    case("train-missing-corpus-flag", ["train", "--valid", "x.txt", "--out", "/tmp/streamlab-bad-train-out"],
+         "train needs --corpus FILE", status=2, config=None)
+    case("train-bad-norm", train(None, ["--norm", "middle"]), "option '--norm' must be one of pre, post; got 'middle'",
+         status=2, config=None, files={"corpus.txt": text})
+    case("train-negative-lr", train(None, ["--lr", "-0.1"]), "option '--lr' must be positive, got -0.1", status=2,
+         config=None, files={"corpus.txt": text})
+    case("train-zero-heads", train(None, ["--heads", "0"]), "option '--heads' must be within 1...4096, got 0", status=2,
+         config=None, files={"corpus.txt": text})
+
+    # gradients (issue 7).
+    grad = ["gradients", f"{REL}/valid-tiny-gpt2"]
+    case("gradients-one-token", grad + ["--tokens", "3"], "needs at least 2 tokens, got 1", config=None)
+    case("gradients-parallel-family", ["gradients", "Fixtures/models/neox-parallel", "--tokens", "1,2"],
+         "model_type 'gpt_neox' is not supported for gradients", config=None)
+    case("gradients-text-needs-tokenizer", grad + ["--prompt", "hello"], "--prompt needs the model's tokenizer",
+         status=2, config=None)
+    case("gradients-two-inputs", grad + ["--tokens", "1,2", "--prompt", "hi"], "give only one of --tokens, --prompt",
+         status=2, config=None)
+    case("gradients-no-input", grad, "give the input with --tokens 1,2,3, --prompt TEXT or --text-file FILE", status=2,
+         config=None)
+    case("gradients-bad-format", grad + ["--tokens", "1,2", "--format", "xml"],
+         "option '--format' must be one of table, json, csv; got 'xml'", status=2, config=None)
+    case("gradients-svg-not-writable", grad + ["--tokens", "1,2", "--svg", "/nonexistent-dir/g.svg"],
+         "cannot write '/nonexistent-dir/g.svg'", config=None)
+
 
 if __name__ == "__main__":
     main()

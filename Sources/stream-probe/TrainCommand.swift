@@ -29,6 +29,7 @@ enum TrainCommand {
             OptionSpec(name: "--checkpoint-every", valueName: "N", help: "save train-state.bin every N steps (default 250)"),
             OptionSpec(name: "--log-every", valueName: "N", help: "progress line every N steps (default 10)"),
             OptionSpec(name: "--resume", valueName: nil, help: "continue from DIR/train-state.bin (same settings)"),
+            OptionSpec(name: "--stop-after", valueName: "N", help: "stop at step N this time (checkpoint and model written); continue later with --resume"),
             OptionSpec(name: "--overwrite", valueName: nil, help: "allow an existing output directory for a fresh run"),
         ])
 
@@ -50,7 +51,8 @@ enum TrainCommand {
         let valid = try ByteCorpus(path: validPath)
         let trainer = try Trainer(settings: settings, corpus: corpus, validation: valid, directory: out, threads: threads,
                                   resume: args.has("--resume"), overwrite: args.has("--overwrite"))
-        let summary = try trainer.run { event in
+        let stopAfter = try args.value("--stop-after").map { _ in try args.int("--stop-after", default: 0, range: 1...Int.max) }
+        let summary = try trainer.run(stopAfter: stopAfter) { event in
             let line: String
             switch event {
             case let .started(parameters, start, threads):
@@ -69,7 +71,7 @@ enum TrainCommand {
             }
             FileHandle.standardError.write(Data((line + "\n").utf8))
         }
-        print("trained \(summary.steps) steps in \(clock(summary.elapsed)) (\(Format.fixed(summary.tokensPerSecond / 1000, 2))k tokens/s)")
+        print("trained \(summary.steps)\(summary.steps < settings.steps ? " of \(settings.steps)" : "") steps in \(clock(summary.elapsed)) (\(Format.fixed(summary.tokensPerSecond / 1000, 2))k tokens/s)")
         print("final training loss \(Format.fixed(summary.trainLoss, 4)), validation loss \(Format.fixed(summary.validationLoss, 4)) nats/byte over \(Format.count(summary.validationPositions)) positions")
         print("wrote \(out): \(ModelExport.files.joined(separator: ", ")), \(Trainer.logName), \(Trainer.checkpointName)")
     }

@@ -146,9 +146,11 @@ public final class Trainer {
         if resume { try restore(from: checkpointPath) }
     }
 
-    /// Trains to `settings.steps`, then writes the model directory; returns the summary.
+    /// Trains to `settings.steps` (or only up to step `stopAfter`, then
+    /// checkpoints, so a long run can be done in pieces with `resume`), then
+    /// writes the model directory; returns the summary.
     @discardableResult
-    public func run(progress: (TrainingEvent) -> Void = { _ in }) throws -> TrainingSummary {
+    public func run(stopAfter: Int? = nil, progress: (TrainingEvent) -> Void = { _ in }) throws -> TrainingSummary {
         try ModelExport.createDirectory(directory)
         let s = settings
         let tokensPerStep = Double(s.batch * s.context)
@@ -156,7 +158,8 @@ public final class Trainer {
         var windowLoss: Double = 0, windowSteps = 0, windowStart = DispatchTime.now().uptimeNanoseconds
         var lastNorm: Float = 0
         var lastTrainLoss: Float = .nan
-        while step < s.steps {
+        let end = min(s.steps, stopAfter ?? s.steps)
+        while step < end {
             let t0 = DispatchTime.now().uptimeNanoseconds
             let (tokens, targets) = corpus.sample(batch: s.batch, context: s.context, rng: &rng)
             pass.setBatch(tokens: tokens, targets: targets)
@@ -187,7 +190,7 @@ public final class Trainer {
                 windowSteps = 0
                 windowStart = now
             }
-            let last = step == s.steps
+            let last = step == end
             if last || (s.evalEvery > 0 && step % s.evalEvery == 0) {
                 let (v, n) = evaluate()
                 validations.append((step, v))
