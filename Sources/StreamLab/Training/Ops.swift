@@ -218,27 +218,32 @@ enum NormOp {
 // MARK: - Linear maps
 
 enum LinearOp {
-    /// y `[N, out]` = x `[N, in]` · W `[in, out]` + b `[out]`.
-    static func forward(_ x: UnsafePointer<Float>, rows n: Int, inputs: Int, outputs: Int,
-                        weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+    /// y `[N, out]` = x `[N, in]` · W + b, with W `[in, out]` packed (`weights.forward`).
+    static func forward(_ x: UnsafePointer<Float>, rows n: Int, weight: PackedMatrix, bias: UnsafePointer<Float>?,
                         into y: UnsafeMutablePointer<Float>, threads: Int) {
-        Gemm.multiply(m: n, n: outputs, k: inputs, x, lda: inputs, weight, ldb: outputs,
-                      into: y, ldc: outputs, threads: threads)
-        if let bias { Elementwise.addRow(bias, into: y, rows: n, width: outputs) }
+        weight.multiply(x, lda: weight.rows, m: n, into: y, ldc: weight.columns, threads: threads)
+        if let bias { Elementwise.addRow(bias, into: y, rows: n, width: weight.columns) }
     }
 
-    /// dx `[N, in]` (+)= dy `[N, out]` · W^T; dW `[in, out]` += x^T · dy; db += column sums of dy.
+    /// dx `[N, in]` (+)= dy `[N, out]` · W^T (W^T packed: `weightT`, `[out, in]`);
+    /// dW `[in, out]` += x^T · dy; db += column sums of dy.
+    ///
+    /// The weight gradient runs as one packed product with the batch as its
+    /// shared dimension: A = x^T (a tiled transpose, rows padded) and B = dy
+    /// packed row-major (the public packing, much faster per element than the
+    /// general `Gemm`'s per-call closure).
     static func backward(_ dy: UnsafePointer<Float>, x: UnsafePointer<Float>, rows n: Int, inputs: Int, outputs: Int,
-                         weight: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>?, accumulate: Bool,
+                         weightT: PackedMatrix?, dx: UnsafeMutablePointer<Float>?, accumulate: Bool,
                          dWeight: UnsafeMutablePointer<Float>, dBias: UnsafeMutablePointer<Float>?,
                          workspace: TransposeWorkspace, threads: Int) {
-        if let dx {
-            Gemm.multiply(m: n, n: inputs, k: outputs, dy, lda: outputs, weight, ldb: outputs, transposeB: true,
-                          into: dx, ldc: inputs, accumulate: accumulate, threads: threads)
+        if let dx, let weightT {
+            precondition(weightT.rows == outputs && weightT.columns == inputs)
+            weightT.multiply(dy, lda: outputs, m: n, into: dx, ldc: inputs, accumulate: accumulate, threads: threads)
         }
         let xt = workspace.transpose(x, rows: n, columns: inputs, threads: threads)    // [in, N]
-        Gemm.multiply(m: inputs, n: outputs, k: n, xt, lda: TransposeWorkspace.leadingDimension(n), dy, ldb: outputs,
-                      into: dWeight, ldc: outputs, accumulate: true, threads: threads)
+        let packedDy = PackedMatrix(rowMajor: UnsafeBufferPointer(start: dy, count: n * outputs), rows: n, columns: outputs)
+        packedDy.multiply(xt, lda: TransposeWorkspace.leadingDimension(n), m: inputs, into: dWeight, ldc: outputs,
+                          accumulate: true, threads: threads)
         if let dBias { columnSums(dy, rows: n, width: outputs, into: dBias, threads: threads) }
     }
 

@@ -1,3 +1,5 @@
+import CStreamLabSupport
+
 /// What one block keeps from the forward pass for its backward.
 /// N = B * T rows; D width; F MLP width (2F for a gated MLP's up projection).
 final class LayerCache {
@@ -49,6 +51,37 @@ public struct BlockGradientPaths: Sendable {
     public var attention: [Float]    // [T, D]
 }
 
+/// Weights packed for the products of one step: W `[in, out]` for the
+/// forward, W^T `[out, in]` for the input gradients. Cleared at every forward
+/// pass, since the parameters may have changed since the last one.
+final class PackedWeights {
+    private var forward: [Int: PackedMatrix] = [:]
+    private var transposed: [Int: PackedMatrix] = [:]
+
+    func clear() {
+        forward.removeAll(keepingCapacity: true)
+        transposed.removeAll(keepingCapacity: true)
+    }
+
+    /// W `[in, out]` stored row-major at `values + offset`.
+    func forward(_ values: UnsafePointer<Float>, _ offset: Int, inputs: Int, outputs: Int) -> PackedMatrix {
+        if let p = forward[offset] { return p }
+        let p = PackedMatrix(rowMajor: UnsafeBufferPointer(start: values + offset, count: inputs * outputs),
+                             rows: inputs, columns: outputs)
+        forward[offset] = p
+        return p
+    }
+
+    /// W^T `[out, in]` of the same W.
+    func transposed(_ values: UnsafePointer<Float>, _ offset: Int, inputs: Int, outputs: Int) -> PackedMatrix {
+        if let p = transposed[offset] { return p }
+        let p = PackedMatrix(transposed: UnsafeBufferPointer(start: values + offset, count: inputs * outputs),
+                             rows: outputs, columns: inputs)
+        transposed[offset] = p
+        return p
+    }
+}
+
 /// A forward pass with caches over a batch `[B, T]` and its backward pass,
 /// for a `TrainableModel`. Buffers are allocated once and reused by every
 /// step. Linear layers are one `[B*T, in] x [in, out]` product; attention runs
@@ -78,12 +111,14 @@ public final class TrainingPass {
     let gUp: FloatBuffer                        // [N, F] or [N, 2F]
     let gHidden: FloatBuffer                    // [N, F]
     let transposeSpace = TransposeWorkspace()
+    let packed = PackedWeights()
     let rotary: RotaryTable?
     private(set) var scoredCount = 0
     /// Mean loss of the last forward pass.
     public private(set) var loss: Float = .nan
 
     public init(model: TrainableModel, batch: Int, length: Int, threads: Int) {
+        Self.configureAllocator
         let a = model.architecture
         precondition(batch > 0 && length > 0 && length <= a.maxPositions)
         self.model = model
@@ -112,6 +147,11 @@ public final class TrainingPass {
             rotary = nil
         }
     }
+
+    /// Every step packs multi-megabyte matrices and frees them again. glibc
+    /// serves such blocks with fresh mmap pages by default, which the kernel
+    /// must zero on first touch (5% of a step); keep them in the heap instead.
+    static let configureAllocator: Void = streamlab_keep_large_allocations_in_heap()
 
     deinit {
         tokens.deallocate()
@@ -149,6 +189,7 @@ public final class TrainingPass {
     public func forward(computeGradient: Bool = true) -> Float {
         let a = model.architecture, l = model.layout, w = model.values.pointer
         let n = rows, d = a.width
+        packed.clear()
         var offset = 0
         if case let .learned(o) = a.positions { offset = o }
         let first = caches.first?.input ?? finalInput
@@ -168,10 +209,12 @@ public final class TrainingPass {
         }
         let v = a.vocabularySize
         if let u = l.unembedWeight {
-            LinearOp.forward(x, rows: n, inputs: d, outputs: v, weight: w + u, bias: nil, into: logits.pointer, threads: threads)
+            LinearOp.forward(x, rows: n, weight: packed.forward(w, u, inputs: d, outputs: v), bias: nil,
+                             into: logits.pointer, threads: threads)
         } else {
-            Gemm.multiply(m: n, n: v, k: d, x, lda: d, w + l.tokenEmbedding, ldb: d, transposeB: true,
-                          into: logits.pointer, ldc: v, threads: threads)                 // [N, V]
+            // logits = x · wte^T: wte `[V, D]` is W^T of a `[D, V]` map.
+            packed.transposed(w, l.tokenEmbedding, inputs: v, outputs: d)
+                .multiply(x, lda: d, m: n, into: logits.pointer, ldc: v, threads: threads)          // [N, V]
         }
         if let ub = l.unembedBias { Elementwise.addRow(w + ub, into: logits.pointer, rows: n, width: v) }
         scoredCount = (0..<n).reduce(0) { $0 + (targets[$1] >= 0 ? 1 : 0) }
@@ -199,15 +242,15 @@ public final class TrainingPass {
         } else {
             attnIn = UnsafePointer(c.input.pointer)
         }
-        LinearOp.forward(attnIn, rows: n, inputs: d, outputs: a.qkvWidth, weight: w + b.qkvWeight, bias: bias(b.qkvBias),
-                         into: c.qkv.pointer, threads: threads)                                  // [N, QKV]
+        LinearOp.forward(attnIn, rows: n, weight: packed.forward(w, b.qkvWeight, inputs: d, outputs: a.qkvWidth),
+                         bias: bias(b.qkvBias), into: c.qkv.pointer, threads: threads)                  // [N, QKV]
         if case let .rotary(dims, _) = a.positions, let rotary {
             RotaryOp.apply(c.qkv.pointer, rows: n, length: length, stride: a.qkvWidth, heads: a.headCount + a.keyValueHeadCount,
                            headDimension: a.headDimension, dimensions: dims, table: rotary, inverse: false, threads: threads)
         }
         AttentionOp.forward(qkv: c.qkv.pointer, probs: c.probs.pointer, z: c.z.pointer, shape: attentionShape, threads: threads)
-        LinearOp.forward(c.z.pointer, rows: n, inputs: a.headCount * a.headDimension, outputs: d, weight: w + b.outWeight,
-                         bias: bias(b.outBias), into: sublayerOut.pointer, threads: threads)       // [N, D]
+        LinearOp.forward(c.z.pointer, rows: n, weight: packed.forward(w, b.outWeight, inputs: a.headCount * a.headDimension, outputs: d),
+                         bias: bias(b.outBias), into: sublayerOut.pointer, threads: threads)            // [N, D]
         // h = x + attn (or attn alone for a plain stack); post-norm: mid = ln1(h).
         c.h.pointer.update(from: sublayerOut.pointer, count: n * d)
         if skip { Elementwise.add(c.input.pointer, into: c.h.pointer, n * d) }
@@ -230,12 +273,12 @@ public final class TrainingPass {
             mlpIn = mid
         }
         let upWidth = a.gatedMLP ? 2 * f : f
-        LinearOp.forward(mlpIn, rows: n, inputs: d, outputs: upWidth, weight: w + b.upWeight, bias: bias(b.upBias),
-                         into: c.up.pointer, threads: threads)                                   // [N, F | 2F]
+        LinearOp.forward(mlpIn, rows: n, weight: packed.forward(w, b.upWeight, inputs: d, outputs: upWidth),
+                         bias: bias(b.upBias), into: c.up.pointer, threads: threads)                    // [N, F | 2F]
         ActivationOp.forward(c.up.pointer, into: c.hidden.pointer, rows: n, width: f, gated: a.gatedMLP,
                              activation: a.activation, threads: threads)                         // [N, F]
-        LinearOp.forward(c.hidden.pointer, rows: n, inputs: f, outputs: d, weight: w + b.downWeight, bias: bias(b.downBias),
-                         into: sublayerOut.pointer, threads: threads)                            // [N, D]
+        LinearOp.forward(c.hidden.pointer, rows: n, weight: packed.forward(w, b.downWeight, inputs: f, outputs: d),
+                         bias: bias(b.downBias), into: sublayerOut.pointer, threads: threads)           // [N, D]
         // out = mid + mlp (or mlp alone); post-norm: out = ln2(h2).
         let sum = c.h2?.pointer ?? output
         sum.update(from: sublayerOut.pointer, count: n * d)
@@ -267,15 +310,17 @@ public final class TrainingPass {
         if let ub = l.unembedBias { LinearOp.columnSums(dLogits.pointer, rows: n, width: v, into: gw + ub, threads: threads) }
         let dx: UnsafeMutablePointer<Float> = finalNormed != nil ? gTemp.pointer : gStream.pointer
         if let u = l.unembedWeight {
-            LinearOp.backward(dLogits.pointer, x: x, rows: n, inputs: d, outputs: v, weight: w + u, dx: dx, accumulate: false,
+            LinearOp.backward(dLogits.pointer, x: x, rows: n, inputs: d, outputs: v,
+                              weightT: packed.transposed(w, u, inputs: d, outputs: v), dx: dx, accumulate: false,
                               dWeight: gw + u, dBias: nil, workspace: transposeSpace, threads: threads)
         } else {
-            Gemm.multiply(m: n, n: d, k: v, dLogits.pointer, lda: v, w + l.tokenEmbedding, ldb: d,
-                          into: dx, ldc: d, threads: threads)                                   // d(x_final) [N, D]
+            // d(x_final) = dLogits · wte; d(wte) += dLogits^T · x_final.
+            packed.forward(w, l.tokenEmbedding, inputs: v, outputs: d)
+                .multiply(dLogits.pointer, lda: v, m: n, into: dx, ldc: d, threads: threads)     // [N, D]
             let dt = transposeSpace.transpose(dLogits.pointer, rows: n, columns: v, threads: threads)   // [V, N]
-            Gemm.multiply(m: v, n: d, k: n, dt, lda: TransposeWorkspace.leadingDimension(n), x, ldb: d,
-                          into: gw + l.tokenEmbedding, ldc: d,
-                          accumulate: true, threads: threads)                                   // d(wte) [V, D]
+            PackedMatrix(rowMajor: UnsafeBufferPointer(start: x, count: n * d), rows: n, columns: d)
+                .multiply(dt, lda: TransposeWorkspace.leadingDimension(n), m: v, into: gw + l.tokenEmbedding, ldc: d,
+                          accumulate: true, threads: threads)                                   // [V, D]
         }
         if let fw = l.finalNormWeight {
             NormOp.backward(gTemp.pointer, x: finalInput.pointer, mean: finalMean.pointer, rstd: finalRstd.pointer, rows: n,
@@ -322,13 +367,13 @@ public final class TrainingPass {
         // MLP: down, activation, up. mlpIn is ln2Out (pre) or mid (post).
         let mid = UnsafePointer(c.mid?.pointer ?? c.h.pointer)
         let upWidth = a.gatedMLP ? 2 * f : f
-        LinearOp.backward(g, x: c.hidden.pointer, rows: n, inputs: f, outputs: d, weight: w + b.downWeight,
+        LinearOp.backward(g, x: c.hidden.pointer, rows: n, inputs: f, outputs: d, weightT: packed.transposed(w, b.downWeight, inputs: f, outputs: d),
                           dx: gHidden.pointer, accumulate: false, dWeight: gw + b.downWeight, dBias: grad(b.downBias),
                           workspace: transposeSpace, threads: threads)                           // [N, F]
         ActivationOp.backward(gHidden.pointer, up: c.up.pointer, into: gUp.pointer, rows: n, width: f, gated: a.gatedMLP,
                               activation: a.activation, threads: threads)                        // [N, F | 2F]
         let mlpIn = UnsafePointer(c.ln2Out?.pointer ?? c.mid!.pointer)
-        LinearOp.backward(gUp.pointer, x: mlpIn, rows: n, inputs: d, outputs: upWidth, weight: w + b.upWeight,
+        LinearOp.backward(gUp.pointer, x: mlpIn, rows: n, inputs: d, outputs: upWidth, weightT: packed.transposed(w, b.upWeight, inputs: d, outputs: upWidth),
                           dx: gTemp.pointer, accumulate: false, dWeight: gw + b.upWeight, dBias: grad(b.upBias),
                           workspace: transposeSpace, threads: threads)                           // d(mlpIn) [N, D]
         // dmid = (skip ? g : 0) + [pre: ln2 backward of] d(mlpIn).
@@ -358,7 +403,7 @@ public final class TrainingPass {
         }
         // Attention: output projection, attention, rotary, qkv.
         let zWidth = a.headCount * a.headDimension
-        LinearOp.backward(g, x: c.z.pointer, rows: n, inputs: zWidth, outputs: d, weight: w + b.outWeight,
+        LinearOp.backward(g, x: c.z.pointer, rows: n, inputs: zWidth, outputs: d, weightT: packed.transposed(w, b.outWeight, inputs: zWidth, outputs: d),
                           dx: gZ.pointer, accumulate: false, dWeight: gw + b.outWeight, dBias: grad(b.outBias),
                           workspace: transposeSpace, threads: threads)                           // [N, H Dh]
         AttentionOp.backward(dz: gZ.pointer, qkv: c.qkv.pointer, probs: c.probs.pointer, dqkv: gQKV.pointer,
@@ -368,7 +413,7 @@ public final class TrainingPass {
                            headDimension: a.headDimension, dimensions: dims, table: rotary, inverse: true, threads: threads)
         }
         let attnIn = UnsafePointer(c.ln1Out?.pointer ?? c.input.pointer)
-        LinearOp.backward(gQKV.pointer, x: attnIn, rows: n, inputs: d, outputs: a.qkvWidth, weight: w + b.qkvWeight,
+        LinearOp.backward(gQKV.pointer, x: attnIn, rows: n, inputs: d, outputs: a.qkvWidth, weightT: packed.transposed(w, b.qkvWeight, inputs: d, outputs: a.qkvWidth),
                           dx: gTemp.pointer, accumulate: false, dWeight: gw + b.qkvWeight, dBias: grad(b.qkvBias),
                           workspace: transposeSpace, threads: threads)                           // d(attnIn) [N, D]
         if c.ln1Out != nil {
