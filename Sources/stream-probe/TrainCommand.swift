@@ -72,7 +72,7 @@ enum TrainCommand {
             FileHandle.standardError.write(Data((line + "\n").utf8))
         }
         print("trained \(summary.steps)\(summary.steps < settings.steps ? " of \(settings.steps)" : "") steps in \(clock(summary.elapsed)) (\(Format.fixed(summary.tokensPerSecond / 1000, 2))k tokens/s)")
-        print("final training loss \(Format.fixed(summary.trainLoss, 4)), validation loss \(Format.fixed(summary.validationLoss, 4)) nats/byte over \(Format.count(summary.validationPositions)) positions")
+        print("final loss (first \(Format.count(settings.evalBytes)) bytes, windows of \(settings.context)): training \(Format.fixed(summary.trainLoss, 4)), validation \(Format.fixed(summary.validationLoss, 4)) nats/byte over \(Format.count(summary.validationPositions)) positions")
         print("wrote \(out): \(ModelExport.files.joined(separator: ", ")), \(Trainer.logName), \(Trainer.checkpointName)")
     }
 

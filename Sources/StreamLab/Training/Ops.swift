@@ -68,15 +68,24 @@ func rowThreads(_ rows: Int, _ width: Int, _ threads: Int) -> Int {
 }
 
 /// Calls `body(part, rows)` for `parts` contiguous slices of `0..<count`,
-/// concurrently; `part` indexes per-slice scratch.
+/// running up to `threads` at once; `part` indexes per-slice scratch. The
+/// partition depends only on `parts`, so results that are reduced over parts
+/// in order do not depend on the number of threads.
 @inline(__always)
-func forEachPart(_ count: Int, parts: Int, _ body: (Int, Range<Int>) -> Void) {
-    Parallel.forEachSlice(parts, threads: parts) { slices in
+func forEachPart(_ count: Int, parts: Int, threads: Int, _ body: (Int, Range<Int>) -> Void) {
+    Parallel.forEachSlice(parts, threads: min(parts, max(1, threads))) { slices in
         for p in slices {
             let start = count * p / parts, end = count * (p + 1) / parts
             if start < end { body(p, start..<end) }
         }
     }
+}
+
+/// Fixed number of partial sums for reductions over rows: 1 for small
+/// inputs, else 4 (independent of the thread count, for reproducibility).
+@inline(__always)
+func reductionParts(_ rows: Int, _ width: Int) -> Int {
+    rows * width < 1 << 14 || rows < 4 ? 1 : 4
 }
 
 // MARK: - Embedding
@@ -149,7 +158,7 @@ enum NormOp {
                          rstd: UnsafePointer<Float>, rows: Int, width n: Int, weight: UnsafePointer<Float>,
                          rms: Bool, into dx: UnsafeMutablePointer<Float>, accumulate: Bool,
                          dWeight: UnsafeMutablePointer<Float>?, dBias: UnsafeMutablePointer<Float>?, threads: Int) {
-        let parts = min(max(1, rowThreads(rows, n, threads)), max(rows, 1))
+        let parts = reductionParts(rows, n)
         // Per-slice partial sums of dw | db, reduced in slice order (deterministic).
         let partial = UnsafeMutablePointer<Float>.allocate(capacity: parts * 2 * n)
         partial.initialize(repeating: 0, count: parts * 2 * n)
@@ -158,7 +167,7 @@ enum NormOp {
         let g = UnsafeMutablePointer<Float>.allocate(capacity: parts * n)
         defer { g.deallocate() }
         let gShared = SharedPointer(g)
-        forEachPart(rows, parts: parts) { slice, range in
+        forEachPart(rows, parts: parts, threads: threads) { slice, range in
             let dx = shared.0.base
             let dw = shared.1.base + slice * 2 * n, db = dw + n
             let gr = gShared.base + slice * n
@@ -228,10 +237,13 @@ enum LinearOp {
     /// dx `[N, in]` (+)= dy `[N, out]` · W^T (W^T packed: `weightT`, `[out, in]`);
     /// dW `[in, out]` += x^T · dy; db += column sums of dy.
     ///
-    /// The weight gradient runs as one packed product with the batch as its
-    /// shared dimension: A = x^T (a tiled transpose, rows padded) and B = dy
-    /// packed row-major (the public packing, much faster per element than the
-    /// general `Gemm`'s per-call closure).
+    /// The weight gradient is a packed product with the batch as the shared
+    /// dimension: A = x^T (a tiled transpose, rows padded) and B = dy packed
+    /// row-major (the public packing; the general `Gemm` packs through a
+    /// slower per-element closure). When db directly follows dW in memory (as
+    /// in `ParameterLayout`), A gets an extra row of ones and the same product
+    /// yields db. The batch is split into `reductionParts` ranges computed
+    /// concurrently (packing included) and added in order.
     static func backward(_ dy: UnsafePointer<Float>, x: UnsafePointer<Float>, rows n: Int, inputs: Int, outputs: Int,
                          weightT: PackedMatrix?, dx: UnsafeMutablePointer<Float>?, accumulate: Bool,
                          dWeight: UnsafeMutablePointer<Float>, dBias: UnsafeMutablePointer<Float>?,
@@ -240,11 +252,21 @@ enum LinearOp {
             precondition(weightT.rows == outputs && weightT.columns == inputs)
             weightT.multiply(dy, lda: outputs, m: n, into: dx, ldc: inputs, accumulate: accumulate, threads: threads)
         }
-        let xt = workspace.transpose(x, rows: n, columns: inputs, threads: threads)    // [in, N]
-        let packedDy = PackedMatrix(rowMajor: UnsafeBufferPointer(start: dy, count: n * outputs), rows: n, columns: outputs)
-        packedDy.multiply(xt, lda: TransposeWorkspace.leadingDimension(n), m: inputs, into: dWeight, ldc: outputs,
-                          accumulate: true, threads: threads)
-        if let dBias { columnSums(dy, rows: n, width: outputs, into: dBias, threads: threads) }
+        let fusedBias = dBias != nil && dBias! == dWeight + inputs * outputs
+        let m = inputs + (fusedBias ? 1 : 0)
+        let xt = workspace.transpose(x, rows: n, columns: inputs, onesRow: fusedBias, threads: threads)   // [in (+1), N]
+        let ld = TransposeWorkspace.leadingDimension(n)
+        let parts = reductionParts(n, inputs)
+        let partial = workspace.partials(count: (parts - 1) * m * outputs)
+        let shared = SharedPointer(partial)
+        forEachPart(n, parts: parts, threads: threads) { part, range in
+            let packedDy = PackedMatrix(rowMajor: UnsafeBufferPointer(start: dy + range.lowerBound * outputs, count: range.count * outputs),
+                                        rows: range.count, columns: outputs)
+            let c = part == 0 ? dWeight : shared.base + (part - 1) * m * outputs
+            packedDy.multiply(xt + range.lowerBound, lda: ld, m: m, into: c, ldc: outputs, accumulate: part == 0, threads: 1)
+        }
+        for p in 1..<max(parts, 1) { Elementwise.add(partial + (p - 1) * m * outputs, into: dWeight, m * outputs) }
+        if let dBias, !fusedBias { columnSums(dy, rows: n, width: outputs, into: dBias, threads: threads) }
     }
 
     /// out[j] += sum_r m[r, j] for m `[rows, width]`; columns split across threads.
@@ -286,15 +308,21 @@ final class TransposeWorkspace {
         buffer = .allocate(capacity: self.capacity)
     }
 
-    deinit { buffer.deallocate() }
+    deinit {
+        buffer.deallocate()
+        partialBuffer.deallocate()
+    }
 
     /// The transpose `[columns, rows]` of m `[rows, columns]` with row stride
-    /// `leadingDimension(rows)`, built in 32 x 32 tiles.
-    func transpose(_ m: UnsafePointer<Float>, rows: Int, columns: Int, threads: Int) -> UnsafePointer<Float> {
+    /// `leadingDimension(rows)`, built in 32 x 32 tiles; with `onesRow`, one
+    /// more row of ones follows (for bias gradients).
+    func transpose(_ m: UnsafePointer<Float>, rows: Int, columns: Int, onesRow: Bool = false,
+                   threads: Int) -> UnsafePointer<Float> {
         let ld = Self.leadingDimension(rows)
-        if ld * columns > capacity {
+        let needed = ld * (columns + 1)
+        if needed > capacity {
             buffer.deallocate()
-            capacity = ld * columns
+            capacity = needed
             buffer = .allocate(capacity: capacity)
         }
         let out = SharedPointer(buffer)
@@ -303,7 +331,21 @@ final class TransposeWorkspace {
             let c0 = range.lowerBound * Self.tile, c1 = min(columns, range.upperBound * Self.tile)
             Self.transpose(m + c0, ld: columns, rows: rows, columns: c1 - c0, into: out.base + c0 * ld, ld: ld)
         }
+        if onesRow { (buffer + columns * ld).update(repeating: 1, count: rows) }
         return UnsafePointer(buffer)
+    }
+
+    private var partialBuffer = UnsafeMutablePointer<Float>.allocate(capacity: 1)
+    private var partialCapacity = 1
+
+    /// Scratch for partial products (contents undefined).
+    func partials(count: Int) -> UnsafeMutablePointer<Float> {
+        if count > partialCapacity {
+            partialBuffer.deallocate()
+            partialCapacity = count
+            partialBuffer = .allocate(capacity: count)
+        }
+        return partialBuffer
     }
 
     static let tile = 32

@@ -75,7 +75,8 @@ public enum TrainingEvent: Sendable {
 /// What a finished run reports.
 public struct TrainingSummary: Sendable {
     public let steps: Int
-    public let trainLoss: Float
+    /// Loss on the first `evalBytes` of the training corpus, measured like the validation loss.
+    public let trainLoss: Double
     public let validationLoss: Double
     public let validationPositions: Int
     public let elapsed: Double
@@ -101,6 +102,8 @@ public final class Trainer {
     var elapsed = 0.0
     public private(set) var log: [TrainingLogEntry] = []
     public private(set) var validations: [(step: Int, loss: Double)] = []
+    /// Training-corpus loss at the end, in the validation measure.
+    public private(set) var finalTrainLoss: Double?
 
     public static let checkpointName = "train-state.bin"
     public static let logName = "training.json"
@@ -204,10 +207,13 @@ public final class Trainer {
                 progress(.checkpoint(step: step, path: path))
             }
         }
+        // The final training loss in the validation measure (the first evalBytes of the corpus,
+        // non-overlapping windows), so that training and validation losses compare directly.
+        finalTrainLoss = Self.evaluate(pass: pass, windows: corpus.evaluationWindows(context: s.context, limit: s.evalBytes)).loss
         try ModelExport.write(model, to: directory)
         try writeLog()
         let final = validations.last
-        return TrainingSummary(steps: step, trainLoss: log.last?.loss ?? lastTrainLoss, validationLoss: final?.loss ?? .nan,
+        return TrainingSummary(steps: step, trainLoss: finalTrainLoss ?? Double(lastTrainLoss), validationLoss: final?.loss ?? .nan,
                                validationPositions: validationPositions, elapsed: elapsed,
                                tokensPerSecond: elapsed > 0 ? tokensPerStep * Double(step) / elapsed : 0)
     }
@@ -353,6 +359,8 @@ public final class Trainer {
             ("threads", .int(threads)), ("parameters", .int(model.layout.count)), ("steps_done", .int(step)),
             ("elapsed_seconds", .double((elapsed * 10).rounded() / 10)),
             ("final_validation_loss", validations.last.map { .double($0.loss) } ?? .null),
+            ("final_train_loss", finalTrainLoss.map { .double($0) } ?? .null),
+            ("final_loss_measure", .string("mean next-byte loss over positions 0..T-2 of non-overlapping windows of the context in the first eval_bytes bytes of each file")),
             ("log", logJSON),
         ])
         try AtomicFile.write(doc.serialized() + "\n", to: directory + "/" + Self.logName)

@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# The depth experiment of issue 7 (docs/depth-experiment.md): plain (no skip connections) and
+# residual models at two depths, trained for the same number of steps with the same settings;
+# then their final training and validation loss, the gradient norm per layer (stream-probe
+# gradients), and the layer-skip damage per layer of the residual models (stream-probe ablate).
+#
+# Run from the repository root. Resumable: rerun the same command after an interruption and
+# finished models are skipped, unfinished ones continue from their checkpoint.
+#
+#   docs/experiment.sh                      # defaults below; about 50 minutes on 2 cores
+#   STEPS=300 OUT=/tmp/depth docs/experiment.sh    # a quick look
+#
+# Settings (environment variables):
+STEPS=${STEPS:-1500}          # optimizer steps for every model
+DEPTHS=${DEPTHS:-"2 12"}      # the two depths
+WIDTH=${WIDTH:-128}
+HEADS=${HEADS:-4}
+CONTEXT=${CONTEXT:-256}
+BATCH=${BATCH:-16}
+NORM=${NORM:-pre}             # pre (GPT-2 layout) or post (GPT-1 layout)
+LR=${LR:-2e-3}
+WARMUP=${WARMUP:-100}
+SEED=${SEED:-1234}
+THREADS=${THREADS:-2}
+OUT=${OUT:-experiments/depth}
+TRAIN=${TRAIN:-Fixtures/corpora/shakespeare-train.txt}
+VALID=${VALID:-Fixtures/corpora/shakespeare-valid.txt}
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+swift build -c release --product stream-probe
+P=.build/release/stream-probe
+mkdir -p "$OUT"
+
+for depth in $DEPTHS; do
+  for kind in residual plain; do
+    dir="$OUT/$NORM-$kind-$depth"
+    flags=()
+    [ "$kind" = plain ] && flags+=(--plain)
+    if [ -f "$dir/training.json" ] && grep -q "\"steps_done\":$STEPS," "$dir/training.json" && [ -f "$dir/model.safetensors" ]; then
+      echo "== $dir: already trained"
+    else
+      if [ -f "$dir/train-state.bin" ]; then flags+=(--resume); elif [ -d "$dir" ]; then flags+=(--overwrite); fi
+      echo "== training $dir"
+      "$P" train --corpus "$TRAIN" --valid "$VALID" --layers "$depth" --width "$WIDTH" --heads "$HEADS" \
+        --context "$CONTEXT" --batch "$BATCH" --steps "$STEPS" --norm "$NORM" --lr "$LR" --warmup "$WARMUP" \
+        --seed "$SEED" --threads "$THREADS" --out "$dir" "${flags[@]}"
+    fi
+    "$P" gradients "$dir" --text-file "$VALID" --max-bytes 65536 --format json --svg "$dir/gradients.svg" \
+      > "$dir/gradients.json"
+    "$P" gradients "$dir" --text-file "$VALID" --max-bytes 65536 --format csv > "$dir/gradients.csv"
+    if [ "$kind" = residual ]; then
+      if "$P" ablate --help > /dev/null 2>&1; then
+        "$P" ablate "$dir" --text-file "$VALID" --format json > "$dir/ablate.json"
+        "$P" ablate "$dir" --text-file "$VALID" > "$dir/ablate.txt"
+      else
+        echo "   (stream-probe ablate is not available in this build: layer-skip damage skipped)"
+      fi
+    fi
+  done
+done
+
+# Summary table (markdown) from training.json and gradients.csv.
+num() { grep -o "\"$1\": *[-0-9.e]*" "$2" | head -1 | sed 's/.*: *//'; }
+{
+  echo "| model | layers | skip connections | steps | training loss | validation loss | training time (s) | tokens/s |"
+  echo "|---|---|---|---|---|---|---|---|"
+  for depth in $DEPTHS; do
+    for kind in residual plain; do
+      dir="$OUT/$NORM-$kind-$depth"
+      awk -v name="$NORM-$kind-$depth" -v depth="$depth" -v skip="$([ "$kind" = plain ] && echo no || echo yes)" \
+          -v steps="$(num steps_done "$dir/training.json")" -v train="$(num final_train_loss "$dir/training.json")" \
+          -v valid="$(num final_validation_loss "$dir/training.json")" -v e="$(num elapsed_seconds "$dir/training.json")" \
+          -v b="$BATCH" -v t="$CONTEXT" \
+          'BEGIN { printf "| %s | %s | %s | %s | %.4f | %.4f | %.0f | %.0f |\n", name, depth, skip, steps, train, valid, e, (e > 0 ? steps * b * t / e : 0) }'
+    done
+  done
+  echo
+  echo "Gradient norm ||dL/d resid_pre|| per layer (mean over the windows of the first 64 KiB of $VALID):"
+  echo
+  for depth in $DEPTHS; do
+    for kind in residual plain; do
+      dir="$OUT/$NORM-$kind-$depth"
+      echo "- $NORM-$kind-$depth: $(awk -F, 'NR > 1 { printf "%s%.3g", (NR > 2 ? ", " : ""), $2 }' "$dir/gradients.csv")"
+    done
+  done
+} | tee "$OUT/summary.md"
+echo "wrote $OUT/summary.md and, per model, training.json, gradients.{json,csv,svg}, ablate.{json,txt}"
