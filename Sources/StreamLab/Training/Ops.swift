@@ -576,6 +576,14 @@ enum AttentionOp {
     /// Row block of the causal products: rows i0..<i1 only need keys 0..<i1.
     static let blockRows = 64
 
+    /// Copies rows of one head (`dh` floats at row stride `stride`) into a
+    /// contiguous `[rows, dh]` buffer, so they can be packed with the fast
+    /// contiguous packings.
+    @inline(__always)
+    static func gather(_ src: UnsafePointer<Float>, stride: Int, rows: Int, dh: Int, into dst: UnsafeMutablePointer<Float>) {
+        for r in 0..<rows { (dst + r * dh).update(from: src + r * stride, count: dh) }
+    }
+
     /// For every sequence b and head h: P = softmax(scale · Q K^T) with the
     /// causal (and sliding-window) mask, z_h = P V.
     /// qkv `[N, (H + 2Hkv) Dh]` (q and k already rotated), probs `[B, H, T, T]`
@@ -587,17 +595,24 @@ enum AttentionOp {
         let out = (SharedPointer(probs), SharedPointer(z))
         let work = s.batch * s.heads
         Parallel.forEachSlice(work, threads: t * t * dh * work < 1 << 15 ? 1 : threads) { range in
+            let kBuffer = UnsafeMutablePointer<Float>.allocate(capacity: 2 * t * dh)    // K_h, V_h [T, Dh]
+            defer { kBuffer.deallocate() }
+            let vBuffer = kBuffer + t * dh
             for item in range {
                 let b = item / s.heads, h = item % s.heads, kvh = h / group
                 let base = qkv + b * t * stride
-                let q = base + h * dh, k = base + (s.heads + kvh) * dh, v = base + (s.heads + s.keyValueHeads + kvh) * dh
+                let q = base + h * dh
+                gather(base + (s.heads + kvh) * dh, stride: stride, rows: t, dh: dh, into: kBuffer)
+                gather(base + (s.heads + s.keyValueHeads + kvh) * dh, stride: stride, rows: t, dh: dh, into: vBuffer)
+                let packedV = PackedMatrix(rowMajor: UnsafeBufferPointer(start: vBuffer, count: t * dh), rows: t, columns: dh)
                 let p = out.0.base + item * t * t
                 let zh = out.1.base + b * t * s.zWidth + h * dh
                 var i0 = 0
                 while i0 < t {
                     let i1 = min(t, i0 + blockRows)
-                    Gemm.multiply(m: i1 - i0, n: i1, k: dh, q + i0 * stride, lda: stride, k, ldb: stride, transposeB: true,
-                                  into: p + i0 * t, ldc: t, threads: 1)                     // [i1-i0, i1]
+                    // S = Q[i0:i1] K[0:i1]^T: B = K^T [Dh, i1], packed from the contiguous K rows.
+                    PackedMatrix(transposed: UnsafeBufferPointer(start: kBuffer, count: i1 * dh), rows: dh, columns: i1)
+                        .multiply(q + i0 * stride, lda: stride, m: i1 - i0, into: p + i0 * t, ldc: t)   // [i1-i0, i1]
                     for i in i0..<i1 {
                         let row = p + i * t
                         let first = s.window == Int.max ? 0 : max(0, i - s.window + 1)
@@ -607,8 +622,8 @@ enum AttentionOp {
                         // P V (k = i1) and by the backward; entries past i1 never are.
                         if i + 1 < i1 { (row + i + 1).update(repeating: 0, count: i1 - i - 1) }
                     }
-                    Gemm.multiply(m: i1 - i0, n: dh, k: i1, p + i0 * t, lda: t, v, ldb: stride,
-                                  into: zh + i0 * s.zWidth, ldc: s.zWidth, threads: 1)      // [i1-i0, Dh]
+                    packedV.multiply(p + i0 * t, lda: t, m: i1 - i0, into: zh + i0 * s.zWidth, ldc: s.zWidth,
+                                     kRange: 0..<i1)                                             // [i1-i0, Dh]
                     i0 = i1
                 }
             }
@@ -665,25 +680,31 @@ enum AttentionOp {
         let out = SharedPointer(dqkv)
         let work = s.batch * s.keyValueHeads
         Parallel.forEachSlice(work, threads: t * t * dh * s.batch * s.heads < 1 << 15 ? 1 : threads) { range in
-            let ds = UnsafeMutablePointer<Float>.allocate(capacity: 3 * t * t)  // [T, T] dP, then dS
+            let ds = UnsafeMutablePointer<Float>.allocate(capacity: 3 * t * t + 4 * t * dh)
             defer { ds.deallocate() }
-            let dsT = ds + t * t, pT = ds + 2 * t * t                           // [T, T] transposes
+            let dsT = ds + t * t, pT = ds + 2 * t * t                           // [T, T]: dP then dS, transposes
+            let kBuffer = ds + 3 * t * t, vBuffer = kBuffer + t * dh             // K, V of the kv head [T, Dh]
+            let qBuffer = vBuffer + t * dh, oBuffer = qBuffer + t * dh           // Q, dO of one head [T, Dh]
             for item in range {
                 let b = item / s.keyValueHeads, kvh = item % s.keyValueHeads
                 let base = qkv + b * t * stride
                 let dBase = out.base + b * t * stride
-                let k = base + (s.heads + kvh) * dh, v = base + (s.heads + s.keyValueHeads + kvh) * dh
+                gather(base + (s.heads + kvh) * dh, stride: stride, rows: t, dh: dh, into: kBuffer)
+                gather(base + (s.heads + s.keyValueHeads + kvh) * dh, stride: stride, rows: t, dh: dh, into: vBuffer)
+                let packedK = PackedMatrix(rowMajor: UnsafeBufferPointer(start: kBuffer, count: t * dh), rows: t, columns: dh)
                 let dk = dBase + (s.heads + kvh) * dh, dv = dBase + (s.heads + s.keyValueHeads + kvh) * dh
                 for g in 0..<group {
                     let h = kvh * group + g
-                    let q = base + h * dh, dq = dBase + h * dh
-                    let dO = dz + b * t * s.zWidth + h * dh
+                    let dq = dBase + h * dh
+                    gather(base + h * dh, stride: stride, rows: t, dh: dh, into: qBuffer)
+                    gather(dz + b * t * s.zWidth + h * dh, stride: s.zWidth, rows: t, dh: dh, into: oBuffer)
                     let p = probs + (b * s.heads + h) * t * t
                     var i0 = 0
                     while i0 < t {
                         let i1 = min(t, i0 + blockRows)
-                        Gemm.multiply(m: i1 - i0, n: i1, k: dh, dO + i0 * s.zWidth, lda: s.zWidth, v, ldb: stride,
-                                      transposeB: true, into: ds + i0 * t, ldc: t, threads: 1)   // dP [i1-i0, i1]
+                        // dP = dO[i0:i1] V[0:i1]^T: B = V^T [Dh, i1].
+                        PackedMatrix(transposed: UnsafeBufferPointer(start: vBuffer, count: i1 * dh), rows: dh, columns: i1)
+                            .multiply(oBuffer + i0 * dh, lda: dh, m: i1 - i0, into: ds + i0 * t, ldc: t)   // [i1-i0, i1]
                         for i in i0..<i1 {
                             let pr = p + i * t, dr = ds + i * t
                             let first = s.window == Int.max ? 0 : max(0, i - s.window + 1)
@@ -693,28 +714,23 @@ enum AttentionOp {
                             softmaxBackward(pr + first, dr + first, count, dot: dot, scale: s.scale)
                             if i + 1 < i1 { (dr + i + 1).update(repeating: 0, count: i1 - i - 1) }
                         }
-                        Gemm.multiply(m: i1 - i0, n: dh, k: i1, ds + i0 * t, lda: t, k, ldb: stride,
-                                      into: dq + i0 * stride, ldc: stride, threads: 1)           // dQ rows
-                        i0 = i1
-                    }
-                    // Key block j0..<j1 receives from queries j0..<T: transpose the
-                    // written (block lower-triangular) part of dS and P, row block by row block.
-                    i0 = 0
-                    while i0 < t {
-                        let i1 = min(t, i0 + blockRows)
+                        packedK.multiply(ds + i0 * t, lda: t, m: i1 - i0, into: dq + i0 * stride, ldc: stride,
+                                         kRange: 0..<i1)                                           // dQ rows
+                        // Transposes of the written (block lower-triangular) part of dS and P.
                         TransposeWorkspace.transpose(ds + i0 * t, ld: t, rows: i1 - i0, columns: i1, into: dsT + i0, ld: t)
                         TransposeWorkspace.transpose(p + i0 * t, ld: t, rows: i1 - i0, columns: i1, into: pT + i0, ld: t)
                         i0 = i1
                     }
+                    // Key block j0..<j1 receives from queries j0..<T.
+                    let packedQ = PackedMatrix(rowMajor: UnsafeBufferPointer(start: qBuffer, count: t * dh), rows: t, columns: dh)
+                    let packedO = PackedMatrix(rowMajor: UnsafeBufferPointer(start: oBuffer, count: t * dh), rows: t, columns: dh)
                     var j0 = 0
                     while j0 < t {
                         let j1 = min(t, j0 + blockRows)
-                        Gemm.multiply(m: j1 - j0, n: dh, k: t - j0, dsT + j0 * t + j0, lda: t,
-                                      q + j0 * stride, ldb: stride, into: dk + j0 * stride, ldc: stride,
-                                      accumulate: g > 0, threads: 1)                               // dK rows
-                        Gemm.multiply(m: j1 - j0, n: dh, k: t - j0, pT + j0 * t + j0, lda: t,
-                                      dO + j0 * s.zWidth, ldb: s.zWidth, into: dv + j0 * stride, ldc: stride,
-                                      accumulate: g > 0, threads: 1)                               // dV rows
+                        packedQ.multiply(dsT + j0 * t + j0, lda: t, m: j1 - j0, into: dk + j0 * stride, ldc: stride,
+                                         accumulate: g > 0, kRange: j0..<t)                          // dK rows
+                        packedO.multiply(pT + j0 * t + j0, lda: t, m: j1 - j0, into: dv + j0 * stride, ldc: stride,
+                                         accumulate: g > 0, kRange: j0..<t)                          // dV rows
                         j0 = j1
                     }
                 }
