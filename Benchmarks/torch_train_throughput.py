@@ -11,6 +11,10 @@ decay 0.1 on matrices and embeddings only), global-norm clipping at 1.0, a fixed
     {"impl": "pytorch", "norm": "pre", "threads": 2, "batch": 16, "context": 256, ...,
      "steps": 80, "seconds": 60.3, "tokens_per_second": 5432.1}
 
+With --steps N it instead trains exactly N steps with the same warm-up and cosine schedule as
+`stream-probe train` and reports the held-out loss (first 64 KiB of --valid), to compare the
+learning curves of the two implementations.
+
 Usage (from the repository root; the venv recipe is in Fixtures/reference/README.md):
 
     /work/venv/bin/python Benchmarks/torch_train_throughput.py --threads 2 --seconds 60 \
@@ -19,6 +23,7 @@ Usage (from the repository root; the venv recipe is in Fixtures/reference/README
 
 import argparse
 import json
+import math
 import os
 import sys
 import time
@@ -57,6 +62,12 @@ def main() -> int:
                         "5.4k vs 3.5k tokens/s on one thread)")
     p.add_argument("--corpus", default=None, help="bytes to sample windows from (default: random bytes)")
     p.add_argument("--seed", type=int, default=1234)
+    p.add_argument("--steps", type=int, default=None,
+                   help="instead of timing: train exactly this many steps with stream-probe train's "
+                        "schedule (--lr, --warmup, cosine to 10%%) and report the held-out loss")
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--warmup", type=int, default=100)
+    p.add_argument("--valid", default=None, help="with --steps: held-out loss on its first 64 KiB")
     args = p.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -77,6 +88,12 @@ def main() -> int:
     g = torch.Generator().manual_seed(args.seed)
     T, B = args.context, args.batch
 
+    def rate(s):
+        if s < args.warmup:
+            return args.lr * (s + 1) / args.warmup
+        q = min(1.0, (s - args.warmup) / max(1, args.steps - args.warmup))
+        return args.lr * (0.1 + 0.9 * (1 + math.cos(math.pi * q)) / 2)
+
     def step():
         starts = torch.randint(0, len(data) - T - 1, (B,), generator=g)
         x = torch.stack([data[s:s + T] for s in starts])
@@ -88,6 +105,35 @@ def main() -> int:
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         return loss.item()
+
+    if args.steps is not None:
+        t0 = time.perf_counter()
+        for s in range(args.steps):
+            for group in opt.param_groups:
+                group["lr"] = rate(s)
+            loss = step()
+            if (s + 1) % 50 == 0:
+                print(f"step {s + 1}: loss {loss:.4f}", file=sys.stderr)
+        seconds = time.perf_counter() - t0
+        held_out = None
+        if args.valid:
+            model.eval()
+            with open(args.valid, "rb") as f:
+                v = torch.frombuffer(bytearray(f.read(65536)), dtype=torch.uint8).long()
+            w = v[: (len(v) // T) * T].view(-1, T)
+            with torch.no_grad():
+                total, count = 0.0, 0
+                for chunk in w.split(16):
+                    logits = model(input_ids=chunk).logits
+                    total += float(torch.nn.functional.cross_entropy(
+                        logits[:, :-1].reshape(-1, 256), chunk[:, 1:].reshape(-1), reduction="sum"))
+                    count += chunk.shape[0] * (T - 1)
+            held_out = total / count
+        print(json.dumps({"impl": "pytorch", "norm": args.norm, "steps": args.steps, "lr": args.lr,
+                          "warmup": args.warmup, "threads": args.threads, "seconds": round(seconds, 1),
+                          "tokens_per_second": round(args.steps * B * T / seconds, 1),
+                          "last_loss": round(loss, 4), "held_out_loss": held_out}))
+        return 0
 
     for _ in range(args.warmup_steps):
         step()
