@@ -10,9 +10,12 @@ public struct SVGPlot: Sendable {
     public struct Series: Sendable {
         public var name: String
         public var points: [(x: Double, y: Double)]
-        public init(name: String, points: [(x: Double, y: Double)]) {
+        /// Drawn dashed and wider (for a total drawn over its parts).
+        public var dashed: Bool
+        public init(name: String, points: [(x: Double, y: Double)], dashed: Bool = false) {
             self.name = name
             self.points = points
+            self.dashed = dashed
         }
     }
 
@@ -75,8 +78,9 @@ public struct SVGPlot: Sendable {
         out += "<g stroke=\"#ccc\" stroke-width=\"1\">\n"
         var yTicks: [(Double, String)] = []
         if logY {
+            let every = max(1, ((y1 - y0) / 12).rounded(.up))
             var e = y0
-            while e <= y1 + 1e-9 { yTicks.append((pow10(e), "1e" + String(Int(e)))); e += 1 }
+            while e <= y1 + 1e-9 { yTicks.append((pow10(e), "1e" + String(Int(e)))); e += every }
         } else {
             let (_, _, step) = Self.niceRange(y0, y1)
             var v = y0
@@ -114,7 +118,8 @@ public struct SVGPlot: Sendable {
             switch style {
             case .lines:
                 let coords = points.map { "\(n(px($0.x))),\(n(py($0.y)))" }.joined(separator: " ")
-                out += "<polyline fill=\"none\" stroke=\"\(color)\" stroke-width=\"2\" points=\"\(coords)\"/>\n"
+                let stroke = s.dashed ? "stroke-width=\"3\" stroke-dasharray=\"7 4\"" : "stroke-width=\"2\""
+                out += "<polyline fill=\"none\" stroke=\"\(color)\" \(stroke) points=\"\(coords)\"/>\n"
                 for p in points {
                     out += "<circle cx=\"\(n(px(p.x)))\" cy=\"\(n(py(p.y)))\" r=\"3\" fill=\"\(color)\"><title>\(escape(s.name)) \(Self.label(p.x, step: 0)): \(Self.label(p.y, step: 0))</title></circle>\n"
                 }

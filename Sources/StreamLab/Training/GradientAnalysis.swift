@@ -177,15 +177,17 @@ extension GradientReport {
         return Format.fixed(x, digits)
     }
 
-    /// Gradient norm against depth: dL/d resid_pre and its three paths per layer (log scale).
+    /// Gradient norm against depth: dL/d resid_pre (dashed, drawn last), its three paths and the
+    /// block's parameter-gradient norm per layer, on a log scale.
     public func plot(title: String) -> SVGPlot {
         var p = SVGPlot(title: title, xLabel: "layer (block input)", yLabel: "L2 norm of the gradient")
         p.logY = true
-        p.add(.init(name: "dL/d resid_pre", points: layers.map { (Double($0.layer), $0.residPre) }))
+        // Zero norms (the skip path of a plain stack) have no place on a log axis and are left out.
         p.add(.init(name: "skip path", points: layers.map { (Double($0.layer), $0.skip) }))
         p.add(.init(name: "attention path", points: layers.map { (Double($0.layer), $0.attention) }))
         p.add(.init(name: "mlp path", points: layers.map { (Double($0.layer), $0.mlp) }))
         p.add(.init(name: "block parameters", points: layers.map { (Double($0.layer), $0.parameters) }))
+        p.add(.init(name: "dL/d resid_pre", points: layers.map { (Double($0.layer), $0.residPre) }, dashed: true))
         return p
     }
 }
