@@ -89,6 +89,7 @@ struct TrainingTests {
         s.layers = 2; s.width = 16; s.heads = 2; s.context = 32; s.batch = 4; s.steps = steps
         s.learningRate = 3e-3; s.warmup = 3; s.evalEvery = 0; s.checkpointEvery = 0; s.logEvery = 1
         s.seed = 42
+        s.evalBytes = 2048
         return s
     }
 
