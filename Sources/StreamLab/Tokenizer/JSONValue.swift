@@ -33,6 +33,17 @@ indirect enum JSONValue: Sendable {
         return Int(d)
     }
 
+    /// The value as an error message shows it: numbers and short strings themselves,
+    /// other values by kind.
+    var preview: String {
+        switch self {
+        case .number(let d): return d.rounded() == d && abs(d) < 1e15 ? String(Int(d)) : String(d)
+        case .string(let s): return s.unicodeScalars.count <= 40 ? "\"\(s)\"" : "a string"
+        case .bool(let b): return String(b)
+        default: return kindName
+        }
+    }
+
     /// A short name of the value's kind for error messages.
     var kindName: String {
         switch self {

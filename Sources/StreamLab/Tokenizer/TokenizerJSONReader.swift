@@ -91,7 +91,7 @@ struct TokenizerJSONReader {
         var spellings = SpellingTable(expectedCount: vocab.count)
         for (token, value) in vocab {
             guard let id = value.int, id >= 0, id < Int(Int32.max) else {
-                throw invalid("model.vocab[\"\(token)\"]", "must be a non-negative integer id, found \(value.kindName)")
+                throw invalid("model.vocab[\"\(token)\"]", "must be a non-negative integer id, found \(value.preview)")
             }
             spellings.add(Array(token.utf8), id: id)
         }

@@ -22,7 +22,7 @@ enum VocabMergesReader {
         for (token, value) in entries {
             guard let id = value.int, id >= 0, id < Int(Int32.max) else {
                 throw TokenizerError.invalidEntry(file: vocabFile, key: token,
-                                                  reason: "must be a non-negative integer id, found \(value.kindName)")
+                                                  reason: "must be a non-negative integer id, found \(value.preview)")
             }
             spellings.add(Array(token.utf8), id: id)
         }
