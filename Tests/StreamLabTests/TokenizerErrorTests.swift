@@ -24,7 +24,7 @@ struct TokenizerErrorTests {
         Case(path: "vocab-not-object/tokenizer.json",
              message: ["vocab-not-object/tokenizer.json", "'model.vocab' must be an object of token -> id"]),
         Case(path: "negative-vocab-id/tokenizer.json",
-             message: ["'model.vocab[\"a\"]' must be a non-negative integer id"]),
+             message: ["'model.vocab[\"a\"]' must be a non-negative integer id, found -1"]),
         Case(path: "merge-unknown-token/tokenizer.json",
              message: ["merge-unknown-token/tokenizer.json model.merges[1]: merge 'a x' names 'x'",
                        "not in the vocabulary"]),
