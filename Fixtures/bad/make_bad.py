@@ -162,6 +162,32 @@ def main():
          "unknown hook 'hook_resid'", status=2, config=None)
     case("bad-threads", ["info", f"{REL}/valid-tiny-gpt2", "--threads", "0"], "'--threads' must be within 1...1024", status=2, config=None)
 
+    # Probes (ablate, lens, decompose) on the good model.
+    good_model = f"{REL}/valid-tiny-gpt2"
+    ablate = ["ablate", good_model, "--tokens", "1,2,3"]
+    case("layer-out-of-range", ablate + ["--layers", "5"], "layer 5 is out of range: the model has layers 0..<1", config=None)
+    case("layer-not-a-number", ablate + ["--layers", "0,x"], "option '--layers': 'x' is not a layer index", status=2, config=None)
+    case("unknown-sublayer", ablate + ["--sublayer", "neurons"], "option '--sublayer' must be one of block, attn, mlp, head; got 'neurons'", status=2, config=None)
+    case("unknown-mode", ablate + ["--mode", "resample"], "option '--mode' must be one of skip, zero, mean; got 'resample'", status=2, config=None)
+    case("unknown-format", ablate + ["--format", "xml"], "option '--format' must be one of table, json, csv; got 'xml'", status=2, config=None)
+    case("svg-not-writable", ablate + ["--svg", "/nonexistent-dir/chart.svg"], "cannot write '/nonexistent-dir/chart.svg'", config=None)
+    decompose = ["decompose", good_model, "--tokens", "1,2"]
+    case("position-out-of-range", decompose + ["--position", "5"], "position 5 is out of range for 2 tokens", config=None)
+    case("negative-position-out-of-range", decompose + ["--position", "-3"], "position -3 is out of range for 2 tokens", config=None)
+    case("target-not-in-vocabulary", decompose + ["--target", "99"], "target token 99 is not in the vocabulary (ids 0..<8)", config=None)
+    case("target-text-without-tokenizer", decompose + ["--target-text", " the"], "--target-text needs a tokenizer", status=2, config=None)
+    case("prompt-without-tokenizer", ["lens", good_model, "--prompt", "hello"], "--prompt needs a tokenizer, but 'Fixtures/bad/valid-tiny-gpt2' has none", status=2, config=None)
+    case("absurd-top", ["lens", good_model, "--tokens", "1,2", "--top", "1000000"], "option '--top' must be within 1...8", status=2, config=None)
+    case("two-inputs", ["lens", good_model, "--tokens", "1,2", "--prompt", "hi"], "give only one of --tokens, --prompt", status=2, config=None)
+    case("empty-text-file", ["ablate", good_model, "--tokenizer", "Fixtures/tokenizers/bytelevel/tokenizer.json",
+                             "--text-file", "$CASE/empty.txt"], "has 0 token(s); at least 2 are needed", status=2, config=None,
+         files={"empty.txt": b""})
+    case("text-file-missing", ["ablate", good_model, "--tokenizer", "Fixtures/tokenizers/bytelevel/tokenizer.json",
+                               "--text-file", "$CASE/nope.txt"], "nope.txt", config=None)
+    case("text-file-invalid-utf8", ["tokenize", "Fixtures/tokenizers/bytelevel/tokenizer.json", "--text-file", "$CASE/latin1.txt"],
+         "invalid UTF-8", config=None, files={"latin1.txt": "caf\xe9 au lait\n".encode("latin-1")})
+    case("tokenizer-missing", ["tokenize", "$CASE/none.json", "--prompt", "hi"], "none.json", config=None)
+
 
 if __name__ == "__main__":
     main()

@@ -69,9 +69,6 @@ enum Inputs {
         } else {
             tokenizer = try TokenizerLoader.find(inModelDirectory: url)
         }
-        if let tokenizer, tokenizer.vocabularySize > model.architecture.vocabularySize {
-            FileHandle.standardError.write(Data("warning: the tokenizer has \(tokenizer.vocabularySize) tokens but the model only \(model.architecture.vocabularySize)\n".utf8))
-        }
         return LoadedModel(model: model, report: report, url: url, tokenizer: tokenizer)
     }
 

@@ -131,3 +131,16 @@ struct ProbeParityTests {
         }
     }
 }
+
+@Suite("Probe API errors")
+struct ProbeErrorTests {
+    @Test("out-of-range layers, heads, positions and targets are refused with their numbers")
+    func refusals() throws {
+        let model = try Transformer.load(from: FixturePaths.models.appendingPathComponent("gpt2"), threads: 1)
+        #expect(throws: ModelError.layerOutOfRange(layer: 3, layerCount: 3)) { try model.ablate(.block(layer: 3), on: [1, 2]) }
+        #expect(throws: ModelError.headOutOfRange(layer: 0, head: 4, headCount: 4)) { try model.ablate(.head(layer: 0, head: 4), on: [1, 2]) }
+        #expect(throws: ModelError.positionOutOfRange(position: -3, length: 2)) { try model.decompose([1, 2], position: -3) }
+        #expect(throws: ModelError.targetOutOfRange(target: 128, vocabularySize: 128)) { try model.decompose([1, 2], target: 128) }
+        #expect(throws: ModelError.emptyTokens) { try model.logitLens([]) }
+    }
+}
