@@ -117,6 +117,9 @@ for s in [
     "can't won't shan't y'all ma'am ne'er-do-well",
     "'re're're 'd'd 'm'm",
     "x'\u00e9 '\u00e9t\u00e9 l'\u00e9t\u00e9 aujourd'hui",
+    "long s: it'\u017f IT'\u017f '\u017ftate (case folding in (?i:'s))",
+    "(hello) [world] {x}y !hello \u00bfqu\u00e9? ...and \"quoted\"",
+    "ends with punctuation and CRLF!?\r",
 ]: add(s)
 # --- numbers of many lengths
 digits = "31415926535897932384626433832795028841971693993751"

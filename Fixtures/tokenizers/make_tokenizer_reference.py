@@ -23,6 +23,10 @@ Writes (all in Fixtures/tokenizers/):
                                         decoder Replace/ByteFallback/Fuse/Strip, "<s> $A" template
   sentencepiece-metaspace/tokenizer.json  the same vocabulary with a Metaspace pre-tokenizer
                                         (prepend_scheme "first", split) and a Metaspace decoder
+  bytelevel-nfc/tokenizer.json          bytelevel/ with an NFC normalizer (GPT-NeoX / Pythia style)
+  llama3-style/tokenizer.json           byte-level BPE behind Llama 3's Split pattern, ignore_merges,
+                                        "<|begin_of_text|> $A" template (vocab 2,000), trained here
+  qwen2-style/tokenizer.json            the same model behind Qwen2's Split pattern, NFC normalizer
   reference-*.json                      ids per line and for the whole text, per tokenizer
 """
 import argparse
@@ -37,6 +41,8 @@ from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, 
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 GPT2_PATTERN = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
+LLAMA3_PATTERN = r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"""
+QWEN2_PATTERN = r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"""
 
 
 def conformance_lines():
@@ -142,6 +148,60 @@ def bytelevel_references(tok, text, lines):
             "library": f"tokenizers {tokenizers.__version__}",
             "call": "Tokenizer(BPE.from_file(vocab, merges)) + ByteLevel(add_prefix_space=False) + special <|endoftext|>"}
     write_reference("reference-bytelevel-vocab-merges.json", meta, [encode(l) for l in lines], encode(text))
+
+
+def encode_references(tok, name, folder, text, lines, note=""):
+    encode = lambda s: tok.encode(s, add_special_tokens=True).ids
+    meta = {"tokenizer": f"{folder}/tokenizer.json", "library": f"tokenizers {tokenizers.__version__}",
+            "call": "Tokenizer.from_file(...).encode(s, add_special_tokens=True).ids" + note}
+    write_reference(name, meta, [encode(l) for l in lines], encode(text))
+
+
+def build_bytelevel_nfc(text, lines):
+    """bytelevel/tokenizer.json with an NFC normalizer, as GPT-NeoX / Pythia ship theirs."""
+    with open(os.path.join(HERE, "bytelevel", "tokenizer.json"), encoding="utf-8") as f:
+        config = json.load(f)
+    config["normalizer"] = {"type": "NFC"}
+    tok = save_compact(Tokenizer.from_str(json.dumps(config)), "bytelevel-nfc")
+    encode_references(tok, "reference-bytelevel-nfc.json", "bytelevel-nfc", text, lines)
+
+
+def save_compact(tok, folder):
+    os.makedirs(os.path.join(HERE, folder), exist_ok=True)
+    path = os.path.join(HERE, folder, "tokenizer.json")
+    tok.save(path, pretty=False)
+    return Tokenizer.from_file(path)
+
+
+def build_cl100k_style(corpus_lines, text, lines):
+    """Byte-level BPE behind the cl100k-family Split patterns: Llama 3 (digits in threes,
+    ignore_merges, BOS template) and Qwen2 (single digits, NFC)."""
+    split = lambda pattern: pre_tokenizers.Split(tokenizers.Regex(pattern), behavior="isolated", invert=False)
+    tok = Tokenizer(models.BPE(ignore_merges=True))
+    tok.pre_tokenizer = pre_tokenizers.Sequence([
+        split(LLAMA3_PATTERN), pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=2000, min_frequency=2, special_tokens=["<|begin_of_text|>", "<|end_of_text|>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    tok.train_from_iterator(corpus_lines + text.split("\n") * 3, trainer=trainer)
+    tok.post_processor = tokenizers.processors.Sequence([
+        tokenizers.processors.ByteLevel(trim_offsets=False),
+        tokenizers.processors.TemplateProcessing(single="<|begin_of_text|> $A", pair="<|begin_of_text|> $A $B",
+                                                 special_tokens=[("<|begin_of_text|>", 0)])])
+    llama3 = save_compact(tok, "llama3-style")
+    encode_references(llama3, "reference-llama3-style.json", "llama3-style", text, lines)
+
+    config = json.loads(llama3.to_str())
+    config["normalizer"] = {"type": "NFC"}
+    config["pre_tokenizer"]["pretokenizers"][0]["pattern"] = {"Regex": QWEN2_PATTERN}
+    config["post_processor"] = None
+    config["model"]["ignore_merges"] = False
+    config["added_tokens"][1]["content"] = "<|endoftext|>"  # Qwen2's only special token here
+    vocab = config["model"]["vocab"]
+    vocab["<|endoftext|>"] = vocab.pop("<|end_of_text|>")
+    qwen2 = save_compact(Tokenizer.from_str(json.dumps(config)), "qwen2-style")
+    encode_references(qwen2, "reference-qwen2-style.json", "qwen2-style", text, lines)
 
 
 def train_sentencepiece_style(corpus_lines):
@@ -257,6 +317,8 @@ def main():
     tiktoken_reference(text, lines)
     bytelevel_references(build_bytelevel(corpus_lines, text), text, lines)
     sentencepiece_references(*train_sentencepiece_style(corpus_lines), text, lines)
+    build_bytelevel_nfc(text, lines)
+    build_cl100k_style(corpus_lines, text, lines)
 
 
 if __name__ == "__main__":

@@ -36,7 +36,7 @@ struct TokenizerErrorTests {
         Case(path: "unsupported-pre-tokenizer/tokenizer.json",
              message: ["unsupported pre-tokenizer type 'Whitespace' at 'pre_tokenizer'"]),
         Case(path: "unsupported-split-pattern/tokenizer.json",
-             message: ["unsupported Split pre-tokenizer", "only GPT-2's pattern"]),
+             message: ["unsupported Split pre-tokenizer at 'pre_tokenizer' with pattern \\w+|[^\\w\\s]+", "GPT-2, Llama 3 and Qwen2 patterns"]),
         Case(path: "invalid-utf8-json/tokenizer.json",
              message: ["invalid-utf8-json/tokenizer.json: invalid UTF-8 at byte offset 37"]),
         Case(path: "merges-txt-unknown-token",

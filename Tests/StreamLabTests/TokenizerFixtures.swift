@@ -7,31 +7,41 @@ import Testing
 enum TokenizerFixtures {
     /// One tokenizer under test and the reference file with its expected ids.
     struct Kind: CustomTestStringConvertible, Sendable {
+        enum Family: Sendable { case byteLevel, sentencePiece }
         let name: String
         /// Relative to Fixtures/tokenizers.
         let path: String
         let reference: String
-        /// Round trip `decode(encode(s)) == s` holds (byte-level tokenizers).
-        let byteLevel: Bool
+        let family: Family
+        /// The id `addSpecialTokens` puts in front, if any.
+        let bos: Int?
+        /// NFC normalizer: byte-level round trips give the NFC form of the text.
+        var nfc = false
 
         var testDescription: String { name }
         var url: URL { FixturePaths.tokenizers.appendingPathComponent(path) }
     }
 
     static let tiktoken = Kind(name: "tiktoken gpt2", path: "gpt2.tiktoken",
-                               reference: "reference-tiktoken-gpt2.json", byteLevel: true)
+                               reference: "reference-tiktoken-gpt2.json", family: .byteLevel, bos: nil)
     static let byteLevelJSON = Kind(name: "byte-level tokenizer.json", path: "bytelevel/tokenizer.json",
-                                    reference: "reference-bytelevel.json", byteLevel: true)
+                                    reference: "reference-bytelevel.json", family: .byteLevel, bos: nil)
     static let vocabMerges = Kind(name: "vocab.json + merges.txt", path: "bytelevel/vocab.json",
-                                  reference: "reference-bytelevel-vocab-merges.json", byteLevel: true)
-    static let sentencePiece = Kind(name: "SentencePiece-style (normalizers)", path: "sentencepiece/tokenizer.json",
-                                    reference: "reference-sentencepiece.json", byteLevel: false)
-    static let metaspace = Kind(name: "SentencePiece-style (Metaspace)", path: "sentencepiece-metaspace/tokenizer.json",
-                                reference: "reference-sentencepiece-metaspace.json", byteLevel: false)
+                                  reference: "reference-bytelevel-vocab-merges.json", family: .byteLevel, bos: nil)
+    static let neox = Kind(name: "byte-level + NFC (NeoX style)", path: "bytelevel-nfc/tokenizer.json",
+                           reference: "reference-bytelevel-nfc.json", family: .byteLevel, bos: nil, nfc: true)
+    static let llama3 = Kind(name: "Llama 3 style (cl100k split)", path: "llama3-style/tokenizer.json",
+                             reference: "reference-llama3-style.json", family: .byteLevel, bos: 0)
+    static let qwen2 = Kind(name: "Qwen2 style (split, NFC)", path: "qwen2-style/tokenizer.json",
+                            reference: "reference-qwen2-style.json", family: .byteLevel, bos: nil, nfc: true)
+    static let sentencePiece = Kind(name: "SentencePiece style (normalizers)", path: "sentencepiece/tokenizer.json",
+                                    reference: "reference-sentencepiece.json", family: .sentencePiece, bos: 1)
+    static let metaspace = Kind(name: "SentencePiece style (Metaspace)", path: "sentencepiece-metaspace/tokenizer.json",
+                                reference: "reference-sentencepiece-metaspace.json", family: .sentencePiece, bos: 1)
 
-    static let all = [tiktoken, byteLevelJSON, vocabMerges, sentencePiece, metaspace]
-    static let byteLevelKinds = all.filter(\.byteLevel)
-    static let sentencePieceKinds = all.filter { !$0.byteLevel }
+    static let all = [tiktoken, byteLevelJSON, vocabMerges, neox, llama3, qwen2, sentencePiece, metaspace]
+    static let byteLevelKinds = all.filter { $0.family == .byteLevel }
+    static let sentencePieceKinds = all.filter { $0.family == .sentencePiece }
 
     /// Reference data written by make_tokenizer_reference.py.
     struct Reference: Decodable, Sendable {

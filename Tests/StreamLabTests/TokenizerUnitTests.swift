@@ -2,7 +2,7 @@ import Foundation
 import Testing
 @testable import StreamLab
 
-/// The stages on their own: the GPT-2 split, the two merge algorithms, token display,
+/// The stages on their own: the GPT-2 and Llama 3 splits, the two merge algorithms, token display,
 /// vocabulary look-up, special ids, and loading from a model directory.
 @Suite("Tokenizer stages")
 struct TokenizerUnitTests {
@@ -39,6 +39,42 @@ struct TokenizerUnitTests {
         let pieces = text.withUTF8 { buffer in
             var pieces: [String] = []
             GPT2Splitter.split(buffer) { start, end in
+                pieces.append(String(decoding: UnsafeBufferPointer(rebasing: buffer[start..<end]), as: UTF8.self))
+            }
+            return pieces
+        }
+        #expect(pieces.count == expected.count && zip(pieces, expected).allSatisfy(sameScalars), "\(pieces)")
+    }
+
+    /// Expected pieces written by Hugging Face tokenizers' Split with Llama 3's pattern.
+    static let llama3Splits: [(String, [String])] = [
+        ("Hello world", ["Hello", " world"]),
+        ("  hello", [" ", " hello"]),
+        ("I'M can'T they'Ll", ["I", "'M", " can", "'T", " they", "'Ll"]),
+        ("it'\u{17F}", ["it", "'\u{17F}"]),
+        ("'hello", ["'hello"]),
+        ("(hello) !x", ["(hello", ")", " !", "x"]),
+        (" 1234567", [" ", "123", "456", "7"]),
+        ("12345", ["123", "45"]),
+        ("\n\n hello", ["\n\n", " hello"]),
+        ("\n  hello", ["\n", " ", " hello"]),
+        (" \nfoo", [" \n", "foo"]),
+        ("!!!\n\nx", ["!!!\n\n", "x"]),
+        ("\thello", ["\thello"]),
+        ("\t!", ["\t", "!"]),
+        ("a  \n  b", ["a", "  \n", " ", " b"]),
+        ("x   ", ["x", "   "]),
+        ("\u{1F600}hello", ["\u{1F600}hello"]),
+        ("a\r\nb", ["a", "\r\n", "b"]),
+        ("\u{BF}qu\u{E9}?", ["\u{BF}qu\u{E9}", "?"]),
+    ]
+
+    @Test("Llama 3 split matches the reference pre-tokenizer", arguments: llama3Splits)
+    func llama3Split(text: String, expected: [String]) {
+        var text = text
+        let pieces = text.withUTF8 { buffer in
+            var pieces: [String] = []
+            CL100KSplitter(maxDigits: 3).split(buffer) { start, end in
                 pieces.append(String(decoding: UnsafeBufferPointer(rebasing: buffer[start..<end]), as: UTF8.self))
             }
             return pieces
@@ -121,6 +157,9 @@ struct TokenizerUnitTests {
         (TokenizerFixtures.vocabMerges, 2000, 0, 0),
         (TokenizerFixtures.sentencePiece, 2000, 1, 2),
         (TokenizerFixtures.metaspace, 2000, 1, 2),
+        (TokenizerFixtures.neox, 2001, 0, 0),
+        (TokenizerFixtures.llama3, 2000, 0, 1),
+        (TokenizerFixtures.qwen2, 2000, 0, 1),   // no tokenizer_config.json: guessed from the special tokens
     ])
     func specialIDs(kind: TokenizerFixtures.Kind, size: Int, bos: Int, eos: Int) throws {
         let tokenizer = try TokenizerFixtures.tokenizer(kind)

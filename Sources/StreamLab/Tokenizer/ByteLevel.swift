@@ -45,6 +45,17 @@ enum ByteLevelAlphabet {
         return out
     }
 
+    /// The UTF-8 of each byte's character. [256]
+    static let utf8ForByte: [[UInt8]] = characterForByte.map { Array(String($0).utf8) }
+
+    /// The UTF-8 of the vocabulary spelling of raw token bytes.
+    static func spellingUTF8(of bytes: [UInt8]) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(bytes.count * 2)
+        for b in bytes { out.append(contentsOf: utf8ForByte[Int(b)]) }
+        return out
+    }
+
     /// The vocabulary spelling of raw token bytes (`" the"` -> `"Ġthe"`).
     static func spelling(of bytes: some Sequence<UInt8>) -> String {
         var s = String.UnicodeScalarView()

@@ -54,3 +54,11 @@ func replaceAll(_ text: [UInt8], _ pattern: [UInt8], _ content: [UInt8]) -> [UIn
     }
     return out
 }
+
+/// `NFC`: canonical composition (GPT-NeoX / Pythia, Qwen2), with the Swift runtime's
+/// normalization, the one `String` comparison uses.
+struct NFCNormalizer: Normalizer {
+    func normalize(_ text: [UInt8]) -> [UInt8] {
+        String(decoding: text, as: UTF8.self)._nfcCodeUnits
+    }
+}

@@ -46,6 +46,20 @@ struct GPT2SplitPreTokenizer: PreTokenizer {
     }
 }
 
+/// `Split` with the Llama 3 / cl100k or Qwen2 pattern and `Isolated` behaviour.
+struct CL100KSplitPreTokenizer: PreTokenizer {
+    let splitter: CL100KSplitter
+
+    init(maxDigits: Int) { splitter = CL100KSplitter(maxDigits: maxDigits) }
+
+    func split(_ text: UnsafeBufferPointer<UInt8>, isFirst: Bool,
+               _ body: (UnsafeBufferPointer<UInt8>, Bool) -> Void) {
+        splitter.split(text) { start, end in
+            body(UnsafeBufferPointer(rebasing: text[start..<end]), isFirst && start == 0)
+        }
+    }
+}
+
 /// `Metaspace`: spaces become `replacement` (`▁`), which is prepended per
 /// `prepend_scheme` (`always`; `first`: only to text that starts the input; `never`)
 /// unless the text already starts with it; with `split`, the text is cut before each

@@ -21,7 +21,7 @@ enum TiktokenReader {
         let bytes = try TextFile.readBytes(url)
         var raw = ByteStringTable(minimumCapacity: bytes.count / 12)
         var rawBytesByID: [[UInt8]?] = []
-        var lineOfRank: [Int: Int] = [:]
+        var lineOfRank: [Int32] = []   // 0 = rank not seen
 
         var lineNumber = 0
         var lineStart = 0
@@ -54,11 +54,14 @@ enum TiktokenReader {
                 }
                 rank = rank * 10 + Int(digit - 0x30)
             }
-            if let earlier = lineOfRank[rank] {
-                throw TokenizerError.malformedLine(file: file, line: lineNumber,
-                                                   reason: "rank \(rank) was already given on line \(earlier)")
+            if rank >= lineOfRank.count {
+                lineOfRank.append(contentsOf: repeatElement(0, count: rank + 1 - lineOfRank.count))
             }
-            lineOfRank[rank] = lineNumber
+            if lineOfRank[rank] != 0 {
+                throw TokenizerError.malformedLine(file: file, line: lineNumber,
+                                                   reason: "rank \(rank) was already given on line \(lineOfRank[rank])")
+            }
+            lineOfRank[rank] = Int32(lineNumber)
             if let earlier = raw.set(decoded, Int32(rank)) {
                 throw TokenizerError.malformedLine(file: file, line: lineNumber,
                                                    reason: "token already listed with rank \(earlier)")
@@ -77,7 +80,7 @@ enum TiktokenReader {
         var spellings = SpellingTable(expectedCount: rawBytesByID.count)
         for (id, token) in rawBytesByID.enumerated() {
             guard let token else { continue }
-            spellings.add(Array(ByteLevelAlphabet.spelling(of: token).utf8), id: id)
+            spellings.add(ByteLevelAlphabet.spellingUTF8(of: token), id: id)
             guard token.count > 1 else { continue }
             token.withUnsafeBufferPointer { t in
                 for k in 1..<t.count {

@@ -7,8 +7,9 @@ import Foundation
 /// Reads a Hugging Face `tokenizer.json` with a `BPE` model into a `BPETokenizer`.
 ///
 /// Supported stages (anything else throws `TokenizerError.unsupported` naming it):
-/// - normalizer: `Sequence`, `Prepend`, `Replace` (string pattern), or none;
-/// - pre-tokenizer: `ByteLevel`, `Metaspace`, `Split` with GPT-2's pattern, `Sequence`, or none;
+/// - normalizer: `Sequence`, `Prepend`, `Replace` (string pattern), `NFC`, or none;
+/// - pre-tokenizer: `ByteLevel`, `Metaspace`, `Split` with the GPT-2, Llama 3 or Qwen2
+///   pattern (`GPT2Splitter`, `CL100KSplitter`), `Sequence`, or none;
 /// - model: `BPE` (`byte_fallback`, `fuse_unk`, `unk_token`, `ignore_merges`; merges as
 ///   `"a b"` strings or `["a", "b"]` pairs);
 /// - decoder: `ByteLevel`, `Metaspace`, `Replace`, `ByteFallback`, `Fuse`, `Strip`, `Sequence`;
@@ -187,6 +188,8 @@ struct TokenizerJSONReader {
         case "Replace":
             let (pattern, content) = try readReplace(json, key: key)
             return ReplaceNormalizer(pattern: pattern, content: content)
+        case "NFC":
+            return NFCNormalizer()
         default:
             throw unsupported("normalizer type '\(type)' at '\(key)'")
         }
@@ -221,12 +224,15 @@ struct TokenizerJSONReader {
                                          splitOnReplacement: json["split"]?.bool ?? true)
         case "Split":
             let pattern = json["pattern"]?["Regex"]?.string ?? json["pattern"]?["String"]?.string ?? "(missing)"
-            guard pattern == Self.gpt2Pattern, json["behavior"]?.string == "Isolated",
-                  !(json["invert"]?.bool ?? false) else {
-                throw unsupported("Split pre-tokenizer at '\(key)' with pattern \(pattern) "
-                                  + "(only GPT-2's pattern, behavior Isolated, is implemented)")
+            let isolated = json["behavior"]?.string == "Isolated" && !(json["invert"]?.bool ?? false)
+            switch pattern {
+            case Self.gpt2Pattern where isolated: return GPT2SplitPreTokenizer()
+            case CL100KSplitter.llama3Pattern where isolated: return CL100KSplitPreTokenizer(maxDigits: 3)
+            case CL100KSplitter.qwen2Pattern where isolated: return CL100KSplitPreTokenizer(maxDigits: 1)
+            default:
+                throw unsupported("Split pre-tokenizer at '\(key)' with pattern \(pattern) (implemented: the "
+                                  + "GPT-2, Llama 3 and Qwen2 patterns with behavior Isolated)")
             }
-            return GPT2SplitPreTokenizer()
         default:
             throw unsupported("pre-tokenizer type '\(type)' at '\(key)'")
         }
