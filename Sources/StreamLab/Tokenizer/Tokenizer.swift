@@ -6,9 +6,11 @@
 ///
 /// Two families, both proven identical to their reference implementations on
 /// `Fixtures/tokenizers/conformance.txt` (see `TokenizerConformanceTests`):
-/// - GPT-2-style byte-level BPE, from a `tokenizer.json` (`ByteLevel` pre-tokenizer),
-///   `vocab.json` + `merges.txt`, or a tiktoken ranks file: ids equal tiktoken's and
-///   Hugging Face `tokenizers`', and `decode(encode(s)) == s` for every string `s`.
+/// - byte-level BPE, from a `tokenizer.json` (`ByteLevel` pre-tokenizer: GPT-2, OPT,
+///   GPT-NeoX with `NFC`; or a Llama 3 / Qwen2 `Split` pattern), `vocab.json` +
+///   `merges.txt`, or a tiktoken ranks file: ids equal tiktoken's and Hugging Face
+///   `tokenizers`', and `decode(encode(s)) == s` for every string `s` (its NFC form
+///   when the tokenizer normalizes to NFC).
 /// - SentencePiece-style BPE from a `tokenizer.json` as Llama 2 / Mistral / TinyLlama ship
 ///   it (`▁` for spaces, `byte_fallback`, BOS from the post-processor): ids and decoded
 ///   text equal `tokenizers`'.
