@@ -133,6 +133,7 @@ enum Base64 {
         if count % 4 == 1 { return false }
         var accumulator: UInt32 = 0
         var bits = 0
+        let values = Self.values
         for c in text[text.startIndex..<end] {
             let v = values[Int(c)]
             if v == 0xFF { return false }
