@@ -169,6 +169,19 @@ struct TokenizerUnitTests {
         #expect(tokenizer.encode("", addSpecialTokens: false) == [])
     }
 
+    @Test("tokenizer_config.json names BOS and EOS; a template may add a suffix; unknown characters fuse")
+    func tinyTokenizerWithConfig() throws {
+        let tokenizer = try TokenizerLoader.load(from: FixturePaths.tokenizers.appendingPathComponent("tiny-with-config"))
+        #expect(tokenizer.bosTokenID == 1)
+        #expect(tokenizer.eosTokenID == nil)   // "eos_token": null
+        // Expected values written by Hugging Face tokenizers 0.23.3 for this file.
+        #expect(tokenizer.encode("ab a", addSpecialTokens: true) == [1, 7, 6, 2])
+        #expect(tokenizer.encode("a xyz b", addSpecialTokens: true) == [1, 6, 3, 0, 3, 5, 2])
+        #expect(tokenizer.encode("xx", addSpecialTokens: false) == [3, 0])
+        #expect(try tokenizer.decode([1, 7, 6, 2]) == "<s> ab a</s>")
+        #expect(try tokenizer.decode([1, 6, 3, 0, 3, 5, 2]) == "<s> a <unk> b</s>")
+    }
+
     @Test("special tokens in the text map to their ids")
     func specialTokensInText() throws {
         let gpt2 = try TokenizerFixtures.tokenizer(TokenizerFixtures.tiktoken)

@@ -56,18 +56,18 @@ struct TokenizerJSONReader {
             let bytes = Array(name.utf8)
             return addedTokens.first { $0.content == bytes }?.id ?? spellings.id(of: bytes)
         }
-        let bos: Int?, eos: Int?
-        if let specials {
-            bos = specials.bos.flatMap(idOf)
-            eos = specials.eos.flatMap(idOf)
-        } else {
-            // No tokenizer_config.json: the template's leading special token, or the usual names.
-            let specialNames = Set(addedTokens.filter(\.special).map { String(decoding: $0.content, as: UTF8.self) })
-            bos = postProcessor.prefix.first
-                ?? ["<s>", "<|begin_of_text|>", "<bos>", "<|startoftext|>", "<|endoftext|>"]
-                .first(where: specialNames.contains).flatMap(idOf)
-            eos = ["</s>", "<|end_of_text|>", "<eos>", "<|endoftext|>"]
-                .first(where: specialNames.contains).flatMap(idOf)
+        // tokenizer_config.json decides where it names the token (null: none); otherwise
+        // the template's leading special token, or the usual names among the special tokens.
+        let specialNames = Set(addedTokens.filter(\.special).map { String(decoding: $0.content, as: UTF8.self) })
+        let bos: Int? = switch specials?.bos {
+        case .some(let name): name.flatMap(idOf)
+        case .none: postProcessor.prefix.first
+            ?? ["<s>", "<|begin_of_text|>", "<bos>", "<|startoftext|>", "<|endoftext|>"]
+            .first(where: specialNames.contains).flatMap(idOf)
+        }
+        let eos: Int? = switch specials?.eos {
+        case .some(let name): name.flatMap(idOf)
+        case .none: ["</s>", "<|end_of_text|>", "<eos>", "<|endoftext|>"].first(where: specialNames.contains).flatMap(idOf)
         }
         return BPETokenizer(source: file, model: model, spellings: spellings, addedTokens: addedTokens,
                             normalizer: normalizer, preTokenizer: preTokenizer, decoder: decoder,
@@ -387,10 +387,11 @@ func addMerge(_ left: String, _ right: String, rank: UInt32, spellings: Spelling
     merges.set(Int32(leftID), Int32(rightID), rank: rank, merged: Int32(mergedID))
 }
 
-/// `bos_token` / `eos_token` of a `tokenizer_config.json` beside a tokenizer file.
+/// `bos_token` / `eos_token` of a `tokenizer_config.json` beside a tokenizer file:
+/// nil when the key is absent, `.some(nil)` when it is null.
 struct SpecialTokenNames {
-    var bos: String?
-    var eos: String?
+    var bos: String??
+    var eos: String??
 
     /// nil if there is no tokenizer_config.json in the same directory.
     static func read(besides url: URL) throws -> SpecialTokenNames? {
@@ -401,9 +402,9 @@ struct SpecialTokenNames {
             throw TokenizerError.invalidUTF8(file: config.path, byteOffset: offset)
         }
         let json = try JSONReader.parse(bytes, file: config.path)
-        func name(_ key: String) -> String? {
+        func name(_ key: String) -> String?? {
             guard let value = json[key] else { return nil }
-            return value.string ?? value["content"]?.string
+            return .some(value.string ?? value["content"]?.string)
         }
         return SpecialTokenNames(bos: name("bos_token"), eos: name("eos_token"))
     }
