@@ -46,6 +46,8 @@ struct TokenizerErrorTests {
              message: ["merges-txt-malformed/merges.txt line 2: expected two tokens separated by one space, found \"a b c\""]),
         Case(path: "vocab-without-merges", message: ["vocab-without-merges/vocab.json needs merges.txt beside it"]),
         Case(path: "vocab-without-merges/vocab.json", message: ["vocab.json needs merges.txt beside it"]),
+        Case(path: "gpt1-style",
+             message: ["gpt1-style/vocab.json: unsupported vocabulary with word-end '</w>' tokens (GPT-1 / openai-gpt style BPE)"]),
         Case(path: "empty-model-directory",
              message: ["no tokenizer in", "empty-model-directory", "expected tokenizer.json, or vocab.json with merges.txt",
                        "--tokens"]),

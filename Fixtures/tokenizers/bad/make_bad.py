@@ -52,6 +52,8 @@ write("merges-txt-unknown-token/merges.txt", "#version: 0.2\n\u0120 a\n\u0120 zz
 write("merges-txt-malformed/vocab.json", vocab)
 write("merges-txt-malformed/merges.txt", "#version: 0.2\na b c\n")
 write("vocab-without-merges/vocab.json", vocab)
+write("gpt1-style/vocab.json", json.dumps({"t": 0, "h": 1, "e</w>": 2, "th": 3, "the</w>": 4}))
+write("gpt1-style/merges.txt", "#version: 0.2\nt h\nth e</w>\n")
 write("empty-model-directory/README.md", "A model directory without tokenizer files.\n")
 write("not-a-tokenizer.bin", b"\x00\x01\x02")
 

@@ -8,6 +8,7 @@ import Foundation
 /// (one `a b` rule per line, lowest rank first, an optional `#version` header), into a
 /// byte-level `BPETokenizer`: GPT-2 pre-tokenizer without a prefix space, `ByteLevel`
 /// decoder. `<|endoftext|>`, when in the vocabulary, is a special token and BOS/EOS.
+/// GPT-1's files (word-end `</w>` tokens) are refused as unsupported rather than misread.
 enum VocabMergesReader {
     static func read(vocabulary: URL, merges mergesURL: URL) throws -> BPETokenizer {
         let vocabFile = vocabulary.path
@@ -19,6 +20,11 @@ enum VocabMergesReader {
             throw TokenizerError.invalidEntry(file: vocabFile, key: "(top level)", reason: "must be an object of token -> id")
         }
         var spellings = SpellingTable(expectedCount: entries.count)
+        if entries.contains(where: { $0.key.hasSuffix("</w>") }) {
+            // GPT-1 (openai-gpt) files: word-final `</w>` tokens, lower-casing, another pre-tokenizer.
+            throw TokenizerError.unsupported(
+                file: vocabFile, feature: "vocabulary with word-end '</w>' tokens (GPT-1 / openai-gpt style BPE)")
+        }
         for (token, value) in entries {
             guard let id = value.int, id >= 0, id < Int(Int32.max) else {
                 throw TokenizerError.invalidEntry(file: vocabFile, key: token,
