@@ -6,8 +6,8 @@ import Foundation
 
 /// Reads a tiktoken ranks file (`base64(token) rank` per line, as `gpt2.tiktoken`) into
 /// a byte-level `BPETokenizer` that encodes exactly as tiktoken's GPT-2 encoding:
-/// - the pre-tokenizer is GPT-2's pattern (the only one implemented; cl100k-style files
-///   load but would split text differently from tiktoken);
+/// - the pre-tokenizer is GPT-2's pattern (files of more than 60,000 ranks, such as
+///   cl100k_base or o200k_base, which tiktoken pairs with other patterns, are refused);
 /// - a token's id is its rank; `<|endoftext|>` gets the id after the largest rank (50256
 ///   for GPT-2), as tiktoken's `gpt2` encoding defines it, and is also BOS and EOS;
 /// - merging is tiktoken's: a piece that is a token is that token, otherwise the
@@ -73,6 +73,13 @@ enum TiktokenReader {
         }
         guard !rawBytesByID.isEmpty else {
             throw TokenizerError.malformedLine(file: file, line: max(lineNumber, 1), reason: "the file lists no tokens")
+        }
+        if rawBytesByID.count > 60_000 {
+            // cl100k_base / o200k_base split text with other patterns and have other special
+            // tokens; encoding them with GPT-2's pattern would give wrong ids silently.
+            throw TokenizerError.unsupported(
+                file: file, feature: "tiktoken ranks file with \(rawBytesByID.count) tokens (only GPT-2-pattern "
+                    + "encodings such as gpt2 / r50k_base / p50k_base are implemented)")
         }
 
         // Every split of a token into two tokens is a merge rule, ranked by the token.
