@@ -67,4 +67,5 @@ enum StreamProbe {
 }
 
 AtomicFile.installInterruptCleanup()
+StreamLab.keepLargeBuffersForReuse()
 exit(StreamProbe.main(Array(CommandLine.arguments.dropFirst())))

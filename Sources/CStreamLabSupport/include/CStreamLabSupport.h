@@ -7,4 +7,10 @@
 /// one-line message and exit status 1 instead of an illegal-instruction crash.
 int streamlab_cpu_supported(void);
 
+
+
+/// Keeps large freed blocks in the heap for reuse instead of returning them to
+/// the kernel, so repeated forward passes do not pay page faults and page
+/// zeroing for every big scratch buffer. Returns 1 on success.
+int streamlab_tune_allocator(void);
 #endif

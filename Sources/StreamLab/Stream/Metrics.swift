@@ -1,34 +1,62 @@
 /// Distribution statistics of logit rows, in float64 with natural logarithms
 /// (DESIGN.md section 5). Logits stay float32; every sum is a double.
 enum Distribution {
+    typealias V = SIMD8<Float>
+
+    /// Sums `f(8 lanes at offset i)` over `0..<n` in float vectors, folded into
+    /// a double every 512 elements. For the last partial vector `f` gets the
+    /// mask of valid lanes (it must not read past `n`); the others are zeroed.
+    @inline(__always)
+    static func blockedSum(_ n: Int, _ f: (Int, SIMDMask<SIMD8<Int32>>?) -> V) -> Double {
+        var total = 0.0
+        var i = 0
+        while i < n {
+            var acc = V()
+            let end = min(i + 512, n)
+            while i + 8 <= end { acc += f(i, nil); i += 8 }
+            if i < end {
+                let valid = SIMD8<Int32>(0, 1, 2, 3, 4, 5, 6, 7) .< SIMD8<Int32>(repeating: Int32(end - i))
+                acc += f(i, valid).replacing(with: 0, where: .!valid)
+                i = end
+            }
+            total += Double(acc.sum())
+        }
+        return total
+    }
+
+    @inline(__always)
+    static func load(_ x: UnsafePointer<Float>, _ i: Int, _ valid: SIMDMask<SIMD8<Int32>>?, fill: Float) -> V {
+        guard let valid else { return UnsafeRawPointer(x + i).loadUnaligned(as: V.self) }
+        var v = V(repeating: fill)
+        for l in 0..<8 where valid[l] { v[l] = x[i + l] }
+        return v
+    }
+
     /// log Σ_v exp(x_v), max-subtracted.
     static func logSumExp(_ x: UnsafePointer<Float>, _ n: Int) -> Double {
-        var m = -Float.infinity
-        for v in 0..<n { m = max(m, x[v]) }
-        var s = 0.0
-        let md = Double(m)
-        for v in 0..<n { s += CMath.expDouble(Double(x[v]) - md) }
-        return md + CMath.log(s)
+        let m = Elementwise.maximum(x, n)
+        let mv = V(repeating: m)
+        let s = blockedSum(n) { i, valid in VectorMath.exp(load(x, i, valid, fill: 0) - mv) }
+        return Double(m) + CMath.log(s)
     }
 
     /// KL(P || Q) = Σ P (log P - log Q) for logit rows p, q with their log-normalizers.
     static func kl(_ p: UnsafePointer<Float>, logZP: Double, _ q: UnsafePointer<Float>, logZQ: Double, _ n: Int) -> Double {
-        var s = 0.0
-        for v in 0..<n {
-            let lp = Double(p[v]) - logZP, lq = Double(q[v]) - logZQ
-            s += CMath.expDouble(lp) * (lp - lq)
+        let zp = V(repeating: Float(logZP)), shift = V(repeating: Float(logZP - logZQ))
+        let s = blockedSum(n) { i, valid in
+            let x = load(p, i, valid, fill: 0), y = load(q, i, valid, fill: 0)
+            return VectorMath.exp(x - zp) * ((x - y) - shift)
         }
         return max(s, 0)
     }
 
     /// Entropy -Σ P log P of a logit row.
     static func entropy(_ x: UnsafePointer<Float>, logZ: Double, _ n: Int) -> Double {
-        var s = 0.0
-        for v in 0..<n {
-            let lp = Double(x[v]) - logZ
-            s -= CMath.expDouble(lp) * lp
+        let z = V(repeating: Float(logZ))
+        return -blockedSum(n) { i, valid in
+            let lp = load(x, i, valid, fill: 0) - z
+            return VectorMath.exp(lp) * lp
         }
-        return s
     }
 
     /// Index of the largest logit; ties go to the lower id.
