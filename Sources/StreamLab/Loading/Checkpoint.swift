@@ -30,16 +30,17 @@ public final class Checkpoint: @unchecked Sendable {
             do { indexData = try Data(contentsOf: index) } catch {
                 throw LoadError.cannotOpen(path: index.path, reason: "unreadable")
             }
-            let json: JSONDocument
-            do { json = try JSONDocument.parse(indexData) } catch {
-                throw LoadError.malformedIndex(file: index.path, reason: "not valid JSON")
+            let json: JSONValue
+            do { json = try JSONReader.parseLocated(Array(indexData)) } catch {
+                throw LoadError.malformedIndex(file: index.path, reason: "not valid JSON (\(error))")
             }
-            guard let weightMap = json["weight_map"]?.objectValue else {
+            guard let members = json["weight_map"]?.members else {
                 throw LoadError.malformedIndex(file: index.path, reason: "no \"weight_map\" object")
             }
+            let weightMap = Dictionary(members.map { ($0.key, $0.value) }, uniquingKeysWith: { _, last in last })
             var fileIndex: [String: Int] = [:]
             for name in weightMap.keys.sorted() {
-                guard let shard = weightMap[name]?.stringValue,
+                guard let shard = weightMap[name]?.string,
                       !shard.contains("/"), !shard.contains("\\"), shard != "..", !shard.isEmpty
                 else {
                     throw LoadError.malformedIndex(file: index.path, reason: "entry for '\(name)' is not a file name in the model directory")

@@ -27,6 +27,8 @@ indirect enum JSONValue: Sendable {
     var members: [(key: String, value: JSONValue)]? {
         if case .object(let m) = self { return m } else { return nil }
     }
+    /// The value as a number.
+    var double: Double? { if case .number(let d) = self { return d } else { return nil } }
     /// The value as an integer, nil unless it is a number with no fractional part.
     var int: Int? {
         guard case .number(let d) = self, d.rounded() == d, abs(d) < 9.0e15 else { return nil }
@@ -65,8 +67,26 @@ struct JSONReader {
         var reason: String
     }
 
-    /// Parses `bytes` (valid UTF-8) as one JSON value; `file` names it in errors.
+    /// Where and why parsing stopped, as a line and column (1-based).
+    struct Failure: Error, CustomStringConvertible {
+        var line: Int
+        var column: Int
+        var reason: String
+        var description: String { "line \(line), column \(column): \(reason)" }
+    }
+
+    /// Parses `bytes` (valid UTF-8) as one JSON value; `file` names it in errors
+    /// (`TokenizerError.malformedJSON`).
     static func parse(_ bytes: [UInt8], file: String) throws -> JSONValue {
+        do {
+            return try parseLocated(bytes)
+        } catch let failure as Failure {
+            throw TokenizerError.malformedJSON(file: file, line: failure.line, column: failure.column, reason: failure.reason)
+        }
+    }
+
+    /// Parses `bytes` as one JSON value, throwing a `Failure` with its position.
+    static func parseLocated(_ bytes: [UInt8]) throws -> JSONValue {
         do {
             return try bytes.withUnsafeBufferPointer { buffer in
                 var reader = JSONReader(bytes: buffer)
@@ -83,7 +103,7 @@ struct JSONReader {
             for byte in bytes[..<min(error.offset, bytes.count)] {
                 if byte == 0x0A { line += 1; column = 1 } else if byte & 0xC0 != 0x80 { column += 1 }
             }
-            throw TokenizerError.malformedJSON(file: file, line: line, column: column, reason: error.reason)
+            throw Failure(line: line, column: column, reason: error.reason)
         }
     }
 
