@@ -94,6 +94,23 @@ public final class Checkpoint: @unchecked Sendable {
         return files[file].floats(info)
     }
 
+    /// `name` as a table: a view into the memory map when it is stored as F32
+    /// at a 4-byte-aligned offset, else a converted private copy. Marks it used.
+    public func table(_ name: String, rows: Int, width: Int) throws -> FloatTable {
+        guard let (file, info) = entries[name] else {
+            throw LoadError.missingTensor(name: name, directory: directory.path)
+        }
+        guard info.shape == [rows, width] else {
+            throw LoadError.shapeMismatch(tensor: name, expected: [rows, width], found: info.shape)
+        }
+        used.insert(name)
+        let raw = files[file].rawBytes(info)
+        if info.dtype == .f32, let start = raw.baseAddress, Int(bitPattern: start) % 4 == 0, rows * width > 0 {
+            return FloatTable(mapped: start.assumingMemoryBound(to: Float.self), rows: rows, width: width, owner: files[file])
+        }
+        return FloatTable(files[file].floats(info), rows: rows, width: width)
+    }
+
     /// Marks a tensor as used without loading it (known non-weights).
     func markUsed(_ name: String) { used.insert(name) }
 

@@ -30,14 +30,16 @@ extension Transformer {
                          down: linear(a.mlpWidth, d, bias: a.mlpBias))
         }
         let embedding = uniform(a.vocabularySize * e)
-        var positions: [Float]?
-        if case let .learned(offset) = a.positions { positions = uniform((a.maxPositions + offset) * d) }
+        var positions: FloatTable?
+        if case let .learned(offset) = a.positions {
+            positions = FloatTable(uniform((a.maxPositions + offset) * d), rows: a.maxPositions + offset, width: d)
+        }
         let unembedding = a.tiedEmbeddings
             ? WeightSource.linear(WeightSource.transpose(embedding, rows: a.vocabularySize, columns: e), inputs: e,
                                   outputs: a.vocabularySize, bias: a.unembeddingBias ? uniform(a.vocabularySize) : nil)
             : linear(e, a.vocabularySize, bias: a.unembeddingBias)
         let weights = Weights(
-            tokenEmbedding: embedding, positionEmbedding: positions,
+            tokenEmbedding: FloatTable(embedding, rows: a.vocabularySize, width: e), positionEmbedding: positions,
             projectIn: a.hasProjection ? linear(e, d, bias: false) : nil, blocks: blocks,
             finalNorm: a.hasFinalNorm ? norm() : nil, projectOut: a.hasProjection ? linear(d, e, bias: false) : nil,
             unembedding: unembedding)

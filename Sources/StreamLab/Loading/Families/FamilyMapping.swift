@@ -39,6 +39,11 @@ struct WeightSource {
 
     func vector(_ name: String, _ count: Int) throws -> [Float] { try floats(name, [count]) }
 
+    /// An embedding table `[rows, width]`, from the memory map when possible.
+    func table(_ name: String, rows: Int, width: Int) throws -> FloatTable {
+        try checkpoint.table(prefix + name, rows: rows, width: width)
+    }
+
     /// A weight matrix as row-major `[in, out]`.
     func matrix(_ name: String, layout: Layout, inputs: Int, outputs: Int) throws -> [Float] {
         switch layout {
@@ -50,10 +55,18 @@ struct WeightSource {
         }
     }
 
-    /// An affine map; `bias` nil for none.
+    /// An affine map; `bias` nil for none. Packs straight from the stored
+    /// layout (no intermediate transpose).
     func linear(_ weight: String, bias: String?, layout: Layout, inputs: Int, outputs: Int) throws -> Linear {
-        let w = try matrix(weight, layout: layout, inputs: inputs, outputs: outputs)
-        return Self.linear(w, inputs: inputs, outputs: outputs, bias: try bias.map { try vector($0, outputs) })
+        let b = try bias.map { try vector($0, outputs) }
+        switch layout {
+        case .inOut:
+            return Self.linear(try floats(weight, [inputs, outputs]), inputs: inputs, outputs: outputs, bias: b)
+        case .outIn:
+            let w = try floats(weight, [outputs, inputs])
+            let packed = w.withUnsafeBufferPointer { PackedMatrix(transposed: $0, rows: inputs, columns: outputs) }
+            return Linear(weight: packed, bias: b)
+        }
     }
 
     /// Packs a row-major `[in, out]` matrix.
@@ -87,14 +100,14 @@ struct WeightSource {
     /// The unembedding `[E, V]`: the checkpoint's `name` (`[V, E]`, no prefix)
     /// when untied or when the file carries it anyway, else the transposed
     /// token embedding `[V, E]`.
-    func unembedding(_ name: String, embedding: [Float], architecture a: Architecture) throws -> Linear {
+    func unembedding(_ name: String, embedding: FloatTable, architecture a: Architecture) throws -> Linear {
         var head = self
         head.prefix = ""
         let e = a.embeddingWidth, v = a.vocabularySize
         if !a.tiedEmbeddings || head.has(name) {
             return try head.linear(name, bias: nil, layout: .outIn, inputs: e, outputs: v)
         }
-        return Self.linear(Self.transpose(embedding, rows: v, columns: e), inputs: e, outputs: v, bias: nil)
+        return Linear(weight: PackedMatrix(transposed: embedding.base, rows: e, columns: v, rowStride: e), bias: nil)
     }
 
     /// Marks known non-weights (mask buffers, rotary caches) as used.

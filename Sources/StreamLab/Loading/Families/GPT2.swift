@@ -43,9 +43,9 @@ enum GPT2Mapping: FamilyMapping {
                 up: try s.linear(p + "mlp.c_fc.weight", bias: p + "mlp.c_fc.bias", layout: .inOut, inputs: d, outputs: f),
                 down: try s.linear(p + "mlp.c_proj.weight", bias: p + "mlp.c_proj.bias", layout: .inOut, inputs: f, outputs: d))
         }
-        let embedding = try s.floats("wte.weight", [a.vocabularySize, d])
+        let embedding = try s.table("wte.weight", rows: a.vocabularySize, width: d)
         return Weights(
-            tokenEmbedding: embedding, positionEmbedding: try s.floats("wpe.weight", [a.maxPositions, d]),
+            tokenEmbedding: embedding, positionEmbedding: try s.table("wpe.weight", rows: a.maxPositions, width: d),
             projectIn: nil, blocks: blocks,
             finalNorm: try s.norm("ln_f.weight", bias: "ln_f.bias", width: d),
             projectOut: nil, unembedding: try s.unembedding("lm_head.weight", embedding: embedding, architecture: a))
@@ -95,9 +95,9 @@ enum OpenAIGPTMapping: FamilyMapping {
                 up: try s.linear(p + "mlp.c_fc.weight", bias: p + "mlp.c_fc.bias", layout: .inOut, inputs: d, outputs: f),
                 down: try s.linear(p + "mlp.c_proj.weight", bias: p + "mlp.c_proj.bias", layout: .inOut, inputs: f, outputs: d))
         }
-        let embedding = try s.floats("tokens_embed.weight", [a.vocabularySize, d])
+        let embedding = try s.table("tokens_embed.weight", rows: a.vocabularySize, width: d)
         return Weights(
-            tokenEmbedding: embedding, positionEmbedding: try s.floats("positions_embed.weight", [a.maxPositions, d]),
+            tokenEmbedding: embedding, positionEmbedding: try s.table("positions_embed.weight", rows: a.maxPositions, width: d),
             projectIn: nil, blocks: blocks, finalNorm: nil, projectOut: nil,
             unembedding: try s.unembedding("lm_head.weight", embedding: embedding, architecture: a))
     }

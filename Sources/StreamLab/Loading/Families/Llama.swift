@@ -78,7 +78,7 @@ enum LlamaMapping: FamilyMapping {
                 down: try s.linear(p + "mlp.down_proj.weight", bias: a.mlpBias ? p + "mlp.down_proj.bias" : nil,
                                    layout: .outIn, inputs: f, outputs: d))
         }
-        let embedding = try s.floats("embed_tokens.weight", [a.vocabularySize, d])
+        let embedding = try s.table("embed_tokens.weight", rows: a.vocabularySize, width: d)
         return Weights(
             tokenEmbedding: embedding, positionEmbedding: nil, projectIn: nil, blocks: blocks,
             finalNorm: try s.norm("norm.weight", bias: nil, width: d), projectOut: nil,

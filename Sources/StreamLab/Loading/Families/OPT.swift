@@ -52,12 +52,12 @@ enum OPTMapping: FamilyMapping {
                 up: try s.linear(p + "fc1.weight", bias: bias("fc1.bias"), layout: .outIn, inputs: d, outputs: f),
                 down: try s.linear(p + "fc2.weight", bias: bias("fc2.bias"), layout: .outIn, inputs: f, outputs: d))
         }
-        let embedding = try s.floats("embed_tokens.weight", [a.vocabularySize, e])
+        let embedding = try s.table("embed_tokens.weight", rows: a.vocabularySize, width: e)
         let projectIn = a.hasProjection ? try s.linear("project_in.weight", bias: nil, layout: .outIn, inputs: e, outputs: d) : nil
         let projectOut = a.hasProjection ? try s.linear("project_out.weight", bias: nil, layout: .outIn, inputs: d, outputs: e) : nil
         return Weights(
             tokenEmbedding: embedding,
-            positionEmbedding: try s.floats("embed_positions.weight", [a.maxPositions + 2, d]),
+            positionEmbedding: try s.table("embed_positions.weight", rows: a.maxPositions + 2, width: d),
             projectIn: projectIn, blocks: blocks,
             finalNorm: a.hasFinalNorm ? try s.norm("final_layer_norm.weight", bias: "final_layer_norm.bias", width: d) : nil,
             projectOut: projectOut,
