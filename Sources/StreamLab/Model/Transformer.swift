@@ -280,15 +280,29 @@ public struct Transformer: Sendable {
             }
         }
         if recorder.wants(.attnResult) {
-            let result = FloatBuffer(t * h * d)                                // [T, H, D]
-            for head in 0..<h {
-                w.output.weight.multiply(ws.z.pointer + head * dh, lda: h * dh, m: t,
-                                         into: result.pointer + head * d, ldc: h * d,
-                                         kRange: (head * dh)..<((head + 1) * dh), threads: threads)
+            // Per-head writes z_h · W_O[h] [T, H, D]; their sum plus the bias is
+            // the attention write, so recording them costs no extra multiply.
+            let result = FloatBuffer(t * h * d)
+            let rows = SharedPointer(result.pointer), zs = SharedPointer(ws.z.pointer)
+            Parallel.forEachSlice(h, threads: t * h * dh * d < 1 << 20 ? 1 : threads) { heads in
+                for head in heads {
+                    w.output.weight.multiply(zs.base + head * dh, lda: h * dh, m: t, into: rows.base + head * d, ldc: h * d,
+                                             kRange: (head * dh)..<((head + 1) * dh))
+                }
+            }
+            for i in 0..<t {
+                let out = ws.attn.pointer + i * d
+                if let bias = w.output.bias {
+                    bias.withUnsafeBufferPointer { out.update(from: $0.baseAddress!, count: d) }
+                } else {
+                    out.update(repeating: 0, count: d)
+                }
+                for head in 0..<h { Elementwise.add(result.pointer + (i * h + head) * d, into: out, d) }
             }
             recorder.record(.attnResult(layer), result.tensor([t, h, d]))
+        } else {
+            w.output.apply(ws.z.pointer, rows: t, into: ws.attn.pointer, threads: threads)
         }
-        w.output.apply(ws.z.pointer, rows: t, into: ws.attn.pointer, threads: threads)
     }
 
     // MARK: - MLP
