@@ -138,6 +138,11 @@ def main():
     a, b = "transformer.h.0.ln_1.bias", "transformer.h.0.ln_1.weight"
     hdr[b]["data_offsets"] = list(hdr[a]["data_offsets"])
     case("overlapping-tensors", info, "overlap", weights=safetensors_bytes(tiny_tensors(), header_override=json.dumps(hdr)))
+    case("trailing-bytes-after-tensors", info, "bytes after the last tensor belong to no tensor", weights=good + b"\0" * 16)
+    hdr = header_of(good)
+    for entry in hdr.values():
+        entry["data_offsets"] = [entry["data_offsets"][0] + 8, entry["data_offsets"][1] + 8]
+    case("gap-before-tensors", info, "8 bytes before tensor", weights=safetensors_bytes(tiny_tensors(), header_override=json.dumps(hdr)) + b"\0" * 8)
     index = {"metadata": {}, "weight_map": {n: "model-00001-of-00002.safetensors" for n in tiny_tensors()}}
     case("shard-missing", info, "shard 'model-00001-of-00002.safetensors' listed for", weights=None,
          files={"model.safetensors.index.json": json.dumps(index)})

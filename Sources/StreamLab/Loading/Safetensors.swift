@@ -116,13 +116,26 @@ public final class SafetensorsFile: @unchecked Sendable {
         return TensorInfo(name: name, dtype: dtype, shape: shape, byteRange: (dataStart + begin)..<absoluteEnd)
     }
 
-    /// Byte ranges must not overlap (two tensors sharing bytes would be a
-    /// corrupt or hostile file).
+    /// The tensors must tile the data area exactly, as the format's reference
+    /// reader requires: sorted by offset, each starting where the previous one
+    /// ended, none overlapping, the last ending at the end of the file.
     private static func checkLayout(_ infos: Dictionary<String, TensorInfo>.Values, path: String,
                                     dataStart: Int, fileSize: Int) throws {
-        let sorted = infos.filter { !$0.byteRange.isEmpty }.sorted { $0.byteRange.lowerBound < $1.byteRange.lowerBound }
-        for (a, b) in zip(sorted, sorted.dropFirst()) where b.byteRange.lowerBound < a.byteRange.upperBound {
-            throw LoadError.malformedHeader(file: path, reason: "tensors '\(a.name)' and '\(b.name)' overlap")
+        let sorted = infos.sorted { ($0.byteRange.lowerBound, $0.byteRange.upperBound) < ($1.byteRange.lowerBound, $1.byteRange.upperBound) }
+        var end = dataStart
+        var previous: String?
+        for info in sorted {
+            if info.byteRange.lowerBound < end, let previous {
+                throw LoadError.malformedHeader(file: path, reason: "tensors '\(previous)' and '\(info.name)' overlap")
+            }
+            if info.byteRange.lowerBound > end {
+                throw LoadError.malformedHeader(file: path, reason: "\(info.byteRange.lowerBound - end) bytes before tensor '\(info.name)' belong to no tensor")
+            }
+            end = info.byteRange.upperBound
+            previous = info.name
+        }
+        if end != fileSize {
+            throw LoadError.malformedHeader(file: path, reason: "\(fileSize - end) bytes after the last tensor belong to no tensor")
         }
     }
 
