@@ -113,6 +113,9 @@ def main():
          config={"model_type": "llama", "vocab_size": 8, "hidden_size": 4, "intermediate_size": 8, "num_hidden_layers": 1,
                  "num_attention_heads": 1, "max_position_embeddings": 4, "rope_scaling": {"rope_type": "yarn", "factor": 2.0}})
 
+    case("model-larger-than-memory", info, "of memory for its float32 weights but only",
+         config=dict(CONFIG, n_embd=65536, n_head=64, n_layer=4096, vocab_size=256000), weights=good)
+
     # Weights.
     case("missing-weights-file", info, "missing weights: '", weights=None)
     tensors = tiny_tensors()

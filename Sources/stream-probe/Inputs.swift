@@ -108,24 +108,33 @@ enum Inputs {
         return ids
     }
 
-    /// Token windows of `--text-file`: the whole file tokenized, then cut into
-    /// windows of the model's context length every `--stride` tokens.
-    static func windows(_ args: ParsedArguments, _ loaded: LoadedModel) throws -> (windows: [[Int]], source: String)? {
+    /// Token windows of `--text-file`, streamed: the file is read, tokenized
+    /// and cut into windows of the model's context length every `--stride`
+    /// tokens while the probe runs.
+    static func windows(_ args: ParsedArguments, _ loaded: LoadedModel) throws -> TokenWindows? {
         guard let path = args.value("--text-file") else { return nil }
         if args.value("--tokens") != nil || args.value("--prompt") != nil {
             throw UsageError("give only one of --text-file, --tokens, --prompt")
         }
         let tokenizer = try requireTokenizer(loaded, for: "--text-file")
-        let text = try TextFile.readUTF8(URL(fileURLWithPath: path))
-        let ids = tokenizer.encode(text, addSpecialTokens: false)
         let context = loaded.model.architecture.maxPositions
         let stride = try args.int("--stride", default: context, range: 1...context)
-        if ids.count < 2 { throw UsageError("text file '\(path)' has \(ids.count) token(s); at least 2 are needed to score a prediction") }
-        for (i, id) in ids.enumerated() where id >= loaded.model.architecture.vocabularySize {
-            throw ModelError.tokenOutOfRange(index: i, id: id, vocabularySize: loaded.model.architecture.vocabularySize)
+        return try TokenWindows(url: URL(fileURLWithPath: path), tokenizer: tokenizer, length: context, stride: stride)
+    }
+
+    /// Runs `body` over the windows with a progress bar on stderr, then
+    /// reports a reading error or an empty file; returns `body`'s result and a
+    /// description of the input for the report.
+    static func overWindows<R>(_ windows: TokenWindows, _ body: (TokenWindows, @escaping (Int) -> Void) throws -> R) throws -> (R, String) {
+        let bar = ProgressBar(total: windows.totalBytes, label: "MB")
+        let result = try body(windows) { _ in bar.update(windows.bytesRead) }
+        bar.finish()
+        if let error = windows.error { throw error }
+        if windows.tokenCount < 2 {
+            throw UsageError("text file '\(windows.path)' has \(windows.tokenCount) token(s); at least 2 are needed to score a prediction")
         }
-        let windows = Windows.split(ids, length: context, stride: stride)
-        return (windows, "\((path as NSString).lastPathComponent): \(ids.count) tokens in \(windows.count) window\(windows.count == 1 ? "" : "s") of up to \(context)")
+        let name = (windows.path as NSString).lastPathComponent
+        return (result, "\(name): \(windows.tokenCount) tokens in windows of up to \(windows.length) every \(windows.stride)")
     }
 
     /// `--format` among `choices`.
@@ -156,22 +165,30 @@ final class ProgressBar {
     let label: String
     let start = Date()
     let enabled = isatty(2) != 0
+    private var drawn = false
 
     init(total: Int, label: String) {
         self.total = total
         self.label = label
     }
 
+    /// Redraws with `done` of `total` (bytes are shown as MB).
     func update(_ done: Int) {
-        guard enabled, total > 1 else { return }
+        guard enabled, total > 0 else { return }
         let width = 30
-        let filled = total > 0 ? width * done / total : width
+        let filled = min(width, width * done / total)
         let elapsed = Date().timeIntervalSince(start)
-        let eta = done > 0 ? elapsed / Double(done) * Double(total - done) : 0
+        let eta = done > 0 ? elapsed / Double(done) * Double(max(total - done, 0)) : 0
         let bar = String(repeating: "=", count: filled) + String(repeating: " ", count: width - filled)
-        var line = "\r[\(bar)] \(done)/\(total) \(label), \(Int(elapsed))s elapsed"
-        if done < total { line += ", ETA \(Int(eta.rounded()))s" }
+        let amount = label == "MB" ? String(format: "%.1f/%.1f MB", Double(done) / 1e6, Double(total) / 1e6) : "\(done)/\(total) \(label)"
+        var line = "\r[\(bar)] \(amount), \(Int(elapsed))s elapsed"
+        if done < total { line += ", ETA \(Int(eta.rounded()))s   " }
         FileHandle.standardError.write(Data(line.utf8))
-        if done == total { FileHandle.standardError.write(Data("\n".utf8)) }
+        drawn = true
+    }
+
+    /// Ends the line if anything was drawn.
+    func finish() {
+        if drawn { FileHandle.standardError.write(Data("\n".utf8)) }
     }
 }

@@ -28,17 +28,14 @@ enum AblateCommand {
             }
         }
         if args.has("--joint") { plan = [plan.flatMap { $0 }] }
-        let sequences: [[Int]], source: String
-        if let (windows, description) = try Inputs.windows(args, loaded) {
-            sequences = windows
-            source = description
+        let sweep: AblationSweep, source: String
+        if let windows = try Inputs.windows(args, loaded) {
+            (sweep, source) = try Inputs.overWindows(windows) { try model.ablationSweep(plan, on: $0, progress: $1) }
         } else {
             let tokens = try Inputs.sequence(args, loaded)
-            sequences = [tokens]
+            sweep = try model.ablationSweep(plan, on: [tokens])
             source = args.value("--tokens") != nil ? "\(tokens.count) tokens" : "prompt of \(tokens.count) tokens"
         }
-        let bar = ProgressBar(total: sequences.count, label: "windows")
-        let sweep = try model.ablationSweep(plan, on: sequences, progress: { done, _ in bar.update(done) })
         let report = AblationReport(model: loaded.name, source: source, sweep: sweep, tokenText: loaded.tokenText)
         try Inputs.writeSVG(args, report.svg)
         Inputs.emit(format, table: report.table, json: report.json, csv: report.csv)
@@ -58,9 +55,8 @@ enum LensCommand {
         let format = try Inputs.format(args)
         let loaded = try Inputs.loadModel(args)
         let top = try args.int("--top", default: 5, range: 1...min(100, loaded.model.architecture.vocabularySize))
-        if let (windows, source) = try Inputs.windows(args, loaded) {
-            let bar = ProgressBar(total: windows.count, label: "windows")
-            let summary = try loaded.model.logitLensSummary(windows, progress: { done, _ in bar.update(done) })
+        if let windows = try Inputs.windows(args, loaded) {
+            let (summary, source) = try Inputs.overWindows(windows) { try loaded.model.logitLensSummary($0, progress: $1) }
             let report = LensSummaryReport(model: loaded.name, source: source, summary: summary)
             try Inputs.writeSVG(args, report.svg)
             Inputs.emit(format, table: report.table, json: report.json, csv: report.csv)

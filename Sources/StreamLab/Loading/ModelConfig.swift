@@ -66,6 +66,11 @@ public struct ModelConfig: Sendable {
         let i: Int
         if let d, value(key) == nil { i = d } else { i = try int(key) }
         guard i > 0 else { throw LoadError.badConfigValue(file: file, key: key, value: String(i), expected: "a positive integer") }
+        // Sizes multiply together; keeping each below 2^31 keeps every
+        // product of the architecture within Int (and absurd configs out).
+        guard i < 1 << 31 else {
+            throw LoadError.badConfigValue(file: file, key: key, value: String(i), expected: "a size below 2^31")
+        }
         return i
     }
 

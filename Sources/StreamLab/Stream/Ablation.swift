@@ -76,15 +76,20 @@ extension Transformer {
     /// and averages the metrics over all their positions. The clean run of
     /// each sequence is computed once, and every ablated run restarts from the
     /// clean stream at its first ablated layer (results equal separate full
-    /// passes; the blocks below are not recomputed). `progress(done, total)`
-    /// is called after each sequence.
-    public func ablationSweep(_ plan: [[Intervention]], on sequences: [[Int]],
-                              progress: ((Int, Int) -> Void)? = nil) throws -> AblationSweep {
+    /// passes; the blocks below are not recomputed). Sequences are consumed
+    /// one at a time (a streamed text file never sits in memory whole);
+    /// `progress(done)` is called after each.
+    public func ablationSweep(_ plan: [[Intervention]], on sequences: some Sequence<[Int]>,
+                              progress: ((Int) -> Void)? = nil) throws -> AblationSweep {
         for interventions in plan { try validate(interventions: interventions) }
-        for s in sequences { try validate(tokens: s) }
         var clean = MetricSums()
         var sums = [MetricSums](repeating: MetricSums(), count: plan.count)
+        var first: [Int]?, count = 0, positions = 0
         for (index, tokens) in sequences.enumerated() {
+            try validate(tokens: tokens)
+            if index == 0 { first = tokens }
+            count += 1
+            positions += tokens.count
             let t = tokens.count, v = architecture.vocabularySize
             // Clean pass, keeping the stream entering every block.
             var recorder = Recorder([.residPre])
@@ -108,13 +113,13 @@ extension Transformer {
                 let logits = finalRead(x.pointer, rows: t, recorder: &silent)
                 sums[k].add(clean: cleanLogits.pointer, logZClean: logZ, intervened: logits.pointer, tokens: tokens, vocabulary: v)
             }
-            progress?(index + 1, sequences.count)
+            progress?(index + 1)
         }
         let cleanLoss = clean.loss
         return AblationSweep(
-            tokens: sequences.count == 1 ? sequences[0] : nil, cleanLoss: cleanLoss,
+            tokens: count == 1 ? first : nil, cleanLoss: cleanLoss,
             entries: zip(plan, sums).map { AblationEntry(interventions: $0, metrics: $1.metrics(cleanLoss: cleanLoss)) },
-            positions: sequences.reduce(0) { $0 + $1.count }, sequences: sequences.count)
+            positions: positions, sequences: count)
     }
 }
 

@@ -85,11 +85,12 @@ public struct LensSummary: Sendable {
 extension Transformer {
     /// Runs the logit lens on every sequence and averages each layer's
     /// statistics over all their positions.
-    public func logitLensSummary(_ sequences: [[Int]], progress: ((Int, Int) -> Void)? = nil) throws -> LensSummary {
+    public func logitLensSummary(_ sequences: some Sequence<[Int]>, progress: ((Int) -> Void)? = nil) throws -> LensSummary {
         let l = architecture.layerCount
         var kl = [Double](repeating: 0, count: l + 1), entropy = kl, probability = kl, match = kl
-        var positions = 0
+        var positions = 0, count = 0
         for (index, tokens) in sequences.enumerated() {
+            count += 1
             let lens = try logitLens(tokens, top: 1)
             for (k, layer) in lens.layers.enumerated() {
                 kl[k] += layer.klToFinal.reduce(0, +)
@@ -98,12 +99,12 @@ extension Transformer {
                 match[k] += Double(layer.rank.filter { $0 == 0 }.count)
             }
             positions += tokens.count
-            progress?(index + 1, sequences.count)
+            progress?(index + 1)
         }
         let n = Double(max(positions, 1))
         return LensSummary(
             layers: (0...l).map { LensSummaryLayer(layer: $0 - 1, meanKLToFinal: kl[$0] / n, meanEntropy: entropy[$0] / n,
                                                    meanFinalTokenProbability: probability[$0] / n, top1Match: match[$0] / n) },
-            positions: positions, sequences: sequences.count)
+            positions: positions, sequences: count)
     }
 }
