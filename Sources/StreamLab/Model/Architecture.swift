@@ -131,6 +131,12 @@ public struct Architecture: Sendable, Equatable {
 
     /// Checks the relations between the sizes; returns a reason when invalid.
     public func validationProblem() -> String? {
+        let limit = 1 << 24
+        for (name, value) in [("vocabulary size", vocabularySize), ("width", width), ("layer count", layerCount),
+                              ("head count", headCount), ("head dimension", headDimension), ("MLP width", mlpWidth),
+                              ("maximum positions", maxPositions), ("embedding width", embeddingWidth)] where value > limit {
+            return "\(name) \(value) is implausibly large (limit \(limit))"
+        }
         if vocabularySize <= 0 { return "vocabulary size \(vocabularySize) must be positive" }
         if width <= 0 || layerCount < 0 || headCount <= 0 || headDimension <= 0 || mlpWidth <= 0 {
             return "sizes must be positive (width \(width), layers \(layerCount), heads \(headCount), head dim \(headDimension), mlp \(mlpWidth))"
