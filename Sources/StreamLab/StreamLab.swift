@@ -1,4 +1,6 @@
+#if canImport(CStreamLabSupport)
 import CStreamLabSupport
+#endif
 
 /// StreamLab: record and probe the residual stream of decoder-only Transformers.
 public enum StreamLab {
@@ -10,6 +12,8 @@ public enum StreamLab {
     /// space (measured: about 4% of a GPT-2-small forward). Programs that run
     /// many passes call it once at start; memory stays at its peak afterwards.
     public static func keepLargeBuffersForReuse() {
+        #if canImport(CStreamLabSupport)
         _ = streamlab_tune_allocator()
+        #endif
     }
 }
