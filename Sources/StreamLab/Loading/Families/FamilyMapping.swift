@@ -75,15 +75,19 @@ struct WeightSource {
         return Linear(weight: packed, bias: bias)
     }
 
-    /// Several `[in, out_k]` matrices side by side as one `[in, sum out_k]`.
-    static func concatenateColumns(_ parts: [[Float]], inputs: Int) -> [Float] {
-        let widths = parts.map { $0.count / max(inputs, 1) }
-        var out = [Float]()
-        out.reserveCapacity(parts.reduce(0) { $0 + $1.count })
-        for r in 0..<inputs {
-            for (p, w) in zip(parts, widths) { out.append(contentsOf: p[(r * w)..<((r + 1) * w)]) }
+    /// Several `nn.Linear` maps on the same input fused into one: the
+    /// weights `{prefix}{name}.weight` (`[out_k, in]`) stacked along outputs,
+    /// with their `.bias` vectors when `bias` is set. E.g. q | k | v.
+    func fused(_ prefix: String, _ names: [String], outputs: [Int], inputs: Int, bias: Bool) throws -> Linear {
+        var stacked: [Float] = []                                      // [sum out_k, in]
+        var biases: [Float] = []
+        for (name, out) in zip(names, outputs) {
+            stacked += try floats(prefix + name + ".weight", [out, inputs])
+            if bias { biases += try vector(prefix + name + ".bias", out) }
         }
-        return out
+        let total = outputs.reduce(0, +)
+        let packed = stacked.withUnsafeBufferPointer { PackedMatrix(transposed: $0, rows: inputs, columns: total) }
+        return Linear(weight: packed, bias: bias ? biases : nil)
     }
 
     static func transpose(_ w: [Float], rows: Int, columns: Int) -> [Float] {
