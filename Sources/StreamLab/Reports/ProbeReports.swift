@@ -79,11 +79,11 @@ public struct AblationReport: Sendable {
     public func svg() -> String {
         let entries = sweep.entries
         let count = max(entries.count, 1)
-        let barWidth = min(48.0, max(10.0, 640.0 / Double(count)))
+        let barWidth = max(10.0, min(100.0, 560.0 / Double(count)))
         let left = 72.0, right = 24.0, plotWidth = barWidth * Double(count)
-        let width = max(left + plotWidth + right, 420)
-        let panelHeight = 190.0, top = 64.0, gap = 62.0
-        var svg = SVGDocument(width: width, height: top + 2 * panelHeight + gap + 58)
+        let width = max(left + plotWidth + right, 520)
+        let panelHeight = 190.0, top = 84.0, gap = 84.0
+        var svg = SVGDocument(width: width, height: top + 2 * panelHeight + gap + 60)
         let what = entries.first.map { "\($0.mode.rawValue) \($0.sublayer == "block" ? "each block" : $0.sublayer)" } ?? "ablation"
         svg.text("Ablation damage: \(what)", x: left, y: 24, size: 16, bold: true)
         svg.text("\(model) · \(source) · clean loss \(Format.fixed(sweep.cleanLoss, 3)) nats/token", x: left, y: 44, size: 11, color: "#555555")
@@ -94,10 +94,10 @@ public struct AblationReport: Sendable {
         for (k, (title, color, values, reference)) in panels.enumerated() {
             let y0 = top + Double(k) * (panelHeight + gap)
             let lo = min(0, values.min() ?? 0), hi = max(values.max() ?? 0, reference ?? 0, 1e-9)
-            let ticks = AxisTicks.ticks(from: lo, to: hi * 1.08)
-            let vmax = ticks.last ?? hi, vmin = ticks.first ?? lo
+            let ticks = AxisTicks.ticks(from: lo, to: hi)
+            let vmax = ticks.last!, vmin = ticks.first!
             func y(_ v: Double) -> Double { y0 + panelHeight - (v - vmin) / (vmax - vmin) * panelHeight }
-            svg.text(title, x: left, y: y0 - 8, size: 12, bold: true)
+            svg.text(title, x: left, y: y0 - 22, size: 12, bold: true)
             let step = ticks.count > 1 ? ticks[1] - ticks[0] : 1
             for tick in ticks {
                 svg.line(x1: left, y1: y(tick), x2: left + plotWidth, y2: y(tick), stroke: "#e4e4e4")
@@ -109,7 +109,8 @@ public struct AblationReport: Sendable {
                 svg.rect(x: x, y: top, width: barWidth * 0.7, height: bottom - top, fill: color,
                          title: "\(label(e)): \(Format.fixed(value, 4))")
                 if barWidth >= 26 {
-                    svg.text(Format.fixed(value, value.magnitude < 1 ? 3 : 2), x: x + barWidth * 0.35, y: top - 3, size: 9, anchor: .middle, color: "#444444")
+                    svg.text(Format.fixed(value, value.magnitude < 1 ? 3 : 2), x: x + barWidth * 0.35,
+                             y: value >= 0 ? top - 3 : bottom + 11, size: 9, anchor: .middle, color: "#444444")
                 }
             }
             svg.line(x1: left, y1: y(0), x2: left + plotWidth, y2: y(0), stroke: "#333333")
@@ -118,10 +119,10 @@ public struct AblationReport: Sendable {
                 svg.text("\(Format.fixed(reference, 1)) nats", x: left + plotWidth - 2, y: y(reference) - 4, size: 10, anchor: .end, color: Palette.red)
             }
             for (i, e) in entries.enumerated() {
-                svg.text(label(e), x: left + (Double(i) + 0.5) * barWidth, y: y0 + panelHeight + 14, size: 10, anchor: .middle)
+                svg.text(label(e), x: left + (Double(i) + 0.5) * barWidth, y: y0 + panelHeight + 16, size: 10, anchor: .middle)
             }
         }
-        svg.text("layer", x: left + plotWidth / 2, y: top + 2 * panelHeight + gap + 36, size: 12, anchor: .middle)
+        svg.text("layer", x: left + plotWidth / 2, y: top + 2 * panelHeight + gap + 38, size: 12, anchor: .middle)
         return svg.render()
     }
 }
@@ -325,7 +326,7 @@ public struct DecompositionReport: Sendable {
         let values = comps.map(\.attribution)
         let lo = min(0, values.min() ?? 0), hi = max(0, values.max() ?? 0)
         let ticks = AxisTicks.ticks(from: lo, to: max(hi, lo + 1e-9))
-        let vmin = min(ticks.first ?? lo, lo), vmax = max(ticks.last ?? hi, hi)
+        let vmin = ticks.first!, vmax = ticks.last!
         func x(_ v: Double) -> Double { left + (v - vmin) / max(vmax - vmin, 1e-12) * plotWidth }
         let step = ticks.count > 1 ? ticks[1] - ticks[0] : 1
         let bottom = top + rowHeight * Double(comps.count)
@@ -341,8 +342,8 @@ public struct DecompositionReport: Sendable {
                      anchor: .end, color: c.isDetail ? "#777777" : "#222222")
             svg.rect(x: min(x(0), x(v)), y: y + 3, width: abs(x(v) - x(0)), height: rowHeight - 6,
                      fill: c.isDetail ? (v >= 0 ? "#a9c1e3" : "#eab0ab") : color, title: "\(c.name): \(Format.fixed(v, 4))")
-            svg.text((v >= 0 ? "+" : "") + Format.fixed(v, 3), x: v >= 0 ? x(v) + 4 : x(v) - 4, y: y + rowHeight / 2 + 4, size: 10,
-                     anchor: v >= 0 ? .start : .end, color: "#444444")
+            svg.text((v >= 0 ? "+" : "") + Format.fixed(v, 3), x: max(x(v), x(0)) + 4, y: y + rowHeight / 2 + 4, size: 10,
+                     color: "#444444")
         }
         svg.line(x1: x(0), y1: top - 4, x2: x(0), y2: bottom, stroke: "#333333")
         svg.text("attribution (logit units)", x: left + plotWidth / 2, y: bottom + 32, size: 11, anchor: .middle)
@@ -437,8 +438,8 @@ public struct LensSummaryReport: Sendable {
         svg.text("\(model) · \(source)", x: left, y: 44, size: 11, color: "#555555")
         let layers = summary.layers
         let kls = layers.map(\.meanKLToFinal)
-        let ticks = AxisTicks.ticks(from: 0, to: max(kls.max() ?? 1, 1e-9) * 1.05)
-        let kmax = ticks.last ?? 1
+        let ticks = AxisTicks.ticks(from: 0, to: max(kls.max() ?? 1, 1e-9))
+        let kmax = ticks.last!
         func x(_ i: Int) -> Double { left + Double(i) / Double(max(layers.count - 1, 1)) * plotWidth }
         func yk(_ v: Double) -> Double { top + plotHeight - v / kmax * plotHeight }
         func yp(_ v: Double) -> Double { top + plotHeight - v * plotHeight }

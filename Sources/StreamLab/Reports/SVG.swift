@@ -105,20 +105,16 @@ public enum Palette {
 
 /// "Nice" axis ticks covering `0...maximum` (or `minimum...maximum`).
 public enum AxisTicks {
+    /// Evenly spaced round ticks whose first is <= `minimum` and last >= `maximum`.
     public static func ticks(from minimum: Double, to maximum: Double, count: Int = 5) -> [Double] {
-        guard maximum > minimum, maximum.isFinite, minimum.isFinite else { return [minimum] }
+        guard maximum > minimum, maximum.isFinite, minimum.isFinite else { return [minimum, minimum + 1] }
         let raw = (maximum - minimum) / Double(max(count, 1))
         var magnitude = 1.0
         while magnitude * 10 <= raw { magnitude *= 10 }
         while magnitude > raw { magnitude /= 10 }
         let step = [1.0, 2, 2.5, 5, 10].map { $0 * magnitude }.first { $0 >= raw } ?? raw
-        var ticks: [Double] = []
-        var x = (minimum / step).rounded(.down) * step
-        while x <= maximum + step * 1e-9 {
-            if x >= minimum - step * 1e-9 { ticks.append(abs(x) < step * 1e-9 ? 0 : x) }
-            x += step
-        }
-        return ticks
+        let first = (minimum / step + 1e-9).rounded(.down), last = (maximum / step - 1e-9).rounded(.up)
+        return stride(from: first, through: last, by: 1).map { k in abs(k * step) < step * 1e-9 ? 0 : k * step }
     }
 
     /// Tick label with as many decimals as the step needs.
