@@ -40,7 +40,7 @@ let package = Package(
             name: "stream-bench",
             dependencies: ["StreamLab"],
             path: "Benchmarks/stream-bench",
-            swiftSettings: vectorFlags
+            swiftSettings: vectorFlags + [.swiftLanguageMode(.v5)]
         ),
         .testTarget(
             name: "StreamLabTests",

@@ -31,6 +31,9 @@ cd "$(dirname "$0")/.."
 swift build -c release --product stream-probe
 P=.build/release/stream-probe
 mkdir -p "$OUT"
+# Gradient norms and ablations are averaged over the first 64 KiB of the validation file (the
+# held-out measure's text), cut into windows of the context.
+head -c 65536 "$VALID" > "$OUT/valid-64k.txt"
 
 for depth in $DEPTHS; do
   for kind in residual plain; do
@@ -46,13 +49,13 @@ for depth in $DEPTHS; do
         --context "$CONTEXT" --batch "$BATCH" --steps "$STEPS" --norm "$NORM" --lr "$LR" --warmup "$WARMUP" \
         --seed "$SEED" --threads "$THREADS" --out "$dir" "${flags[@]}"
     fi
-    "$P" gradients "$dir" --text-file "$VALID" --max-bytes 65536 --format json --svg "$dir/gradients.svg" \
+    "$P" gradients "$dir" --text-file "$OUT/valid-64k.txt" --format json --svg "$dir/gradients.svg" \
       > "$dir/gradients.json"
-    "$P" gradients "$dir" --text-file "$VALID" --max-bytes 65536 --format csv > "$dir/gradients.csv"
+    "$P" gradients "$dir" --text-file "$OUT/valid-64k.txt" --format csv > "$dir/gradients.csv"
     if [ "$kind" = residual ]; then
       if "$P" ablate --help > /dev/null 2>&1; then
-        "$P" ablate "$dir" --text-file "$VALID" --format json > "$dir/ablate.json"
-        "$P" ablate "$dir" --text-file "$VALID" > "$dir/ablate.txt"
+        "$P" ablate "$dir" --text-file "$OUT/valid-64k.txt" --format json --svg "$dir/ablate.svg" > "$dir/ablate.json"
+        "$P" ablate "$dir" --text-file "$OUT/valid-64k.txt" > "$dir/ablate.txt"
       else
         echo "   (stream-probe ablate is not available in this build: layer-skip damage skipped)"
       fi
@@ -76,7 +79,7 @@ num() { grep -o "\"$1\": *[-0-9.e]*" "$2" | head -1 | sed 's/.*: *//'; }
     done
   done
   echo
-  echo "Gradient norm ||dL/d resid_pre|| per layer (mean over the windows of the first 64 KiB of $VALID):"
+  echo "Gradient norm ||dL/d resid_pre|| per layer (mean over the 256-byte windows of the first 64 KiB of $VALID):"
   echo
   for depth in $DEPTHS; do
     for kind in residual plain; do
@@ -85,4 +88,4 @@ num() { grep -o "\"$1\": *[-0-9.e]*" "$2" | head -1 | sed 's/.*: *//'; }
     done
   done
 } | tee "$OUT/summary.md"
-echo "wrote $OUT/summary.md and, per model, training.json, gradients.{json,csv,svg}, ablate.{json,txt}"
+echo "wrote $OUT/summary.md and, per model, training.json, gradients.{json,csv,svg}, ablate.{json,txt,svg}"

@@ -1,2 +1,230 @@
+import Foundation
 import StreamLab
-print("stream-bench: under construction")
+
+// stream-bench: speed of StreamLab's kernels and probes on random models built
+// in memory (no downloads). Each figure is the best of several runs; GFLOP/s
+// are reported beside the measured FMA peak of this machine.
+//
+//   swift run -c release stream-bench                 everything, table on stdout
+//   swift run -c release stream-bench --json out.json also write the figures as JSON
+//   swift run -c release stream-bench gemm            one group: peak gemm forward sweep lens memory tokenizer
+//   swift run -c release stream-bench tokenizer --corpus FILE --vocab FILE
+
+struct Figure {
+    let group: String
+    let name: String
+    let threads: Int
+    let seconds: Double
+    let gflops: Double?
+    let note: String
+}
+
+let cores = ProcessInfo.processInfo.activeProcessorCount
+var figures: [Figure] = []
+var peak: [Int: Double] = [:]
+
+func now() -> Double {
+    var t = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &t)
+    return Double(t.tv_sec) + Double(t.tv_nsec) * 1e-9
+}
+
+/// Best wall time of `repeats` runs after one warm-up.
+func time(_ repeats: Int = 5, _ body: () throws -> Void) rethrows -> Double {
+    try body()
+    var best = Double.infinity
+    for _ in 0..<repeats {
+        let start = now()
+        try body()
+        best = min(best, now() - start)
+    }
+    return best
+}
+
+func report(_ f: Figure) {
+    figures.append(f)
+    var line = f.group.padding(toLength: 9, withPad: " ", startingAt: 0) + f.name.padding(toLength: 34, withPad: " ", startingAt: 0)
+    line += " \(f.threads)T " + String(format: "%9.2f ms", f.seconds * 1000)
+    if let g = f.gflops {
+        line += String(format: " %7.1f GFLOP/s", g)
+        if let p = peak[f.threads] { line += String(format: " (%3.0f%% of peak)", 100 * g / p) }
+    }
+    if !f.note.isEmpty { line += "  " + f.note }
+    print(line)
+    fflush(stdout)
+}
+
+// MARK: - Peak FMA throughput
+
+@inline(never)
+func fmaLoop(_ iterations: Int, _ seed: Float) -> Float {
+    typealias V = SIMD8<Float>
+    let m = V(repeating: -1e-7)
+    var c0 = V(repeating: seed), c1 = c0 + 1, c2 = c0 + 2, c3 = c0 + 3, c4 = c0 + 4, c5 = c0 + 5
+    var c6 = c0 + 6, c7 = c0 + 7, c8 = c0 + 8, c9 = c0 + 9, c10 = c0 + 10, c11 = c0 + 11
+    for _ in 0..<iterations {
+        c0 = c0.addingProduct(c0, m); c1 = c1.addingProduct(c1, m); c2 = c2.addingProduct(c2, m)
+        c3 = c3.addingProduct(c3, m); c4 = c4.addingProduct(c4, m); c5 = c5.addingProduct(c5, m)
+        c6 = c6.addingProduct(c6, m); c7 = c7.addingProduct(c7, m); c8 = c8.addingProduct(c8, m)
+        c9 = c9.addingProduct(c9, m); c10 = c10.addingProduct(c10, m); c11 = c11.addingProduct(c11, m)
+    }
+    return (c0 + c1 + c2 + c3 + c4 + c5 + c6 + c7 + c8 + c9 + c10 + c11).sum()
+}
+
+func measurePeak() {
+    let iterations = 20_000_000
+    for threads in Set([1, cores]).sorted() {
+        let seconds = time(3) {
+            DispatchQueue.concurrentPerform(iterations: threads) { i in
+                let r = fmaLoop(iterations, Float(i))
+                if r == 42 { print(r) }
+            }
+        }
+        let gflops = Double(threads * iterations * 12 * 8 * 2) / seconds / 1e9
+        peak[threads] = gflops
+        report(Figure(group: "peak", name: "FMA throughput (12 chains x 8 lanes)", threads: threads, seconds: seconds, gflops: gflops, note: ""))
+    }
+}
+
+// MARK: - GEMM with packed weights
+
+func gemm() {
+    let shapes: [(String, Int, Int)] = [("768x768", 768, 768), ("768x3072", 768, 3072), ("3072x768", 3072, 768), ("768x50257", 768, 50257)]
+    var state: UInt64 = 88172645463325252
+    func random(_ n: Int) -> [Float] {
+        (0..<n).map { _ in state ^= state << 13; state ^= state >> 7; state ^= state << 17; return Float(state >> 40) / Float(1 << 24) - 0.5 }
+    }
+    for (name, k, n) in shapes {
+        let b = random(k * n)
+        let packed = b.withUnsafeBufferPointer { PackedMatrix(rowMajor: $0, rows: k, columns: n) }
+        for m in [1, 16, 128, 512] {
+            let a = random(m * k)
+            var c = [Float](repeating: 0, count: m * n)
+            for threads in Set([1, cores]).sorted() {
+                let repeats = m * k * n > 100_000_000 ? 3 : 10
+                let seconds = time(repeats) {
+                    a.withUnsafeBufferPointer { ap in
+                        c.withUnsafeMutableBufferPointer { cp in
+                            packed.multiply(ap.baseAddress!, lda: k, m: m, into: cp.baseAddress!, ldc: n, threads: threads)
+                        }
+                    }
+                }
+                report(Figure(group: "gemm", name: "M=\(m) \(name)", threads: threads, seconds: seconds,
+                              gflops: 2.0 * Double(m * k * n) / seconds / 1e9, note: ""))
+            }
+        }
+    }
+}
+
+// MARK: - Model workloads
+
+func forwardFlops(_ a: Architecture, tokens t: Int) -> Double {
+    let d = Double(a.width), l = Double(a.layerCount), f = Double(a.mlpWidth), tt = Double(t)
+    let perLayer = 2 * tt * d * Double(a.qkvWidth) + 2 * tt * d * d + 2 * 2 * tt * d * f + 2 * 2 * tt * tt / 2 * d
+    return l * perLayer + 2 * tt * d * Double(a.vocabularySize)
+}
+
+func model() throws {
+    let a = Architecture.gpt2Small
+    let base = try Transformer.random(a, seed: 1)
+    for t in [128, 512] {
+        let tokens = (0..<t).map { ($0 * 7919) % a.vocabularySize }
+        for threads in Set([1, cores]).sorted() {
+            var m = base
+            m.threads = threads
+            let plain = try time(3) { _ = try m.run(tokens, recording: [.logits]) }
+            report(Figure(group: "forward", name: "GPT-2 small, \(t) tokens, all logits", threads: threads, seconds: plain,
+                          gflops: forwardFlops(a, tokens: t) / plain / 1e9, note: ""))
+            let full = try time(3) { _ = try m.run(tokens, recording: .all) }
+            report(Figure(group: "forward", name: "  same, full recording", threads: threads, seconds: full, gflops: nil,
+                          note: String(format: "%+.1f%% over plain", 100 * (full / plain - 1))))
+            if t == 128 {
+                let sweep = try time(2) { _ = try m.ablationSweep(sublayer: .block, mode: .skip, on: tokens) }
+                report(Figure(group: "sweep", name: "skip each of 12 blocks, \(t) tokens", threads: threads, seconds: sweep, gflops: nil,
+                              note: String(format: "%.2fx the time of 13 plain forwards", sweep / (13 * plain))))
+                let lens = try time(3) { _ = try m.logitLens(tokens) }
+                report(Figure(group: "lens", name: "logit lens, 13 reads, \(t) tokens", threads: threads, seconds: lens, gflops: nil,
+                              note: String(format: "%.2fx one plain forward", lens / plain)))
+            }
+        }
+    }
+}
+
+/// Peak resident memory of full recording on 1024 tokens, measured in a child
+/// process so earlier work does not count.
+func memory() throws {
+    if CommandLine.arguments.contains("--child-memory") {
+        let a = Architecture.gpt2Small
+        let m = try Transformer.random(a, seed: 1)
+        var usage = rusage()
+        getrusage(Int32(RUSAGE_SELF.rawValue), &usage)
+        let weights = Double(usage.ru_maxrss) / 1024
+        let tokens = (0..<1024).map { ($0 * 7919) % a.vocabularySize }
+        let run = try m.run(tokens, recording: .all)
+        getrusage(Int32(RUSAGE_SELF.rawValue), &usage)
+        let recorded = run.arrays.values.reduce(0) { $0 + $1.count } * 4
+        print(String(format: "%.0f %.0f %.0f", weights, Double(usage.ru_maxrss) / 1024, Double(recorded) / 1048576))
+        return
+    }
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: CommandLine.arguments[0])
+    process.arguments = ["memory", "--child-memory"]
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    try process.run()
+    process.waitUntilExit()
+    let parts = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).split(separator: " ").compactMap { Double($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+    guard parts.count == 3 else { return }
+    report(Figure(group: "memory", name: "GPT-2 small, full recording, 1024 tok", threads: cores, seconds: 0, gflops: nil,
+                  note: String(format: "peak RSS %.0f MiB (weights alone %.0f MiB, recorded arrays %.0f MiB)", parts[1], parts[0], parts[2])))
+}
+
+func tokenizer(corpus: String?, vocab: String?) throws {
+    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    let corpusURL = URL(fileURLWithPath: corpus ?? root.appendingPathComponent("Fixtures/corpora/shakespeare-train.txt").path)
+    let vocabURL = URL(fileURLWithPath: vocab ?? root.appendingPathComponent("Fixtures/tokenizers/gpt2.tiktoken").path)
+    let (mbps, tokens) = try runTokenizerBenchmark(corpus: corpusURL, vocabulary: vocabURL)
+    if CommandLine.arguments.contains("tokenizer") && (corpus != nil || vocab != nil) {
+        print("{\"mb_per_s\": \(mbps), \"tokens\": \(tokens)}")
+        return
+    }
+    report(Figure(group: "tokenize", name: "GPT-2 BPE, shakespeare-train (4.8 MB)", threads: 1, seconds: 0, gflops: nil,
+                  note: String(format: "%.1f MB/s, %d tokens", mbps, tokens)))
+}
+
+// MARK: - Main
+
+var arguments = Array(CommandLine.arguments.dropFirst())
+func option(_ name: String) -> String? {
+    guard let i = arguments.firstIndex(of: name), i + 1 < arguments.count else { return nil }
+    defer { arguments.removeSubrange(i...(i + 1)) }
+    return arguments[i + 1]
+}
+let jsonPath = option("--json")
+let corpus = option("--corpus"), vocab = option("--vocab")
+let groups = Set(arguments.filter { !$0.hasPrefix("--") })
+func wants(_ g: String) -> Bool { groups.isEmpty || groups.contains(g) }
+
+
+StreamLab.keepLargeBuffersForReuse()
+do {
+    if groups == ["tokenizer"] { try tokenizer(corpus: corpus, vocab: vocab); exit(0) }
+    if groups == ["memory"] && CommandLine.arguments.contains("--child-memory") { try memory(); exit(0) }
+    print("stream-bench on \(cores) cores; best of several runs")
+    measurePeak()
+    if wants("gemm") { gemm() }
+    if wants("forward") || wants("sweep") || wants("lens") { try model() }
+    if wants("memory") { try memory() }
+    if wants("tokenizer") { try tokenizer(corpus: corpus, vocab: vocab) }
+    if let jsonPath {
+        let items = figures.map { f -> JSONOutput in
+            .object([("group", .string(f.group)), ("name", .string(f.name)), ("threads", .int(f.threads)),
+                     ("seconds", .double(f.seconds)), ("gflops", f.gflops.map(JSONOutput.double) ?? .null), ("note", .string(f.note))])
+        }
+        let peaks = peak.sorted { $0.key < $1.key }.map { JSONOutput.object([("threads", .int($0.key)), ("gflops", .double($0.value))]) }
+        try AtomicFile.write(JSONOutput.object([("peak", .array(peaks)), ("figures", .array(items))]).serialized() + "\n", to: jsonPath)
+    }
+} catch {
+    FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+    exit(1)
+}

@@ -113,6 +113,9 @@ def main():
          config={"model_type": "llama", "vocab_size": 8, "hidden_size": 4, "intermediate_size": 8, "num_hidden_layers": 1,
                  "num_attention_heads": 1, "max_position_embeddings": 4, "rope_scaling": {"rope_type": "yarn", "factor": 2.0}})
 
+    case("model-larger-than-memory", info, "of memory for its float32 weights but only",
+         config=dict(CONFIG, n_embd=65536, n_head=64, n_layer=4096, vocab_size=256000), weights=good)
+
     # Weights.
     case("missing-weights-file", info, "missing weights: '", weights=None)
     tensors = tiny_tensors()
@@ -138,6 +141,11 @@ def main():
     a, b = "transformer.h.0.ln_1.bias", "transformer.h.0.ln_1.weight"
     hdr[b]["data_offsets"] = list(hdr[a]["data_offsets"])
     case("overlapping-tensors", info, "overlap", weights=safetensors_bytes(tiny_tensors(), header_override=json.dumps(hdr)))
+    case("trailing-bytes-after-tensors", info, "bytes after the last tensor belong to no tensor", weights=good + b"\0" * 16)
+    hdr = header_of(good)
+    for entry in hdr.values():
+        entry["data_offsets"] = [entry["data_offsets"][0] + 8, entry["data_offsets"][1] + 8]
+    case("gap-before-tensors", info, "8 bytes before tensor", weights=safetensors_bytes(tiny_tensors(), header_override=json.dumps(hdr)) + b"\0" * 8)
     index = {"metadata": {}, "weight_map": {n: "model-00001-of-00002.safetensors" for n in tiny_tensors()}}
     case("shard-missing", info, "shard 'model-00001-of-00002.safetensors' listed for", weights=None,
          files={"model.safetensors.index.json": json.dumps(index)})
@@ -162,6 +170,31 @@ def main():
          "unknown hook 'hook_resid'", status=2, config=None)
     case("bad-threads", ["info", f"{REL}/valid-tiny-gpt2", "--threads", "0"], "'--threads' must be within 1...1024", status=2, config=None)
 
+    # Probes (ablate, lens, decompose) on the good model.
+    good_model = f"{REL}/valid-tiny-gpt2"
+    ablate = ["ablate", good_model, "--tokens", "1,2,3"]
+    case("layer-out-of-range", ablate + ["--layers", "5"], "layer 5 is out of range: the model has layers 0..<1", config=None)
+    case("layer-not-a-number", ablate + ["--layers", "0,x"], "option '--layers': 'x' is not a layer index", status=2, config=None)
+    case("unknown-sublayer", ablate + ["--sublayer", "neurons"], "option '--sublayer' must be one of block, attn, mlp, head; got 'neurons'", status=2, config=None)
+    case("unknown-mode", ablate + ["--mode", "resample"], "option '--mode' must be one of skip, zero, mean; got 'resample'", status=2, config=None)
+    case("unknown-format", ablate + ["--format", "xml"], "option '--format' must be one of table, json, csv; got 'xml'", status=2, config=None)
+    case("svg-not-writable", ablate + ["--svg", "/nonexistent-dir/chart.svg"], "cannot write '/nonexistent-dir/chart.svg'", config=None)
+    decompose = ["decompose", good_model, "--tokens", "1,2"]
+    case("position-out-of-range", decompose + ["--position", "5"], "position 5 is out of range for 2 tokens", config=None)
+    case("negative-position-out-of-range", decompose + ["--position", "-3"], "position -3 is out of range for 2 tokens", config=None)
+    case("target-not-in-vocabulary", decompose + ["--target", "99"], "target token 99 is not in the vocabulary (ids 0..<8)", config=None)
+    case("target-text-without-tokenizer", decompose + ["--target-text", " the"], "--target-text needs a tokenizer", status=2, config=None)
+    case("prompt-without-tokenizer", ["lens", good_model, "--prompt", "hello"], "--prompt needs a tokenizer, but 'Fixtures/bad/valid-tiny-gpt2' has none", status=2, config=None)
+    case("absurd-top", ["lens", good_model, "--tokens", "1,2", "--top", "1000000"], "option '--top' must be within 1...8", status=2, config=None)
+    case("two-inputs", ["lens", good_model, "--tokens", "1,2", "--prompt", "hi"], "give only one of --tokens, --prompt", status=2, config=None)
+    case("empty-text-file", ["ablate", good_model, "--tokenizer", "Fixtures/tokenizers/bytelevel/tokenizer.json",
+                             "--text-file", "$CASE/empty.txt"], "has 0 token(s); at least 2 are needed", status=2, config=None,
+         files={"empty.txt": b""})
+    case("text-file-missing", ["ablate", good_model, "--tokenizer", "Fixtures/tokenizers/bytelevel/tokenizer.json",
+                               "--text-file", "$CASE/nope.txt"], "nope.txt", config=None)
+    case("text-file-invalid-utf8", ["tokenize", "Fixtures/tokenizers/bytelevel/tokenizer.json", "--text-file", "$CASE/latin1.txt"],
+         "invalid UTF-8", config=None, files={"latin1.txt": "caf\xe9 au lait\n".encode("latin-1")})
+    case("tokenizer-missing", ["tokenize", "$CASE/none.json", "--prompt", "hi"], "none.json", config=None)
     # train (issue 7): data, shapes, output directory. Every case fails before anything is written.
     text = "To be, or not to be, that is the question:\n" * 6          # 270 bytes
     def train(case_dir_files, extra, corpus="$CASE/corpus.txt", valid="$CASE/corpus.txt", out="/tmp/streamlab-bad-train-out"):
@@ -207,11 +240,11 @@ def main():
     case("gradients-one-token", grad + ["--tokens", "3"], "needs at least 2 tokens, got 1", config=None)
     case("gradients-parallel-family", ["gradients", "Fixtures/models/neox-parallel", "--tokens", "1,2"],
          "model_type 'gpt_neox' is not supported for gradients", config=None)
-    case("gradients-text-needs-tokenizer", grad + ["--prompt", "hello"], "--prompt needs the model's tokenizer",
-         status=2, config=None)
+    case("gradients-text-needs-tokenizer", grad + ["--prompt", "hello"],
+         "--prompt needs a tokenizer, but 'Fixtures/bad/valid-tiny-gpt2' has none", status=2, config=None)
     case("gradients-two-inputs", grad + ["--tokens", "1,2", "--prompt", "hi"], "give only one of --tokens, --prompt",
          status=2, config=None)
-    case("gradients-no-input", grad, "give the input with --tokens 1,2,3, --prompt TEXT or --text-file FILE", status=2,
+    case("gradients-default-prompt-needs-tokenizer", grad, "the default prompt needs a tokenizer", status=2,
          config=None)
     case("gradients-bad-format", grad + ["--tokens", "1,2", "--format", "xml"],
          "option '--format' must be one of table, json, csv; got 'xml'", status=2, config=None)

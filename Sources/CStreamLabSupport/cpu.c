@@ -21,3 +21,15 @@ __attribute__((constructor)) static void streamlab_check_cpu_at_start(void) {
         exit(1);
     }
 }
+
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
+int streamlab_tune_allocator(void) {
+#if defined(__GLIBC__)
+    return mallopt(M_MMAP_THRESHOLD, 1 << 30) && mallopt(M_TRIM_THRESHOLD, 1 << 30);
+#else
+    return 1;
+#endif
+}

@@ -9,8 +9,8 @@ enum InfoCommand {
 
     static func run(_ args: ParsedArguments) throws {
         let format = try Inputs.format(args)
-        let (model, report, url) = try Inputs.loadModel(args)
-        let summary = ModelSummary(path: url.path, model: model, report: report)
+        let loaded = try Inputs.loadModel(args)
+        let summary = ModelSummary(path: loaded.name, model: loaded.model, report: loaded.report)
         if format == "json" {
             print(summary.json.serialized())
         } else {
@@ -25,9 +25,8 @@ enum InfoCommand {
 enum TraceCommand {
     static let spec = CommandSpec(
         name: "trace", summary: "Record the hook points of one forward pass into an .npz file (float32 arrays named as in TransformerLens).",
-        usage: "stream-probe trace [MODEL] --tokens IDS --out FILE.npz [--hooks NAMES]",
-        options: [
-            OptionSpec(name: "--tokens", valueName: "IDS", help: "comma-separated token ids, used as given (no BOS added)"),
+        usage: "stream-probe trace [MODEL] [--tokens IDS | --prompt TEXT] --out FILE.npz [--hooks NAMES]",
+        options: Inputs.inputOptions + [
             OptionSpec(name: "--out", valueName: "FILE", help: "the .npz file to write"),
             OptionSpec(name: "--hooks", valueName: "NAMES", help: "only these kinds, e.g. hook_resid_post,attn.hook_pattern,logits (default: all)"),
         ])
@@ -35,9 +34,9 @@ enum TraceCommand {
     static func run(_ args: ParsedArguments) throws {
         guard let out = args.value("--out") else { throw UsageError("trace needs --out FILE.npz") }
         let kinds = try hookKinds(args.value("--hooks"))
-        let (model, _, _) = try Inputs.loadModel(args)
-        let tokens = try Inputs.sequence(args, model: model)
-        let run = try model.run(tokens, recording: kinds)
+        let loaded = try Inputs.loadModel(args)
+        let tokens = try Inputs.sequence(args, loaded)
+        let run = try loaded.model.run(tokens, recording: kinds)
         let writer = try NpzWriter(path: out)
         do {
             try writer.add("tokens", ints: tokens)

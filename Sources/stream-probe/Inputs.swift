@@ -1,48 +1,194 @@
 import Foundation
 import StreamLab
 
-/// Turning flags into library inputs: model paths, token lists.
+/// Turning flags into library inputs: model paths, tokenizers, token lists,
+/// text-file windows. Shared by every command.
 enum Inputs {
+    /// The package root, found from this source file, for the bundled defaults.
+    static let packageRoot = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    /// The bundled default model (see Fixtures/models/README.md).
+    static var defaultModel: URL {
+        if let override = ProcessInfo.processInfo.environment["STREAMLAB_DEFAULT_MODEL"] { return URL(fileURLWithPath: override) }
+        return packageRoot.appendingPathComponent("Fixtures/models/shakespeare-pre")
+    }
+
+    /// The prompt used when a command gets no input flag.
+    static let defaultPrompt = "HAMLET:\nTo be, or not to be, that is the question:\nWhether 'tis nobler in the mind to suffer"
+
+    /// The input options every model command shares.
+    static let inputOptions: [OptionSpec] = [
+        OptionSpec(name: "--tokens", valueName: "IDS", help: "comma-separated token ids, used as given (no BOS added)"),
+        OptionSpec(name: "--prompt", valueName: "TEXT", help: "text, tokenized with the model's tokenizer"),
+        OptionSpec(name: "--tokenizer", valueName: "PATH", help: "tokenizer.json, vocab.json or .tiktoken to use instead of the model's"),
+    ]
+    static let textFileOption = OptionSpec(name: "--text-file", valueName: "FILE", help: "a UTF-8 text file, cut into context-length windows")
+    static let strideOption = OptionSpec(name: "--stride", valueName: "N", help: "tokens between window starts for --text-file (default: the full window)")
+    static let formatOption = OptionSpec(name: "--format", valueName: "table|json|csv", help: "output format (default table)")
+    static let svgOption = OptionSpec(name: "--svg", valueName: "FILE", help: "also write a chart as SVG")
+
     /// The model directory: the first positional, else the bundled default.
     static func modelPath(_ args: ParsedArguments) throws -> URL {
         if args.positionals.count > 1 {
             throw UsageError("expected at most one MODEL argument, got \(args.positionals.count): \(args.positionals.joined(separator: " "))")
         }
         if let path = args.positionals.first { return URL(fileURLWithPath: path) }
-        throw UsageError("give a MODEL directory (a Hugging Face folder with config.json and *.safetensors)")
+        let model = defaultModel
+        guard FileManager.default.fileExists(atPath: model.path) else {
+            throw UsageError("no MODEL given and the bundled default model '\(model.path)' is missing; give a model directory")
+        }
+        return model
     }
 
-    /// Loads the model with `--threads`.
-    static func loadModel(_ args: ParsedArguments) throws -> (Transformer, LoadReport, URL) {
+    /// A loaded model, where it came from, and its tokenizer (if any).
+    struct LoadedModel {
+        let model: Transformer
+        let report: LoadReport
+        let url: URL
+        let tokenizer: (any Tokenizer)?
+
+        /// How reports name the model: the path as given.
+        var name: String { url.path.hasPrefix(packageRoot.path + "/") ? String(url.path.dropFirst(packageRoot.path.count + 1)) : url.path }
+
+        /// Token text for tables: the tokenizer's, else the id.
+        var tokenText: TokenText {
+            guard let tokenizer else { return tokenIDText }
+            return { tokenizer.displayText(of: $0) }
+        }
+    }
+
+    /// Loads the model with `--threads` and finds its tokenizer (`--tokenizer` overrides).
+    static func loadModel(_ args: ParsedArguments) throws -> LoadedModel {
         let url = try modelPath(args)
         let threads = try args.int("--threads", default: ProcessInfo.processInfo.activeProcessorCount, range: 1...1024)
         let (model, report) = try Transformer.loadWithReport(from: url, threads: threads)
-        return (model, report, url)
+        let tokenizer: (any Tokenizer)?
+        if let path = args.value("--tokenizer") {
+            tokenizer = try TokenizerLoader.load(from: URL(fileURLWithPath: path))
+        } else {
+            tokenizer = try TokenizerLoader.find(inModelDirectory: url)
+        }
+        return LoadedModel(model: model, report: report, url: url, tokenizer: tokenizer)
     }
 
     /// `--tokens 1,2,3` as ids (range checks happen in the model).
     static func tokens(_ text: String) throws -> [Int] {
-        let parts = text.split(separator: ",", omittingEmptySubsequences: false)
         if text.trimmingCharacters(in: .whitespaces).isEmpty { throw UsageError("option '--tokens' is empty: give ids like 464,3290,318") }
-        return try parts.map { part in
+        return try text.split(separator: ",", omittingEmptySubsequences: false).map { part in
             let s = String(part).trimmingCharacters(in: .whitespaces)
             guard let id = Int(s) else { throw UsageError("option '--tokens': '\(s)' is not a token id (expected integers separated by commas)") }
             return id
         }
     }
 
-    /// The token sequence of a command: `--tokens`.
-    static func sequence(_ args: ParsedArguments, model: Transformer) throws -> [Int] {
-        guard let text = args.value("--tokens") else {
-            throw UsageError("give the input with --tokens 1,2,3")
+    /// The tokenizer, or a usage error saying how to get one.
+    static func requireTokenizer(_ loaded: LoadedModel, for flag: String) throws -> any Tokenizer {
+        guard let tokenizer = loaded.tokenizer else {
+            throw UsageError("\(flag) needs a tokenizer, but '\(loaded.name)' has none (no tokenizer.json or vocab.json + merges.txt); give --tokens or --tokenizer PATH")
         }
-        let ids = try tokens(text)
-        try model.validate(tokens: ids)
+        return tokenizer
+    }
+
+    /// The single token sequence of a command: `--tokens`, `--prompt`, or the
+    /// default prompt when neither is given.
+    static func sequence(_ args: ParsedArguments, _ loaded: LoadedModel) throws -> [Int] {
+        let given = ["--tokens", "--prompt", "--text-file"].filter { args.value($0) != nil }
+        if given.count > 1 { throw UsageError("give only one of \(given.joined(separator: ", "))") }
+        let ids: [Int]
+        if let text = args.value("--tokens") {
+            ids = try tokens(text)
+        } else {
+            let prompt = args.value("--prompt") ?? defaultPrompt
+            let tokenizer = try requireTokenizer(loaded, for: args.value("--prompt") != nil ? "--prompt" : "the default prompt")
+            ids = tokenizer.encode(prompt, addSpecialTokens: true)
+            if ids.isEmpty { throw UsageError("option '--prompt': the text encodes to no tokens") }
+        }
+        try loaded.model.validate(tokens: ids)
         return ids
     }
 
+    /// Token windows of `--text-file`, streamed: the file is read, tokenized
+    /// and cut into windows of the model's context length every `--stride`
+    /// tokens while the probe runs.
+    static func windows(_ args: ParsedArguments, _ loaded: LoadedModel) throws -> TokenWindows? {
+        guard let path = args.value("--text-file") else { return nil }
+        if args.value("--tokens") != nil || args.value("--prompt") != nil {
+            throw UsageError("give only one of --text-file, --tokens, --prompt")
+        }
+        let tokenizer = try requireTokenizer(loaded, for: "--text-file")
+        let context = loaded.model.architecture.maxPositions
+        let stride = try args.int("--stride", default: context, range: 1...context)
+        return try TokenWindows(url: URL(fileURLWithPath: path), tokenizer: tokenizer, length: context, stride: stride)
+    }
+
+    /// Runs `body` over the windows with a progress bar on stderr, then
+    /// reports a reading error or an empty file; returns `body`'s result and a
+    /// description of the input for the report.
+    static func overWindows<R>(_ windows: TokenWindows, _ body: (TokenWindows, @escaping (Int) -> Void) throws -> R) throws -> (R, String) {
+        let bar = ProgressBar(total: windows.totalBytes, label: "MB")
+        let result = try body(windows) { _ in bar.update(windows.bytesRead) }
+        bar.finish()
+        if let error = windows.error { throw error }
+        if windows.tokenCount < 2 {
+            throw UsageError("text file '\(windows.path)' has \(windows.tokenCount) token(s); at least 2 are needed to score a prediction")
+        }
+        let name = (windows.path as NSString).lastPathComponent
+        return (result, "\(name): \(windows.tokenCount) tokens in windows of up to \(windows.length) every \(windows.stride)")
+    }
+
     /// `--format` among `choices`.
-    static func format(_ args: ParsedArguments, _ choices: [String] = ["table", "json"]) throws -> String {
+    static func format(_ args: ParsedArguments, _ choices: [String] = ["table", "json", "csv"]) throws -> String {
         try args.choice("--format", choices, default: "table")
+    }
+
+    /// Writes `text` atomically to `--svg FILE` if given.
+    static func writeSVG(_ args: ParsedArguments, _ render: () -> String) throws {
+        guard let path = args.value("--svg") else { return }
+        try AtomicFile.write(render(), to: path)
+        FileHandle.standardError.write(Data("wrote \(path)\n".utf8))
+    }
+
+    /// Prints a report in the chosen format.
+    static func emit(_ format: String, table: () -> String, json: () -> JSONOutput, csv: () -> String) {
+        switch format {
+        case "json": print(json().serialized())
+        case "csv": print(csv(), terminator: "")
+        default: print(table(), terminator: "")
+        }
+    }
+}
+
+/// A progress bar on stderr, drawn only when stderr is a terminal.
+final class ProgressBar {
+    let total: Int
+    let label: String
+    let start = Date()
+    let enabled = isatty(2) != 0
+    private var drawn = false
+
+    init(total: Int, label: String) {
+        self.total = total
+        self.label = label
+    }
+
+    /// Redraws with `done` of `total` (bytes are shown as MB).
+    func update(_ done: Int) {
+        guard enabled, total > 0 else { return }
+        let width = 30
+        let filled = min(width, width * done / total)
+        let elapsed = Date().timeIntervalSince(start)
+        let eta = done > 0 ? elapsed / Double(done) * Double(max(total - done, 0)) : 0
+        let bar = String(repeating: "=", count: filled) + String(repeating: " ", count: width - filled)
+        let amount = label == "MB" ? String(format: "%.1f/%.1f MB", Double(done) / 1e6, Double(total) / 1e6) : "\(done)/\(total) \(label)"
+        var line = "\r[\(bar)] \(amount), \(Int(elapsed))s elapsed"
+        if done < total { line += ", ETA \(Int(eta.rounded()))s   " }
+        FileHandle.standardError.write(Data(line.utf8))
+        drawn = true
+    }
+
+    /// Ends the line if anything was drawn.
+    func finish() {
+        if drawn { FileHandle.standardError.write(Data("\n".utf8)) }
     }
 }

@@ -8,7 +8,11 @@ enum StreamProbe {
     /// Every command: its interface and its body.
     static var commands: [String: (CommandSpec, (ParsedArguments) throws -> Void)] {
         [
+            "ablate": (AblateCommand.spec, AblateCommand.run),
+            "decompose": (DecomposeCommand.spec, DecomposeCommand.run),
             "info": (InfoCommand.spec, InfoCommand.run),
+            "lens": (LensCommand.spec, LensCommand.run),
+            "tokenize": (TokenizeCommand.spec, TokenizeCommand.run),
             "trace": (TraceCommand.spec, TraceCommand.run),
             "gradients": (GradientsCommand.spec, GradientsCommand.run),
             "train": (TrainCommand.spec, TrainCommand.run),
@@ -21,12 +25,17 @@ enum StreamProbe {
         usage: stream-probe COMMAND [MODEL] [options]
 
         commands:
-          info       architecture, sizes and memory of a model
+          ablate     remove each layer (sublayer, head) in turn and measure the damage
+          lens       logit lens: the prediction read from the stream after every layer
+          decompose  split the final stream into every write and attribute a logit to each
           trace      record every hook point of a forward pass to an .npz
+          info       architecture, sizes and memory of a model
+          tokenize   text to token ids and back
           gradients  gradient norm per layer: through the skip path and through the sublayers
           train      train a byte-level model and save it as a Hugging Face directory
 
-        MODEL is a Hugging Face model directory (config.json + *.safetensors).
+        MODEL is a Hugging Face model directory (config.json + *.safetensors);
+        without one, commands use the bundled model and a default prompt.
         Run `stream-probe COMMAND --help` for a command's options.
         """
 
@@ -62,4 +71,5 @@ enum StreamProbe {
 }
 
 AtomicFile.installInterruptCleanup()
+StreamLab.keepLargeBuffersForReuse()
 exit(StreamProbe.main(Array(CommandLine.arguments.dropFirst())))

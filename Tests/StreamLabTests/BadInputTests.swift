@@ -58,3 +58,33 @@ struct BadInputTests {
         #expect(leftovers.isEmpty, "temporary files left: \(leftovers)")
     }
 }
+
+@Suite("Interrupted runs")
+struct InterruptTests {
+    @Test("SIGINT while an output is being written leaves neither the file nor its temporary")
+    func interruptLeavesNothing() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("streamlab-sigint-\(getpid())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let out = directory.appendingPathComponent("run.npz")
+        let process = Process()
+        process.executableURL = CLI.executable
+        process.arguments = ["trace", FixturePaths.models.appendingPathComponent("gpt2").path, "--tokens", "1,2,3", "--out", out.path]
+        process.environment = ProcessInfo.processInfo.environment.merging(["STREAMLAB_TEST_PAUSE_BEFORE_COMMIT": "20"]) { $1 }
+        process.standardError = Pipe()
+        try process.run()
+        // Wait for the temporary file: the output is complete but not renamed yet.
+        var sawTemporary = false
+        for _ in 0..<400 {
+            let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
+            if names.contains(where: { $0.hasPrefix(".run.npz.tmp-") }) { sawTemporary = true; break }
+            usleep(25_000)
+        }
+        #expect(sawTemporary, "the temporary output never appeared")
+        kill(process.processIdentifier, SIGINT)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 128 + SIGINT)
+        let left = try FileManager.default.contentsOfDirectory(atPath: directory.path)
+        #expect(left.isEmpty, "files left behind: \(left)")
+    }
+}

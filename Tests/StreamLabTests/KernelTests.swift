@@ -110,4 +110,33 @@ struct KernelTests {
             }
         }
     }
+
+    @Test("attention of one head equals the naive causal attention", arguments: [(1, 8, nil), (5, 7, nil), (17, 16, nil), (33, 64, 4), (40, 12, 9)] as [(Int, Int, Int?)])
+    func attentionHead(t: Int, dh: Int, window: Int?) {
+        var rng = TestRandom(seed: UInt64(t * 100 + dh))
+        let stride = 3 * dh + 5
+        let qkv = rng.floats(t * stride).map { $0 * 2 }
+        func slice(_ offset: Int) -> [Float] { (0..<t).flatMap { i in qkv[(i * stride + offset)..<(i * stride + offset + dh)] } }
+        let expected = Reference.attention(q: slice(0), k: slice(dh), v: slice(2 * dh), length: t, headDimension: dh,
+                                           scale: 0.3, window: window)
+        var z = [Float](repeating: .nan, count: t * dh)
+        var scores = [Float](repeating: 0, count: t * t)
+        qkv.withUnsafeBufferPointer { p in
+            z.withUnsafeMutableBufferPointer { zp in
+                scores.withUnsafeMutableBufferPointer { sp in
+                    Attention.causalHead(q: p.baseAddress!, k: p.baseAddress! + dh, v: p.baseAddress! + 2 * dh, stride: stride,
+                                         length: t, headDimension: dh, scale: 0.3, window: window,
+                                         z: zp.baseAddress!, zStride: dh, scores: sp.baseAddress!)
+                }
+            }
+        }
+        let error = zip(z, expected).map { abs($0 - $1) }.max()!
+        #expect(error <= 1e-5, "T \(t) Dh \(dh) window \(String(describing: window)): max error \(error)")
+        // Rows of P sum to one and are causal.
+        for i in 0..<t {
+            let row = scores[(i * t)..<((i + 1) * t)]
+            #expect(abs(row.reduce(0, +) - 1) <= 1e-5)
+            #expect(row.dropFirst(i + 1).allSatisfy { $0 == 0 })
+        }
+    }
 }

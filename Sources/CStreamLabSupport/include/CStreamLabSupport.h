@@ -7,9 +7,10 @@
 /// one-line message and exit status 1 instead of an illegal-instruction crash.
 int streamlab_cpu_supported(void);
 
-/// Makes glibc serve large blocks (up to 32 MiB) from the heap and keep it
-/// untrimmed, so a training loop that allocates and frees multi-megabyte
-/// buffers every step reuses warm pages. No effect on other C libraries.
-void streamlab_keep_large_allocations_in_heap(void);
 
+
+/// Keeps large freed blocks in the heap for reuse instead of returning them to
+/// the kernel, so repeated forward passes do not pay page faults and page
+/// zeroing for every big scratch buffer. Returns 1 on success.
+int streamlab_tune_allocator(void);
 #endif

@@ -80,32 +80,46 @@ public enum Elementwise {
         }
     }
 
-    /// In-place softmax of one row of `n` floats; `-infinity` entries get 0.
-    public static func softmax(_ x: UnsafeMutablePointer<Float>, _ n: Int) {
-        var m = -Float.infinity
-        for i in 0..<n { m = max(m, x[i]) }
-        var s: Float = 0
-        for i in 0..<n { let e = CMath.exp(x[i] - m); x[i] = e; s += e }
-        let inv = 1 / s
-        for i in 0..<n { x[i] *= inv }
+    /// Applies `f` to `n` floats in place, 8 at a time (the tail through a
+    /// padded vector).
+    @inline(__always)
+    static func map(_ x: UnsafeMutablePointer<Float>, _ n: Int, _ f: (V) -> V) {
+        var i = 0
+        while i + 8 <= n { store(f(load(x + i)), x + i); i += 8 }
+        if i < n {
+            var v = V()
+            for l in 0..<(n - i) { v[l] = x[i + l] }
+            let r = f(v)
+            for l in 0..<(n - i) { x[i + l] = r[l] }
+        }
     }
 
-    /// Applies `activation` in place to `n` floats.
+    /// Largest of `n` floats (-infinity for none).
+    @inline(__always)
+    static func maximum(_ x: UnsafePointer<Float>, _ n: Int) -> Float {
+        var m = V(repeating: -.infinity)
+        var i = 0
+        while i + 8 <= n { let v = load(x + i); m = m.replacing(with: v, where: v .> m); i += 8 }
+        var s = m.max()
+        while i < n { s = max(s, x[i]); i += 1 }
+        return s
+    }
+
+    /// In-place softmax of one row of `n` floats.
+    public static func softmax(_ x: UnsafeMutablePointer<Float>, _ n: Int) {
+        let m = V(repeating: maximum(x, n))
+        map(x, n) { VectorMath.exp($0 - m) }
+        let inv = 1 / sum(x, n)
+        map(x, n) { $0 * inv }
+    }
+
+    /// Applies `activation` in place to `n` floats (vectorized; accuracy in `VectorMath`).
     public static func activate(_ x: UnsafeMutablePointer<Float>, _ n: Int, _ activation: Activation) {
         switch activation {
-        case .relu:
-            for i in 0..<n { x[i] = max(x[i], 0) }
-        case .silu:
-            for i in 0..<n { x[i] = x[i] / (1 + CMath.exp(-x[i])) }
-        case .geluExact:
-            let r: Float = 0.70710678118654752
-            for i in 0..<n { x[i] = 0.5 * x[i] * (1 + CMath.erf(x[i] * r)) }
-        case .geluTanh:
-            let c: Float = 0.79788456080286536
-            for i in 0..<n {
-                let v = x[i]
-                x[i] = 0.5 * v * (1 + CMath.tanh(c * (v + 0.044715 * v * v * v)))
-            }
+        case .relu: map(x, n) { $0.replacing(with: 0, where: $0 .< 0) }
+        case .silu: map(x, n, VectorMath.silu)
+        case .geluExact: map(x, n, VectorMath.geluExact)
+        case .geluTanh: map(x, n, VectorMath.geluTanh)
         }
     }
 

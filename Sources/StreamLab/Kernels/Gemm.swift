@@ -15,9 +15,8 @@ public enum Gemm {
         into c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool = false, threads: Int = 1
     ) {
         if m == 0 || n == 0 { return }
-        let packed = PackedMatrix(rows: k, columns: n) { p, j in
-            transposeB ? b[j * ldb + p] : b[p * ldb + j]
-        }
+        let packed = transposeB ? PackedMatrix(transposed: b, rows: k, columns: n, rowStride: ldb)
+                                : PackedMatrix(rowMajor: b, rows: k, columns: n, rowStride: ldb)
         if transposeA {
             let copy = UnsafeMutablePointer<Float>.allocate(capacity: max(m * k, 1))
             defer { copy.deallocate() }

@@ -11,6 +11,7 @@ import Darwin
 enum CMath {
     @inline(__always) static func exp(_ x: Float) -> Float { expf(x) }
     @inline(__always) static func log(_ x: Double) -> Double { Glibc_log(x) }
+    @inline(__always) static func expDouble(_ x: Double) -> Double { Glibc_exp(x) }
     @inline(__always) static func tanh(_ x: Float) -> Float { tanhf(x) }
     @inline(__always) static func erf(_ x: Float) -> Float { erff(x) }
     @inline(__always) static func cos(_ x: Double) -> Double { Glibc_cos(x) }
@@ -18,6 +19,7 @@ enum CMath {
     @inline(__always) static func pow(_ x: Float, _ y: Float) -> Float { powf(x, y) }
 }
 
+@inline(__always) private func Glibc_exp(_ x: Double) -> Double { exp(x) }
 @inline(__always) private func Glibc_log(_ x: Double) -> Double { log(x) }
 @inline(__always) private func Glibc_cos(_ x: Double) -> Double { cos(x) }
 @inline(__always) private func Glibc_sin(_ x: Double) -> Double { sin(x) }

@@ -30,16 +30,17 @@ public final class Checkpoint: @unchecked Sendable {
             do { indexData = try Data(contentsOf: index) } catch {
                 throw LoadError.cannotOpen(path: index.path, reason: "unreadable")
             }
-            let json: JSONDocument
-            do { json = try JSONDocument.parse(indexData) } catch {
-                throw LoadError.malformedIndex(file: index.path, reason: "not valid JSON")
+            let json: JSONValue
+            do { json = try JSONReader.parseLocated(Array(indexData)) } catch {
+                throw LoadError.malformedIndex(file: index.path, reason: "not valid JSON (\(error))")
             }
-            guard let weightMap = json["weight_map"]?.objectValue else {
+            guard let members = json["weight_map"]?.members else {
                 throw LoadError.malformedIndex(file: index.path, reason: "no \"weight_map\" object")
             }
+            let weightMap = Dictionary(members.map { ($0.key, $0.value) }, uniquingKeysWith: { _, last in last })
             var fileIndex: [String: Int] = [:]
             for name in weightMap.keys.sorted() {
-                guard let shard = weightMap[name]?.stringValue,
+                guard let shard = weightMap[name]?.string,
                       !shard.contains("/"), !shard.contains("\\"), shard != "..", !shard.isEmpty
                 else {
                     throw LoadError.malformedIndex(file: index.path, reason: "entry for '\(name)' is not a file name in the model directory")
@@ -91,6 +92,23 @@ public final class Checkpoint: @unchecked Sendable {
         }
         used.insert(name)
         return files[file].floats(info)
+    }
+
+    /// `name` as a table: a view into the memory map when it is stored as F32
+    /// at a 4-byte-aligned offset, else a converted private copy. Marks it used.
+    public func table(_ name: String, rows: Int, width: Int) throws -> FloatTable {
+        guard let (file, info) = entries[name] else {
+            throw LoadError.missingTensor(name: name, directory: directory.path)
+        }
+        guard info.shape == [rows, width] else {
+            throw LoadError.shapeMismatch(tensor: name, expected: [rows, width], found: info.shape)
+        }
+        used.insert(name)
+        let raw = files[file].rawBytes(info)
+        if info.dtype == .f32, let start = raw.baseAddress, Int(bitPattern: start) % 4 == 0, rows * width > 0 {
+            return FloatTable(mapped: start.assumingMemoryBound(to: Float.self), rows: rows, width: width, owner: files[file])
+        }
+        return FloatTable(files[file].floats(info), rows: rows, width: width)
     }
 
     /// Marks a tensor as used without loading it (known non-weights).

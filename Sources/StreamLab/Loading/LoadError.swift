@@ -16,6 +16,7 @@ public enum LoadError: Error, CustomStringConvertible, Equatable {
     case badConfigValue(file: String, key: String, value: String, expected: String)
     case unsupportedModelType(file: String, modelType: String, supported: [String])
     case unsupportedFeature(file: String, feature: String)
+    case insufficientMemory(directory: String, needed: Int, available: Int)
 
     public var description: String {
         switch self {
@@ -49,6 +50,8 @@ public enum LoadError: Error, CustomStringConvertible, Equatable {
             return "config '\(file)': model_type '\(modelType)' is not supported (supported: \(supported.joined(separator: ", ")))"
         case let .unsupportedFeature(file, feature):
             return "config '\(file)': \(feature) is not supported"
+        case let .insufficientMemory(directory, needed, available):
+            return "the model in '\(directory)' needs about \(Format.bytes(needed)) of memory for its float32 weights but only \(Format.bytes(available)) is available"
         }
     }
 }

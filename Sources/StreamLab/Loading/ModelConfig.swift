@@ -9,7 +9,7 @@ import Foundation
 public struct ModelConfig: Sendable {
     /// Path of the file, for messages.
     public let file: String
-    public let values: [String: JSONDocument]
+    let values: [String: JSONValue]
 
     /// Reads and parses `config.json` at `url`.
     public init(url: URL) throws {
@@ -21,25 +21,21 @@ public struct ModelConfig: Sendable {
         do { data = try Data(contentsOf: url) } catch {
             throw LoadError.cannotOpen(path: url.path, reason: "unreadable")
         }
-        let json: JSONDocument
-        do { json = try JSONDocument.parse(data) } catch {
-            throw LoadError.malformedConfig(file: url.path, reason: "not valid JSON")
+        let json: JSONValue
+        do { json = try JSONReader.parseLocated(Array(data)) } catch {
+            throw LoadError.malformedConfig(file: url.path, reason: "not valid JSON (\(error))")
         }
-        guard let object = json.objectValue else {
+        guard let members = json.members else {
             throw LoadError.malformedConfig(file: url.path, reason: "the top level is not a JSON object")
         }
-        values = object
+        values = Dictionary(members.map { ($0.key, $0.value) }, uniquingKeysWith: { _, last in last })
     }
 
-    public init(file: String, values: [String: JSONDocument]) {
-        self.file = file
-        self.values = values
-    }
 
     /// The value of `key`, looked up at the top level and then inside the
     /// nested objects `rope_parameters` / `rope_scaling` when `nested` is set
     /// (transformers 5 moved rotary keys there). A JSON null counts as absent.
-    public func value(_ key: String, nested: Bool = false) -> JSONDocument? {
+    func value(_ key: String, nested: Bool = false) -> JSONValue? {
         if let v = values[key], !v.isNull { return v }
         if nested {
             for container in ["rope_parameters", "rope_scaling"] {
@@ -50,14 +46,14 @@ public struct ModelConfig: Sendable {
     }
 
     /// The first present key of `keys` and its value.
-    public func first(_ keys: [String], nested: Bool = false) -> (key: String, value: JSONDocument)? {
+    func first(_ keys: [String], nested: Bool = false) -> (key: String, value: JSONValue)? {
         for k in keys { if let v = value(k, nested: nested) { return (k, v) } }
         return nil
     }
 
     public func int(_ key: String) throws -> Int {
         guard let v = value(key) else { throw LoadError.missingConfigKey(file: file, key: key) }
-        guard let i = v.intValue else { throw LoadError.badConfigValue(file: file, key: key, value: v.brief, expected: "an integer") }
+        guard let i = v.int else { throw LoadError.badConfigValue(file: file, key: key, value: v.preview, expected: "an integer") }
         return i
     }
 
@@ -70,6 +66,11 @@ public struct ModelConfig: Sendable {
         let i: Int
         if let d, value(key) == nil { i = d } else { i = try int(key) }
         guard i > 0 else { throw LoadError.badConfigValue(file: file, key: key, value: String(i), expected: "a positive integer") }
+        // Sizes multiply together; keeping each below 2^31 keeps every
+        // product of the architecture within Int (and absurd configs out).
+        guard i < 1 << 31 else {
+            throw LoadError.badConfigValue(file: file, key: key, value: String(i), expected: "a size below 2^31")
+        }
         return i
     }
 
@@ -84,13 +85,13 @@ public struct ModelConfig: Sendable {
 
     public func double(_ key: String, default d: Double, nested: Bool = false) throws -> Double {
         guard let v = value(key, nested: nested) else { return d }
-        guard let x = v.doubleValue else { throw LoadError.badConfigValue(file: file, key: key, value: v.brief, expected: "a number") }
+        guard let x = v.double else { throw LoadError.badConfigValue(file: file, key: key, value: v.preview, expected: "a number") }
         return x
     }
 
     public func bool(_ key: String, default d: Bool) throws -> Bool {
         guard let v = value(key) else { return d }
-        guard let b = v.boolValue else { throw LoadError.badConfigValue(file: file, key: key, value: v.brief, expected: "true or false") }
+        guard let b = v.bool else { throw LoadError.badConfigValue(file: file, key: key, value: v.preview, expected: "true or false") }
         return b
     }
 
@@ -99,7 +100,7 @@ public struct ModelConfig: Sendable {
             if let d { return d }
             throw LoadError.missingConfigKey(file: file, key: key)
         }
-        guard let s = v.stringValue else { throw LoadError.badConfigValue(file: file, key: key, value: v.brief, expected: "a string") }
+        guard let s = v.string else { throw LoadError.badConfigValue(file: file, key: key, value: v.preview, expected: "a string") }
         return s
     }
 
@@ -121,13 +122,13 @@ public struct ModelConfig: Sendable {
     /// legacy `rotary_emb_base`; 10000 only when no spelling is present.
     /// Refuses rope scaling types other than the default.
     public func rotaryBase() throws -> Float {
-        if let ropeType = first(["rope_type", "type"], nested: true)?.value.stringValue,
+        if let ropeType = first(["rope_type", "type"], nested: true)?.value.string,
            ropeType != "default" {
             throw LoadError.unsupportedFeature(file: file, feature: "rope scaling type \"\(ropeType)\"")
         }
         guard let (key, v) = first(["rope_theta", "rotary_emb_base"], nested: true) else { return 10000 }
-        guard let x = v.doubleValue, x > 0 else {
-            throw LoadError.badConfigValue(file: file, key: key, value: v.brief, expected: "a positive number")
+        guard let x = v.double, x > 0 else {
+            throw LoadError.badConfigValue(file: file, key: key, value: v.preview, expected: "a positive number")
         }
         return Float(x)
     }
@@ -138,8 +139,8 @@ public struct ModelConfig: Sendable {
     /// GPT-NeoX config defaults to 0.25, everything else to 1).
     public func rotaryFraction(default defaultFraction: Double = 1) throws -> Double {
         guard let (key, v) = first(["partial_rotary_factor", "rotary_pct"], nested: true) else { return defaultFraction }
-        guard let x = v.doubleValue, x > 0, x <= 1 else {
-            throw LoadError.badConfigValue(file: file, key: key, value: v.brief, expected: "a fraction in (0, 1]")
+        guard let x = v.double, x > 0, x <= 1 else {
+            throw LoadError.badConfigValue(file: file, key: key, value: v.preview, expected: "a fraction in (0, 1]")
         }
         return x
     }

@@ -49,20 +49,26 @@ public final class SafetensorsFile: @unchecked Sendable {
             throw LoadError.malformedHeader(file: path, reason: "header length \(headerLength) exceeds the file size \(size)")
         }
         let dataStart = 8 + Int(headerLength)
-        let headerData = Data(file.bytes(8..<dataStart))
-        let header: JSONDocument
-        do { header = try JSONDocument.parse(headerData) } catch {
-            throw LoadError.malformedHeader(file: path, reason: "header is not valid JSON")
+        let headerBytes = Array(file.bytes(8..<dataStart))
+        guard headerBytes.isEmpty || String(validating: headerBytes, as: UTF8.self) != nil else {
+            throw LoadError.malformedHeader(file: path, reason: "header is not valid UTF-8")
         }
-        guard let entries = header.objectValue else {
+        let header: JSONValue
+        do { header = try JSONReader.parseLocated(headerBytes) } catch {
+            throw LoadError.malformedHeader(file: path, reason: "header is not valid JSON (\(error))")
+        }
+        guard let entries = header.members else {
             throw LoadError.malformedHeader(file: path, reason: "header is not a JSON object")
         }
         var tensors: [String: TensorInfo] = [:]
         var metadata: [String: String] = [:]
         for (name, entry) in entries {
             if name == "__metadata__" {
-                for (k, v) in entry.objectValue ?? [:] { if let s = v.stringValue { metadata[k] = s } }
+                for (k, v) in entry.members ?? [] { if let s = v.string { metadata[k] = s } }
                 continue
+            }
+            if tensors[name] != nil {
+                throw LoadError.malformedHeader(file: path, reason: "tensor '\(name)' is listed twice")
             }
             tensors[name] = try Self.parseEntry(name: name, entry: entry, path: path,
                                                dataStart: dataStart, fileSize: size)
@@ -72,12 +78,12 @@ public final class SafetensorsFile: @unchecked Sendable {
         self.metadata = metadata
     }
 
-    private static func parseEntry(name: String, entry: JSONDocument, path: String,
+    private static func parseEntry(name: String, entry: JSONValue, path: String,
                                    dataStart: Int, fileSize: Int) throws -> TensorInfo {
-        guard let dtypeName = entry["dtype"]?.stringValue,
-              let shapeValues = entry["shape"]?.arrayValue,
-              let offsets = entry["data_offsets"]?.arrayValue, offsets.count == 2,
-              let begin = offsets[0].intValue, let end = offsets[1].intValue
+        guard let dtypeName = entry["dtype"]?.string,
+              let shapeValues = entry["shape"]?.array,
+              let offsets = entry["data_offsets"]?.array, offsets.count == 2,
+              let begin = offsets[0].int, let end = offsets[1].int
         else {
             throw LoadError.malformedHeader(file: path, reason: "entry '\(name)' lacks dtype, shape or data_offsets [begin, end]")
         }
@@ -87,12 +93,12 @@ public final class SafetensorsFile: @unchecked Sendable {
         var shape: [Int] = []
         var count = 1
         for v in shapeValues {
-            guard let d = v.intValue, d >= 0 else {
-                throw LoadError.malformedHeader(file: path, reason: "tensor '\(name)' has an invalid shape entry \(v.brief)")
+            guard let d = v.int, d >= 0 else {
+                throw LoadError.malformedHeader(file: path, reason: "tensor '\(name)' has an invalid shape entry \(v.preview)")
             }
             let (product, overflow) = count.multipliedReportingOverflow(by: d)
             guard !overflow, product <= Int(Int32.max) * 64 else {
-                throw LoadError.malformedHeader(file: path, reason: "tensor '\(name)' has an absurd shape \(shapeValues.map(\.brief))")
+                throw LoadError.malformedHeader(file: path, reason: "tensor '\(name)' has an absurd shape \(shapeValues.map(\.preview))")
             }
             count = product
             shape.append(d)
@@ -110,13 +116,26 @@ public final class SafetensorsFile: @unchecked Sendable {
         return TensorInfo(name: name, dtype: dtype, shape: shape, byteRange: (dataStart + begin)..<absoluteEnd)
     }
 
-    /// Byte ranges must not overlap (two tensors sharing bytes would be a
-    /// corrupt or hostile file).
+    /// The tensors must tile the data area exactly, as the format's reference
+    /// reader requires: sorted by offset, each starting where the previous one
+    /// ended, none overlapping, the last ending at the end of the file.
     private static func checkLayout(_ infos: Dictionary<String, TensorInfo>.Values, path: String,
                                     dataStart: Int, fileSize: Int) throws {
-        let sorted = infos.filter { !$0.byteRange.isEmpty }.sorted { $0.byteRange.lowerBound < $1.byteRange.lowerBound }
-        for (a, b) in zip(sorted, sorted.dropFirst()) where b.byteRange.lowerBound < a.byteRange.upperBound {
-            throw LoadError.malformedHeader(file: path, reason: "tensors '\(a.name)' and '\(b.name)' overlap")
+        let sorted = infos.sorted { ($0.byteRange.lowerBound, $0.byteRange.upperBound) < ($1.byteRange.lowerBound, $1.byteRange.upperBound) }
+        var end = dataStart
+        var previous: String?
+        for info in sorted {
+            if info.byteRange.lowerBound < end, let previous {
+                throw LoadError.malformedHeader(file: path, reason: "tensors '\(previous)' and '\(info.name)' overlap")
+            }
+            if info.byteRange.lowerBound > end {
+                throw LoadError.malformedHeader(file: path, reason: "\(info.byteRange.lowerBound - end) bytes before tensor '\(info.name)' belong to no tensor")
+            }
+            end = info.byteRange.upperBound
+            previous = info.name
+        }
+        if end != fileSize {
+            throw LoadError.malformedHeader(file: path, reason: "\(fileSize - end) bytes after the last tensor belong to no tensor")
         }
     }
 

@@ -131,6 +131,12 @@ public struct Architecture: Sendable, Equatable {
 
     /// Checks the relations between the sizes; returns a reason when invalid.
     public func validationProblem() -> String? {
+        let limit = 1 << 24
+        for (name, value) in [("vocabulary size", vocabularySize), ("width", width), ("layer count", layerCount),
+                              ("head count", headCount), ("head dimension", headDimension), ("MLP width", mlpWidth),
+                              ("maximum positions", maxPositions), ("embedding width", embeddingWidth)] where value > limit {
+            return "\(name) \(value) is implausibly large (limit \(limit))"
+        }
         if vocabularySize <= 0 { return "vocabulary size \(vocabularySize) must be positive" }
         if width <= 0 || layerCount < 0 || headCount <= 0 || headDimension <= 0 || mlpWidth <= 0 {
             return "sizes must be positive (width \(width), layers \(layerCount), heads \(headCount), head dim \(headDimension), mlp \(mlpWidth))"
@@ -152,21 +158,22 @@ public struct Architecture: Sendable, Equatable {
     }
 
     /// Number of parameters implied by the architecture (tied matrices once).
+    /// Saturates at `Int.max` for absurd configs instead of overflowing.
     public var parameterCount: Int {
+        func mul(_ a: Int, _ b: Int) -> Int { let (r, o) = a.multipliedReportingOverflow(by: b); return o ? Int.max / 4 : r }
+        func add(_ xs: Int...) -> Int { xs.reduce(0) { let (r, o) = $0.addingReportingOverflow($1); return o ? Int.max / 4 : r } }
         let d = width, e = embeddingWidth, f = mlpWidth
-        var n = vocabularySize * e
-        if case let .learned(offset) = positions { n += (maxPositions + offset) * d }
-        if hasProjection { n += 2 * d * e }
+        var n = mul(vocabularySize, e)
+        if case let .learned(offset) = positions { n = add(n, mul(maxPositions + offset, d)) }
+        if hasProjection { n = add(n, mul(2 * d, e)) }
         let normParams = normBias ? 2 * d : d
-        var block = 2 * normParams
-        block += d * qkvWidth + (qkvBias ? qkvWidth : 0)
-        block += headCount * headDimension * d + (outputBias ? d : 0)
         let up = gatedMLP ? 2 * f : f
-        block += d * up + (mlpBias ? up : 0) + f * d + (mlpBias ? d : 0)
-        n += layerCount * block
-        if hasFinalNorm { n += normParams }
-        if !tiedEmbeddings { n += vocabularySize * e }
-        if unembeddingBias { n += vocabularySize }
+        let block = add(2 * normParams, mul(d, qkvWidth), qkvBias ? qkvWidth : 0, mul(headCount * headDimension, d),
+                        outputBias ? d : 0, mul(d, up), mlpBias ? up : 0, mul(f, d), mlpBias ? d : 0)
+        n = add(n, mul(layerCount, block))
+        if hasFinalNorm { n = add(n, normParams) }
+        if !tiedEmbeddings { n = add(n, mul(vocabularySize, e)) }
+        if unembeddingBias { n = add(n, vocabularySize) }
         return n
     }
 }

@@ -6,8 +6,10 @@ public struct ModelSummary: Sendable {
     public let parameterCount: Int
     public let dtypes: [String]
     public let fileCount: Int
-    /// Bytes of weights the loaded model keeps resident (packed copies included).
+    /// Bytes of weights the loaded model keeps in private memory (packed copies included).
     public let residentBytes: Int
+    /// Bytes of embedding tables read straight from the memory-mapped checkpoint.
+    public let mappedBytes: Int
     public let unusedTensors: [String]
 
     public init(path: String, model: Transformer, report: LoadReport) {
@@ -17,6 +19,7 @@ public struct ModelSummary: Sendable {
         dtypes = report.dtypes
         fileCount = report.fileCount
         residentBytes = model.weights.residentBytes
+        mappedBytes = model.weights.mappedBytes
         unusedTensors = report.unusedTensors
     }
 
@@ -59,7 +62,8 @@ public struct ModelSummary: Sendable {
             ("parameters", Format.count(parameterCount)),
             ("dtype", dtypes.joined(separator: ", ") + " on disk, computed in F32"),
             ("files", fileCount == 1 ? "1 safetensors file" : "\(fileCount) safetensors shards"),
-            ("memory", Format.bytes(residentBytes) + " resident for weights (float32, packed for the multiply)"),
+            ("memory", Format.bytes(residentBytes) + " private (float32; every matrix is packed into panels for the multiply)"
+                + (mappedBytes > 0 ? " + " + Format.bytes(mappedBytes) + " of embeddings read from the memory map, paged in as used" : "")),
         ]
         if !unusedTensors.isEmpty {
             rows.append(("unused tensors", unusedTensors.prefix(5).joined(separator: ", ") + (unusedTensors.count > 5 ? ", ... (\(unusedTensors.count))" : "")))
@@ -87,7 +91,8 @@ public struct ModelSummary: Sendable {
             ("parallel_residual", .bool(a.parallelResidual)), ("tied_embeddings", .bool(a.tiedEmbeddings)),
             ("vocab_size", .int(a.vocabularySize)), ("parameters", .int(parameterCount)),
             ("dtypes", .strings(dtypes)), ("files", .int(fileCount)),
-            ("resident_bytes", .int(residentBytes)), ("unused_tensors", .strings(unusedTensors)),
+            ("resident_bytes", .int(residentBytes)), ("mapped_bytes", .int(mappedBytes)),
+            ("unused_tensors", .strings(unusedTensors)),
         ])
     }
 }

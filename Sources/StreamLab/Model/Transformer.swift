@@ -87,21 +87,18 @@ public struct Transformer: Sendable {
     func embed(_ tokens: [Int], recorder: inout Recorder) -> FloatBuffer {
         let a = architecture, t = tokens.count, d = a.width, e = a.embeddingWidth
         let x = FloatBuffer(t * d)
-        weights.tokenEmbedding.withUnsafeBufferPointer { table in
-            if let projectIn = weights.projectIn {
-                let raw = FloatBuffer(t * e)                                   // [T, E]
-                for (i, id) in tokens.enumerated() { (raw.pointer + i * e).update(from: table.baseAddress! + id * e, count: e) }
-                projectIn.apply(raw.pointer, rows: t, into: x.pointer, threads: threads)
-            } else {
-                for (i, id) in tokens.enumerated() { (x.pointer + i * d).update(from: table.baseAddress! + id * d, count: d) }
-            }
+        let table = weights.tokenEmbedding
+        if let projectIn = weights.projectIn {
+            let raw = FloatBuffer(t * e)                                       // [T, E]
+            for (i, id) in tokens.enumerated() { (raw.pointer + i * e).update(from: table.row(id), count: e) }
+            projectIn.apply(raw.pointer, rows: t, into: x.pointer, threads: threads)
+        } else {
+            for (i, id) in tokens.enumerated() { (x.pointer + i * d).update(from: table.row(id), count: d) }
         }
         recorder.record(.embed, x.pointer, shape: [t, d])
         if case let .learned(offset) = a.positions, let table = weights.positionEmbedding {
             let pos = FloatBuffer(t * d)                                      // [T, D]
-            table.withUnsafeBufferPointer { p in
-                pos.pointer.update(from: p.baseAddress! + offset * d, count: t * d)
-            }
+            pos.pointer.update(from: table.row(offset), count: t * d)
             recorder.record(.posEmbed, pos.pointer, shape: [t, d])
             Elementwise.add(pos.pointer, into: x.pointer, t * d)
         }
@@ -256,34 +253,18 @@ public struct Transformer: Sendable {
         let pattern: FloatBuffer? = recorder.wants(.attnPattern) ? FloatBuffer(h * t * t) : nil   // [H, T, T]
         let qkv = SharedPointer(ws.qkv.pointer), z = SharedPointer(ws.z.pointer)
         let patternOut = pattern.map { SharedPointer($0.pointer) }
-        let scale = a.attentionScale, window = a.slidingWindow ?? Int.max
+        let scale = a.attentionScale
         let group = h / kvh
         let headThreads = t * t * dh * h < 1 << 14 ? 1 : threads
         Parallel.forEachSlice(h, threads: headThreads) { heads in
-            var scores = [Float](repeating: 0, count: t)
-            scores.withUnsafeMutableBufferPointer { s in
-                for head in heads {
-                    let kvHead = head / group
-                    let qOffset = head * dh, kOffset = (h + kvHead) * dh, vOffset = (h + kvh + kvHead) * dh
-                    for i in 0..<t {
-                        let q = qkv.base + i * stride + qOffset
-                        let first = max(0, i - window + 1)
-                        for j in first...i {
-                            s[j] = Elementwise.dot(q, qkv.base + j * stride + kOffset, dh) * scale
-                        }
-                        let count = i - first + 1
-                        Elementwise.softmax(s.baseAddress! + first, count)
-                        let zi = z.base + i * h * dh + head * dh
-                        zi.update(repeating: 0, count: dh)
-                        for j in first...i {
-                            Elementwise.axpy(s[j], qkv.base + j * stride + vOffset, zi, dh)
-                        }
-                        if let patternOut {
-                            let row = patternOut.base + (head * t + i) * t
-                            for j in first...i { row[j] = s[j] }
-                        }
-                    }
-                }
+            let scores = FloatBuffer(t * t)                                   // [T, T] per thread
+            for head in heads {
+                let kvHead = head / group
+                Attention.causalHead(
+                    q: qkv.base + head * dh, k: qkv.base + (h + kvHead) * dh, v: qkv.base + (h + kvh + kvHead) * dh,
+                    stride: stride, length: t, headDimension: dh, scale: scale, window: a.slidingWindow,
+                    z: z.base + head * dh, zStride: h * dh, scores: scores.pointer)
+                if let patternOut { (patternOut.base + head * t * t).update(from: scores.pointer, count: t * t) }
             }
         }
         if let pattern { recorder.record(.attnPattern(layer), pattern.tensor([h, t, t])) }
@@ -299,15 +280,29 @@ public struct Transformer: Sendable {
             }
         }
         if recorder.wants(.attnResult) {
-            let result = FloatBuffer(t * h * d)                                // [T, H, D]
-            for head in 0..<h {
-                w.output.weight.multiply(ws.z.pointer + head * dh, lda: h * dh, m: t,
-                                         into: result.pointer + head * d, ldc: h * d,
-                                         kRange: (head * dh)..<((head + 1) * dh), threads: threads)
+            // Per-head writes z_h · W_O[h] [T, H, D]; their sum plus the bias is
+            // the attention write, so recording them costs no extra multiply.
+            let result = FloatBuffer(t * h * d)
+            let rows = SharedPointer(result.pointer), zs = SharedPointer(ws.z.pointer)
+            Parallel.forEachSlice(h, threads: t * h * dh * d < 1 << 20 ? 1 : threads) { heads in
+                for head in heads {
+                    w.output.weight.multiply(zs.base + head * dh, lda: h * dh, m: t, into: rows.base + head * d, ldc: h * d,
+                                             kRange: (head * dh)..<((head + 1) * dh))
+                }
+            }
+            for i in 0..<t {
+                let out = ws.attn.pointer + i * d
+                if let bias = w.output.bias {
+                    bias.withUnsafeBufferPointer { out.update(from: $0.baseAddress!, count: d) }
+                } else {
+                    out.update(repeating: 0, count: d)
+                }
+                for head in 0..<h { Elementwise.add(result.pointer + (i * h + head) * d, into: out, d) }
             }
             recorder.record(.attnResult(layer), result.tensor([t, h, d]))
+        } else {
+            w.output.apply(ws.z.pointer, rows: t, into: ws.attn.pointer, threads: threads)
         }
-        w.output.apply(ws.z.pointer, rows: t, into: ws.attn.pointer, threads: threads)
     }
 
     // MARK: - MLP

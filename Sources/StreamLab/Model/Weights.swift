@@ -59,12 +59,54 @@ public struct BlockWeights: Sendable {
     }
 }
 
+/// A float32 table `[rows, width]` read row by row (token and position
+/// embeddings). Its storage is either a private array or, for an F32
+/// checkpoint whose tensor is 4-byte aligned, a view straight into the
+/// memory-mapped file: no copy, and only the rows used are ever paged in.
+public final class FloatTable: @unchecked Sendable {
+    public let rows: Int
+    public let width: Int
+    /// Whether the rows are read from the memory map (not a private copy).
+    public let isMapped: Bool
+    let base: UnsafePointer<Float>
+    private let owner: AnyObject
+
+    /// A table holding its own copy of `values` (`rows * width` floats).
+    public init(_ values: [Float], rows: Int, width: Int) {
+        precondition(values.count == rows * width)
+        let buffer = FloatBuffer(copying: values)
+        self.rows = rows
+        self.width = width
+        isMapped = false
+        base = UnsafePointer(buffer.pointer)
+        owner = buffer
+    }
+
+    /// A view of `rows * width` floats at `base`, kept alive by `owner`.
+    init(mapped base: UnsafePointer<Float>, rows: Int, width: Int, owner: AnyObject) {
+        self.rows = rows
+        self.width = width
+        isMapped = true
+        self.base = base
+        self.owner = owner
+    }
+
+    /// Row `i` (`width` floats).
+    @inline(__always) public func row(_ i: Int) -> UnsafePointer<Float> { base + i * width }
+
+    /// All values, copied.
+    public var values: [Float] { Array(UnsafeBufferPointer(start: base, count: rows * width)) }
+
+    /// Bytes of private memory (0 when mapped).
+    public var privateBytes: Int { isMapped ? 0 : rows * width * 4 }
+}
+
 /// All parameters of a model, in the layout `Transformer` computes with.
 public final class Weights: Sendable {
     /// `[V, E]` token embedding rows.
-    public let tokenEmbedding: [Float]
+    public let tokenEmbedding: FloatTable
     /// `[P + offset, D]` learned positions, if the model has them.
-    public let positionEmbedding: [Float]?
+    public let positionEmbedding: FloatTable?
     /// `[E, D]` (OPT-350m), if any.
     public let projectIn: Linear?
     public let blocks: [BlockWeights]
@@ -74,7 +116,7 @@ public final class Weights: Sendable {
     /// `[E, V]` with optional bias.
     public let unembedding: Linear
 
-    public init(tokenEmbedding: [Float], positionEmbedding: [Float]?, projectIn: Linear?, blocks: [BlockWeights],
+    public init(tokenEmbedding: FloatTable, positionEmbedding: FloatTable?, projectIn: Linear?, blocks: [BlockWeights],
                 finalNorm: NormWeights?, projectOut: Linear?, unembedding: Linear) {
         self.tokenEmbedding = tokenEmbedding
         self.positionEmbedding = positionEmbedding
@@ -85,9 +127,10 @@ public final class Weights: Sendable {
         self.unembedding = unembedding
     }
 
-    /// Bytes of float32 parameters held in memory (packed copies included).
+    /// Bytes of float32 parameters held in private memory (packed copies
+    /// included; tables read from the memory map count as 0).
     public var residentBytes: Int {
-        var n = (tokenEmbedding.count + (positionEmbedding?.count ?? 0)) * 4
+        var n = tokenEmbedding.privateBytes + (positionEmbedding?.privateBytes ?? 0)
         func linear(_ l: Linear?) -> Int { guard let l else { return 0 }; return l.weight.byteCount + (l.bias?.count ?? 0) * 4 }
         func norm(_ w: NormWeights?) -> Int { ((w?.weight?.count ?? 0) + (w?.bias?.count ?? 0)) * 4 }
         n += linear(projectIn) + linear(projectOut) + linear(unembedding) + norm(finalNorm)
@@ -95,5 +138,11 @@ public final class Weights: Sendable {
             n += norm(b.ln1) + norm(b.ln2) + linear(b.qkv) + linear(b.output) + linear(b.up) + linear(b.down)
         }
         return n
+    }
+
+    /// Bytes of tables used straight from the memory-mapped checkpoint.
+    public var mappedBytes: Int {
+        (tokenEmbedding.isMapped ? tokenEmbedding.rows * tokenEmbedding.width * 4 : 0)
+            + (positionEmbedding.map { $0.isMapped ? $0.rows * $0.width * 4 : 0 } ?? 0)
     }
 }

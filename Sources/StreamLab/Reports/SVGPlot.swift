@@ -1,6 +1,6 @@
-/// A small line (or bar) chart rendered as standalone SVG text: axes with
-/// ticks and labels, one polyline with markers (or one group of bars) per
-/// series, a legend. Value types in, text out; no dependencies.
+/// A line chart on top of `SVGDocument`: axes with ticks and labels, a
+/// linear or logarithmic y axis, one polyline with markers per series, a
+/// legend. Value types in, text out.
 ///
 ///     var plot = SVGPlot(title: "Gradient norm by depth", xLabel: "layer", yLabel: "||dL/dx||")
 ///     plot.logY = true
@@ -19,16 +19,13 @@ public struct SVGPlot: Sendable {
         }
     }
 
-    public enum Style: Sendable { case lines, bars }
-
     public var title: String
     public var xLabel: String
     public var yLabel: String
     public var series: [Series] = []
-    public var style: Style = .lines
     /// Logarithmic y axis (non-positive values are left out).
     public var logY = false
-    /// Integer x ticks at every integer (for layers), else 5 nice ticks.
+    /// Ticks at integers (layers), else round values.
     public var integerX = true
     public var width = 720.0
     public var height = 440.0
@@ -43,148 +40,86 @@ public struct SVGPlot: Sendable {
 
     public mutating func add(_ s: Series) { series.append(s) }
 
-    public func render() -> String {
-        let left = 78.0, right = 170.0, top = 40.0, bottom = 56.0
-        let plotW = width - left - right, plotH = height - top - bottom
-        let all = series.flatMap { $0.points }.filter { $0.x.isFinite && $0.y.isFinite && (!logY || $0.y > 0) }
-        var out = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(n(width))\" height=\"\(n(height))\" "
-            + "viewBox=\"0 0 \(n(width)) \(n(height))\" font-family=\"Helvetica, Arial, sans-serif\" font-size=\"12\">\n"
-        out += "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
-        out += "<text x=\"\(n(left + plotW / 2))\" y=\"22\" text-anchor=\"middle\" font-size=\"15\">\(escape(title))</text>\n"
-        guard !all.isEmpty else { return out + "<text x=\"\(n(width / 2))\" y=\"\(n(height / 2))\" text-anchor=\"middle\">no data</text>\n</svg>\n" }
+    func plotted(_ s: Series) -> [(x: Double, y: Double)] {
+        s.points.filter { $0.x.isFinite && $0.y.isFinite && (!logY || $0.y > 0) }
+    }
 
-        // Ranges.
+    public func render() -> String {
+        let left = 80.0, right = 180.0, top = 40.0, bottom = 56.0
+        let plotW = width - left - right, plotH = height - top - bottom
+        var doc = SVGDocument(width: width, height: height)
+        doc.text(title, x: left + plotW / 2, y: 22, size: 15, anchor: .middle)
+        let all = series.flatMap(plotted)
+        guard !all.isEmpty else {
+            doc.text("no data", x: width / 2, y: height / 2, anchor: .middle)
+            return doc.render()
+        }
+
+        // Ranges: x over the data; y in decades (log) or round ticks (linear).
         var x0 = all.map(\.x).min()!, x1 = all.map(\.x).max()!
-        if style == .bars { x0 -= 0.5; x1 += 0.5 }
         if x1 == x0 { x0 -= 1; x1 += 1 }
-        let ys = all.map { logY ? log10($0.y) : $0.y }
+        let ys = all.map { logY ? Self.log10($0.y) : $0.y }
         var y0 = ys.min()!, y1 = ys.max()!
+        var yTicks: [(value: Double, label: String)]
         if logY {
-            y0 = y0.rounded(.down); y1 = y1.rounded(.up)
-            if y1 == y0 { y1 += 1 }
+            y0 = y0.rounded(.down)
+            y1 = max(y1.rounded(.up), y0 + 1)
+            let every = max(1, ((y1 - y0) / 12).rounded(.up))
+            yTicks = stride(from: y0, through: y1, by: every).map { ($0, "1e" + String(Int($0))) }
         } else {
-            if style == .bars || y0 > 0 { y0 = min(0, y0) }
-            if y1 == y0 { y1 = y0 + 1 }
-            let (lo, hi, _) = Self.niceRange(y0, y1)
-            y0 = lo; y1 = hi
+            let ticks = AxisTicks.ticks(from: min(0, y0), to: y1 > y0 ? y1 : y0 + 1)
+            let step = ticks.count > 1 ? ticks[1] - ticks[0] : 1
+            y0 = ticks.first!
+            y1 = ticks.last!
+            yTicks = ticks.map { ($0, AxisTicks.label($0, step: step)) }
         }
         func px(_ x: Double) -> Double { left + (x - x0) / (x1 - x0) * plotW }
-        func py(_ y: Double) -> Double {
-            let v = logY ? log10(y) : y
-            return top + plotH - (v - y0) / (y1 - y0) * plotH
-        }
+        func py(_ v: Double) -> Double { top + plotH - (v - y0) / (y1 - y0) * plotH }      // v on the axis scale
+        func pointY(_ y: Double) -> Double { py(logY ? Self.log10(y) : y) }
 
-        // Axes, grid and ticks.
-        out += "<g stroke=\"#ccc\" stroke-width=\"1\">\n"
-        var yTicks: [(Double, String)] = []
-        if logY {
-            let every = max(1, ((y1 - y0) / 12).rounded(.up))
-            var e = y0
-            while e <= y1 + 1e-9 { yTicks.append((pow10(e), "1e" + String(Int(e)))); e += every }
-        } else {
-            let (_, _, step) = Self.niceRange(y0, y1)
-            var v = y0
-            while v <= y1 + step * 1e-6 { yTicks.append((v, Self.label(v, step: step))); v += step }
+        // Grid, frame, ticks, labels.
+        for t in yTicks {
+            doc.line(x1: left, y1: py(t.value), x2: left + plotW, y2: py(t.value), stroke: "#dddddd")
+            doc.text(t.label, x: left - 6, y: py(t.value) + 4, size: 11, anchor: .end)
         }
-        for (v, _) in yTicks { out += "<line x1=\"\(n(left))\" x2=\"\(n(left + plotW))\" y1=\"\(n(py(v)))\" y2=\"\(n(py(v)))\"/>\n" }
-        out += "</g>\n"
-        out += "<g stroke=\"black\" stroke-width=\"1\" fill=\"none\"><rect x=\"\(n(left))\" y=\"\(n(top))\" width=\"\(n(plotW))\" height=\"\(n(plotH))\"/></g>\n"
-        out += "<g text-anchor=\"end\">\n"
-        for (v, text) in yTicks { out += "<text x=\"\(n(left - 6))\" y=\"\(n(py(v) + 4))\">\(text)</text>\n" }
-        out += "</g>\n<g text-anchor=\"middle\">\n"
-        var xTicks: [Double] = []
+        doc.line(x1: left, y1: top, x2: left, y2: top + plotH)
+        doc.line(x1: left, y1: top + plotH, x2: left + plotW, y2: top + plotH)
+        let xTicks: [Double]
         if integerX {
             let first = x0.rounded(.up), last = x1.rounded(.down)
-            let stride = max(1, ((last - first) / 12).rounded(.up))
-            var v = first
-            while v <= last { xTicks.append(v); v += stride }
+            let every = max(1, ((last - first) / 12).rounded(.up))
+            xTicks = Array(stride(from: first, through: last, by: every))
         } else {
-            let (lo, hi, step) = Self.niceRange(x0, x1)
-            var v = lo
-            while v <= hi + step * 1e-6 { if v >= x0 && v <= x1 { xTicks.append(v) }; v += step }
+            xTicks = AxisTicks.ticks(from: x0, to: x1).filter { $0 >= x0 && $0 <= x1 }
         }
+        let xStep = xTicks.count > 1 ? xTicks[1] - xTicks[0] : 1
         for v in xTicks {
-            out += "<text x=\"\(n(px(v)))\" y=\"\(n(top + plotH + 16))\">\(integerX ? String(Int(v)) : Self.label(v, step: 0))</text>\n"
+            doc.line(x1: px(v), y1: top + plotH, x2: px(v), y2: top + plotH + 4)
+            doc.text(integerX ? String(Int(v)) : AxisTicks.label(v, step: xStep), x: px(v), y: top + plotH + 17,
+                     size: 11, anchor: .middle)
         }
-        out += "</g>\n"
-        out += "<text x=\"\(n(left + plotW / 2))\" y=\"\(n(height - 14))\" text-anchor=\"middle\">\(escape(xLabel))</text>\n"
-        out += "<text transform=\"translate(18 \(n(top + plotH / 2))) rotate(-90)\" text-anchor=\"middle\">\(escape(yLabel))</text>\n"
+        doc.text(xLabel, x: left + plotW / 2, y: height - 14, anchor: .middle)
+        doc.text(yLabel, x: 20, y: top + plotH / 2, anchor: .middle, rotate: -90)
 
-        // Data.
-        let barGroup = 0.8 / Double(max(series.count, 1))
+        // Series and legend.
         for (k, s) in series.enumerated() {
             let color = Self.palette[k % Self.palette.count]
-            let points = s.points.filter { $0.x.isFinite && $0.y.isFinite && (!logY || $0.y > 0) }
-            switch style {
-            case .lines:
-                let coords = points.map { "\(n(px($0.x))),\(n(py($0.y)))" }.joined(separator: " ")
-                let stroke = s.dashed ? "stroke-width=\"3\" stroke-dasharray=\"7 4\"" : "stroke-width=\"2\""
-                out += "<polyline fill=\"none\" stroke=\"\(color)\" \(stroke) points=\"\(coords)\"/>\n"
-                for p in points {
-                    out += "<circle cx=\"\(n(px(p.x)))\" cy=\"\(n(py(p.y)))\" r=\"3\" fill=\"\(color)\"><title>\(escape(s.name)) \(Self.label(p.x, step: 0)): \(Self.label(p.y, step: 0))</title></circle>\n"
+            let points = plotted(s).map { (px($0.x), pointY($0.y)) }
+            if s.dashed {
+                for (a, b) in zip(points, points.dropFirst()) {
+                    doc.line(x1: a.0, y1: a.1, x2: b.0, y2: b.1, stroke: color, width: 3, dash: "7 4")
                 }
-            case .bars:
-                let base = logY ? pow10(y0) : 0
-                for p in points {
-                    let xa = px(p.x - 0.4 + Double(k) * barGroup), xb = px(p.x - 0.4 + Double(k + 1) * barGroup)
-                    let ya = py(p.y), yb = py(base)
-                    out += "<rect x=\"\(n(xa))\" y=\"\(n(min(ya, yb)))\" width=\"\(n(max(0.5, xb - xa - 1)))\" height=\"\(n(abs(yb - ya)))\" fill=\"\(color)\"><title>\(escape(s.name)) \(Self.label(p.x, step: 0)): \(Self.label(p.y, step: 0))</title></rect>\n"
-                }
+            } else {
+                doc.polyline(points, stroke: color)
             }
+            for p in points { doc.circle(x: p.0, y: p.1, radius: 3, fill: color) }
+            let ly = top + 10 + Double(k) * 20
+            doc.line(x1: left + plotW + 14, y1: ly - 4, x2: left + plotW + 30, y2: ly - 4, stroke: color, width: 3,
+                     dash: s.dashed ? "5 3" : nil)
+            doc.text(s.name, x: left + plotW + 36, y: ly, size: 12)
         }
-
-        // Legend.
-        for (k, s) in series.enumerated() {
-            let color = Self.palette[k % Self.palette.count]
-            let y = top + 10 + Double(k) * 20
-            out += "<rect x=\"\(n(left + plotW + 14))\" y=\"\(n(y - 6))\" width=\"14\" height=\"4\" fill=\"\(color)\"/>\n"
-            out += "<text x=\"\(n(left + plotW + 34))\" y=\"\(n(y))\">\(escape(s.name))</text>\n"
-        }
-        return out + "</svg>\n"
+        return doc.render()
     }
 
-    /// A range covering lo...hi with a 1/2/5 x 10^k step and about five ticks.
-    static func niceRange(_ lo: Double, _ hi: Double) -> (Double, Double, Double) {
-        let span = max(hi - lo, 1e-12)
-        let raw = span / 5
-        let magnitude = pow10(log10(raw).rounded(.down))
-        let step = [1.0, 2, 5, 10].map { $0 * magnitude }.first { $0 >= raw } ?? 10 * magnitude
-        return ((lo / step).rounded(.down) * step, (hi / step).rounded(.up) * step, step)
-    }
-
-    /// A tick label with as many decimals as the step needs.
-    static func label(_ v: Double, step: Double) -> String {
-        if v == 0 { return "0" }
-        let a = abs(v)
-        if a >= 1e5 || a < 1e-3 {
-            let e = Int(log10(a).rounded(.down))
-            return Format.fixed(v / pow10(Double(e)), 2) + "e" + String(e)
-        }
-        let digits = step > 0 ? max(0, -Int(log10(step).rounded(.down))) : (a >= 100 ? 1 : a >= 1 ? 3 : 4)
-        return Format.fixed(v, digits)
-    }
-
-    func n(_ x: Double) -> String { Format.fixed(x, 1) }
-
-    func escape(_ s: String) -> String {
-        var out = ""
-        for ch in s {
-            switch ch {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            default: out.append(ch)
-            }
-        }
-        return out
-    }
-}
-
-@inline(__always) private func log10(_ x: Double) -> Double { CMath.log(x) / 2.302585092994046 }
-@inline(__always) private func pow10(_ e: Double) -> Double {
-    var r = 1.0
-    let k = Int(e.rounded())
-    for _ in 0..<abs(k) { r *= 10 }
-    return k < 0 ? 1 / r : r
+    static func log10(_ x: Double) -> Double { CMath.log(x) / 2.302585092994046 }
 }

@@ -77,6 +77,11 @@ public final class AtomicFile {
     /// Flushes, closes and renames into place.
     public func commit() throws {
         guard !finished else { return }
+        // Test seam: hold the finished temporary file for a while, so a test
+        // can interrupt the process at the worst moment.
+        if let pause = getenv("STREAMLAB_TEST_PAUSE_BEFORE_COMMIT").flatMap({ Double(String(cString: $0)) }), pause > 0 {
+            usleep(UInt32(min(pause, 60) * 1_000_000))
+        }
         if fsync(fd) != 0 && errno != EINVAL {
             let reason = String(cString: strerror(errno))
             abandon()
@@ -114,6 +119,12 @@ public final class AtomicFile {
     /// Removes temporary files when the process is interrupted (SIGINT,
     /// SIGTERM, SIGHUP), then exits with 128 + signal. Call once from a CLI.
     public static func installInterruptCleanup() {
+        // A parent may have started us with these signals blocked (threads of
+        // a test runner often block everything): unblock them.
+        var set = sigset_t()
+        sigemptyset(&set)
+        for sig in [SIGINT, SIGTERM, SIGHUP] { sigaddset(&set, sig) }
+        sigprocmask(SIG_UNBLOCK, &set, nil)
         for sig in [SIGINT, SIGTERM, SIGHUP] {
             signal(sig) { sig in
                 TemporaryFiles.shared.removeAllForSignal()

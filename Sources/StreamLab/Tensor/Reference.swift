@@ -63,4 +63,27 @@ public enum Reference {
         let d = Double(x)
         return Float(d / (1 + exp(-d)))
     }
+
+    /// Causal attention of one head: `z_i = Σ_{j<=i, i-j<window} softmax_j(scale q_i·k_j) v_j`.
+    /// q, k, v: `[T, Dh]` row-major. Returns `[T, Dh]`.
+    public static func attention(q: [Float], k: [Float], v: [Float], length t: Int, headDimension dh: Int,
+                                 scale: Float, window: Int? = nil) -> [Float] {
+        var z = [Float](repeating: 0, count: t * dh)
+        for i in 0..<t {
+            let first = max(0, i - (window ?? Int.max) + 1)
+            var s: [Double] = []
+            for j in first...i {
+                var dot = 0.0
+                for c in 0..<dh { dot += Double(q[i * dh + c]) * Double(k[j * dh + c]) }
+                s.append(dot * Double(scale))
+            }
+            let m = s.max()!
+            let e = s.map { exp($0 - m) }
+            let total = e.reduce(0, +)
+            for (n, j) in (first...i).enumerated() {
+                for c in 0..<dh { z[i * dh + c] += Float(e[n] / total * Double(v[j * dh + c])) }
+            }
+        }
+        return z
+    }
 }

@@ -114,7 +114,7 @@ func clipGradients(_ gradients: UnsafeMutablePointer<Float>, count: Int, maxNorm
     var i = 0
     var acc = F8()
     while i + 8 <= count {
-        let g = VectorMath.load(gradients + i)
+        let g = TrainMath.load(gradients + i)
         acc = acc.addingProduct(g, g)
         i += 8
         if i % 4096 == 0 { sum += Double(acc.sum()); acc = F8() }

@@ -46,24 +46,26 @@ public struct GradientReport: Sendable {
 }
 
 public enum GradientAnalysis {
-    /// Runs the forward and backward pass on every sequence (each of at least
-    /// two tokens) and averages the per-sequence norms.
-    public static func run(_ model: Transformer, sequences: [[Int]], threads: Int) throws -> GradientReport {
+    /// Runs the forward and backward pass on every sequence and averages the
+    /// per-sequence norms. Sequences of fewer than two tokens (a text file's
+    /// last window) score nothing and are skipped; at least one must score.
+    /// `progress` is called with the number of sequences done.
+    public static func run<S: Sequence>(_ model: Transformer, sequences: S, threads: Int,
+                                        progress: ((Int) -> Void)? = nil) throws -> GradientReport where S.Element == [Int] {
         let trainable = try TrainableModel(model)
         let a = trainable.architecture, l = trainable.layout
-        guard !sequences.isEmpty else { throw ModelError.emptyTokens }
-        for s in sequences {
-            try model.validate(tokens: s)
-            if s.count < 2 {
-                throw TrainingError.invalidSetting("the gradient of the next-token loss needs at least 2 tokens, got \(s.count)")
-            }
-        }
         var sum = [GradientReport.Layer](repeating: .init(layer: 0, residPre: 0, skip: 0, attention: 0, mlp: 0, parameters: 0,
                                                           attentionParameters: 0, mlpParameters: 0), count: a.layerCount)
         var finalStream = 0.0, embedding = 0.0, finalRead = 0.0, lossSum = 0.0
-        var weightTotal = 0
+        var weightTotal = 0, count = 0, longest = 0
         var passes: [Int: TrainingPass] = [:]
+        let blockSlots = (0..<a.layerCount).map { i in l.slots.filter { $0.layer == i } }
+        let embeddingSlots = l.slots.filter { $0.name == "embed.weight" || $0.name == "pos_embed.weight" }
+        let finalSlots = l.slots.filter { $0.layer == nil && $0.name != "embed.weight" && $0.name != "pos_embed.weight" }
         for s in sequences {
+            try model.validate(tokens: s)
+            longest = max(longest, s.count)
+            guard s.count >= 2 else { continue }
             let pass = passes[s.count] ?? TrainingPass(model: trainable, batch: 1, length: s.count, threads: threads)
             passes[s.count] = pass
             pass.setSequence(s)
@@ -82,21 +84,26 @@ public enum GradientAnalysis {
                 return total.squareRoot()
             }
             for (i, p) in paths.enumerated() {
-                let blockSlots = l.slots.filter { $0.layer == i }
-                let attnSlots = blockSlots.filter { $0.name.contains(".ln1.") || $0.name.contains(".attn.") }
-                let mlpSlots = blockSlots.filter { $0.name.contains(".ln2.") || $0.name.contains(".mlp.") }
+                let attnSlots = blockSlots[i].filter { $0.name.contains(".ln1.") || $0.name.contains(".attn.") }
+                let mlpSlots = blockSlots[i].filter { $0.name.contains(".ln2.") || $0.name.contains(".mlp.") }
                 sum[i].layer = i
                 sum[i].residPre += w * l2(p.residPre)
                 sum[i].skip += w * l2(p.skip)
                 sum[i].attention += w * l2(p.attention)
                 sum[i].mlp += w * l2(p.mlp)
-                sum[i].parameters += w * norm(blockSlots)
+                sum[i].parameters += w * norm(blockSlots[i])
                 sum[i].attentionParameters += w * norm(attnSlots)
                 sum[i].mlpParameters += w * norm(mlpSlots)
             }
             if let last = paths.last { finalStream += w * l2(last.residPost) }
-            embedding += w * norm(l.slots.filter { $0.name == "embed.weight" || $0.name == "pos_embed.weight" })
-            finalRead += w * norm(l.slots.filter { $0.layer == nil && $0.name != "embed.weight" && $0.name != "pos_embed.weight" })
+            embedding += w * norm(embeddingSlots)
+            finalRead += w * norm(finalSlots)
+            count += 1
+            progress?(count)
+        }
+        guard weightTotal > 0 else {
+            if longest == 0 { throw ModelError.emptyTokens }
+            throw TrainingError.invalidSetting("the gradient of the next-token loss needs at least 2 tokens, got \(longest)")
         }
         let total = Double(weightTotal)
         let layers = sum.map { s in
@@ -105,7 +112,7 @@ public enum GradientAnalysis {
                                  attentionParameters: s.attentionParameters / total, mlpParameters: s.mlpParameters / total)
         }
         return GradientReport(layers: layers, finalStream: finalStream / total, embeddingParameters: embedding / total,
-                              finalReadParameters: finalRead / total, loss: lossSum / total, sequences: sequences.count,
+                              finalReadParameters: finalRead / total, loss: lossSum / total, sequences: count,
                               positions: weightTotal)
     }
 

@@ -48,12 +48,12 @@ public enum ByteLevelVocabulary {
     /// single-byte symbols, no merges), so raw bytes are its token ids.
     public static func isByteLevel(directory: URL) -> Bool {
         let url = directory.appendingPathComponent("tokenizer.json")
-        guard let data = try? Data(contentsOf: url), let json = try? JSONDocument.parse(data),
-              let model = json["model"], model["type"]?.stringValue == "BPE",
-              let vocab = model["vocab"]?.objectValue, vocab.count == 256,
-              (model["merges"]?.arrayValue ?? []).isEmpty
+        guard let data = try? Data(contentsOf: url), let json = try? JSONReader.parseLocated([UInt8](data)),
+              let model = json["model"], model["type"]?.string == "BPE",
+              let vocab = model["vocab"], vocab.members?.count == 256,
+              (model["merges"]?.array ?? []).isEmpty
         else { return false }
-        for (b, symbol) in symbols.enumerated() where vocab[String(symbol)]?.intValue != b { return false }
+        for (b, symbol) in symbols.enumerated() where vocab[String(symbol)]?.int != b { return false }
         return true
     }
 }

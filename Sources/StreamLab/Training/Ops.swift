@@ -9,9 +9,10 @@
 
 typealias F8 = SIMD8<Float>
 
-/// Vector transcendentals for the training loops (scalar `expf`/`tanhf` per
-/// element would dominate the step time).
-enum VectorMath {
+/// Vector helpers of the training loops. The transcendentals are the
+/// package's `VectorMath` (Kernels/); scalar `expf`/`tanhf` per element would
+/// dominate the step time.
+enum TrainMath {
     @inline(__always) static func load(_ p: UnsafePointer<Float>) -> F8 {
         UnsafeRawPointer(p).loadUnaligned(as: F8.self)
     }
@@ -19,41 +20,14 @@ enum VectorMath {
         UnsafeMutableRawPointer(p).storeBytes(of: v, as: F8.self)
     }
 
-    /// e^x, Cephes-style: x = n ln2 + r, |r| <= ln2/2, degree-6 polynomial for
-    /// e^r, then scaled by 2^n through the exponent bits. Relative error about
-    /// 2e-7 on [-87, 88]; inputs are clamped to that range (e^-87 ~ 1.6e-38).
-    /// Written with plain arithmetic and bit casts only: Swift's generic SIMD
-    /// rounding and float-to-int conversions compile to scalar loops.
-    @inline(__always) static func exp(_ x: F8) -> F8 {
-        let x = maximum(minimum(x, F8(repeating: 88.3)), F8(repeating: -87.3))
-        // Round x log2(e) to the nearest integer n with the 1.5 * 2^23 trick
-        // (the generic SIMD rounding and float-to-int conversions are scalar loops).
-        let magic = F8(repeating: 12582912)
-        let shifted = x * 1.44269504088896341 + magic
-        let fx = shifted - magic
-        let r = x - fx * 0.693359375 + fx * 2.12194440e-4
-        var y = F8(repeating: 1.9875691500e-4)
-        y = y * r + 1.3981999507e-3
-        y = y * r + 8.3334519073e-3
-        y = y * r + 4.1665795894e-2
-        y = y * r + 1.6666665459e-1
-        y = y * r + 5.0000001201e-1
-        y = y * (r * r) + r + 1
-        let n = unsafeBitCast(shifted, to: SIMD8<Int32>.self) &- 0x4B40_0000
-        let scale = unsafeBitCast((n &+ 127) &<< 23, to: F8.self)
-        return y * scale
-    }
+    @inline(__always) static func exp(_ x: F8) -> F8 { VectorMath.exp(x) }
+    @inline(__always) static func tanh(_ x: F8) -> F8 { VectorMath.tanh(x) }
 
     /// Lane-wise max and min. (`pointwiseMax`, `clamped` and `max()` of the
     /// standard library are generic out-of-line loops; `replacing(with:where:)`
     /// compiles to one vmaxps / vminps.)
     @inline(__always) static func maximum(_ a: F8, _ b: F8) -> F8 { a.replacing(with: b, where: a .< b) }
     @inline(__always) static func minimum(_ a: F8, _ b: F8) -> F8 { a.replacing(with: b, where: b .< a) }
-
-    /// tanh(x) = 1 - 2 / (e^{2x} + 1); saturates cleanly to +-1.
-    @inline(__always) static func tanh(_ x: F8) -> F8 {
-        1 - 2 / (exp(2 * x) + 1)
-    }
 
     /// 1 / (1 + e^-x).
     @inline(__always) static func sigmoid(_ x: F8) -> F8 {
@@ -136,9 +110,9 @@ enum NormOp {
                 let vm = F8(repeating: m), vs = F8(repeating: s)
                 var i = 0
                 while i + 8 <= n {
-                    var v = (VectorMath.load(xr + i) - vm) * vs * VectorMath.load(weight + i)
-                    if let bias { v += VectorMath.load(bias + i) }
-                    VectorMath.store(v, yr + i)
+                    var v = (TrainMath.load(xr + i) - vm) * vs * TrainMath.load(weight + i)
+                    if let bias { v += TrainMath.load(bias + i) }
+                    TrainMath.store(v, yr + i)
                     i += 8
                 }
                 while i < n {
@@ -177,14 +151,14 @@ enum NormOp {
                 var sumG = F8(), sumGX = F8()
                 var i = 0
                 while i + 8 <= n {
-                    let dyv = VectorMath.load(dyr + i)
-                    let xhat = (VectorMath.load(xr + i) - m) * s
-                    let gv = dyv * VectorMath.load(weight + i)
-                    VectorMath.store(gv, gr + i)
+                    let dyv = TrainMath.load(dyr + i)
+                    let xhat = (TrainMath.load(xr + i) - m) * s
+                    let gv = dyv * TrainMath.load(weight + i)
+                    TrainMath.store(gv, gr + i)
                     sumG += gv
                     sumGX = sumGX.addingProduct(gv, xhat)
-                    VectorMath.store(VectorMath.load(dw + i).addingProduct(dyv, xhat), dw + i)
-                    VectorMath.store(VectorMath.load(db + i) + dyv, db + i)
+                    TrainMath.store(TrainMath.load(dw + i).addingProduct(dyv, xhat), dw + i)
+                    TrainMath.store(TrainMath.load(db + i) + dyv, db + i)
                     i += 8
                 }
                 var sg = sumG.sum(), sgx = sumGX.sum()
@@ -202,10 +176,10 @@ enum NormOp {
                 let vmg = F8(repeating: meanG), vmgx = F8(repeating: meanGX)
                 i = 0
                 while i + 8 <= n {
-                    let xhat = (VectorMath.load(xr + i) - m) * s
-                    var v = (VectorMath.load(gr + i) - vmg - xhat * vmgx) * s
-                    if accumulate { v += VectorMath.load(dxr + i) }
-                    VectorMath.store(v, dxr + i)
+                    let xhat = (TrainMath.load(xr + i) - m) * s
+                    var v = (TrainMath.load(gr + i) - vmg - xhat * vmgx) * s
+                    if accumulate { v += TrainMath.load(dxr + i) }
+                    TrainMath.store(v, dxr + i)
                     i += 8
                 }
                 while i < n {
@@ -280,8 +254,8 @@ enum LinearOp {
             if c1 - c0 == 8 * range.count {
                 for g in range {
                     var acc = F8()
-                    for r in 0..<rows { acc += VectorMath.load(m + r * width + g * 8) }
-                    VectorMath.store(VectorMath.load(out + g * 8) + acc, out + g * 8)
+                    for r in 0..<rows { acc += TrainMath.load(m + r * width + g * 8) }
+                    TrainMath.store(TrainMath.load(out + g * 8) + acc, out + g * 8)
                 }
             } else {
                 for c in c0..<c1 {
@@ -438,15 +412,15 @@ enum ActivationOp {
         switch activation {
         case .geluTanh:
             while i + 8 <= n {
-                let v = VectorMath.load(x + i)
-                let t = VectorMath.tanh(geluC * (v + geluK * v * v * v))
-                VectorMath.store(0.5 * v * (1 + t), y + i)
+                let v = TrainMath.load(x + i)
+                let t = TrainMath.tanh(geluC * (v + geluK * v * v * v))
+                TrainMath.store(0.5 * v * (1 + t), y + i)
                 i += 8
             }
         case .silu:
             while i + 8 <= n {
-                let v = VectorMath.load(x + i)
-                VectorMath.store(v * VectorMath.sigmoid(v), y + i)
+                let v = TrainMath.load(x + i)
+                TrainMath.store(v * TrainMath.sigmoid(v), y + i)
                 i += 8
             }
         case .relu, .geluExact:
@@ -467,24 +441,24 @@ enum ActivationOp {
         case .geluTanh:
             // d/dx 0.5 x (1 + tanh u) = 0.5 (1 + tanh u) + 0.5 x (1 - tanh^2 u) c (1 + 3k x^2)
             while i + 8 <= n {
-                let v = VectorMath.load(x + i)
+                let v = TrainMath.load(x + i)
                 let v2 = v * v
-                let t = VectorMath.tanh(geluC * (v + geluK * v2 * v))
-                VectorMath.store(0.5 * v * (1 + t), value + i)
+                let t = TrainMath.tanh(geluC * (v + geluK * v2 * v))
+                TrainMath.store(0.5 * v * (1 + t), value + i)
                 let onePlusT: F8 = 1 + t
                 let inner: F8 = geluC * (1 + (3 * geluK) * v2)
                 let sech2: F8 = 1 - t * t
                 let s: F8 = 0.5 * onePlusT + 0.5 * v * sech2 * inner
-                VectorMath.store(s, slope + i)
+                TrainMath.store(s, slope + i)
                 i += 8
             }
         case .silu:
             // d/dx x s(x) = s (1 + x (1 - s))
             while i + 8 <= n {
-                let v = VectorMath.load(x + i)
-                let sg = VectorMath.sigmoid(v)
-                VectorMath.store(v * sg, value + i)
-                VectorMath.store(sg * (1 + v * (1 - sg)), slope + i)
+                let v = TrainMath.load(x + i)
+                let sg = TrainMath.sigmoid(v)
+                TrainMath.store(v * sg, value + i)
+                TrainMath.store(sg * (1 + v * (1 - sg)), slope + i)
                 i += 8
             }
         case .relu, .geluExact:
@@ -637,7 +611,7 @@ enum AttentionOp {
         let vdot = F8(repeating: dot), vs = F8(repeating: scale)
         var j = 0
         while j + 8 <= n {
-            VectorMath.store(VectorMath.load(p + j) * (VectorMath.load(d + j) - vdot) * vs, d + j)
+            TrainMath.store(TrainMath.load(p + j) * (TrainMath.load(d + j) - vdot) * vs, d + j)
             j += 8
         }
         while j < n { d[j] = p[j] * (d[j] - dot) * scale; j += 1 }
@@ -648,7 +622,7 @@ enum AttentionOp {
     static func softmax(_ x: UnsafeMutablePointer<Float>, _ n: Int, scale: Float) {
         var vm = F8(repeating: -Float.infinity)
         var k = 0
-        while k + 8 <= n { vm = VectorMath.maximum(vm, VectorMath.load(x + k)); k += 8 }
+        while k + 8 <= n { vm = TrainMath.maximum(vm, TrainMath.load(x + k)); k += 8 }
         var m = vm.max()
         while k < n { m = max(m, x[k]); k += 1 }
         let shift = m * scale
@@ -656,8 +630,8 @@ enum AttentionOp {
         var i = 0
         let vs = F8(repeating: scale), vshift = F8(repeating: shift)
         while i + 8 <= n {
-            let e = VectorMath.exp(VectorMath.load(x + i) * vs - vshift)
-            VectorMath.store(e, x + i)
+            let e = TrainMath.exp(TrainMath.load(x + i) * vs - vshift)
+            TrainMath.store(e, x + i)
             sum += e
             i += 8
         }
@@ -666,7 +640,7 @@ enum AttentionOp {
         let inv = 1 / total
         i = 0
         let vi = F8(repeating: inv)
-        while i + 8 <= n { VectorMath.store(VectorMath.load(x + i) * vi, x + i); i += 8 }
+        while i + 8 <= n { TrainMath.store(TrainMath.load(x + i) * vi, x + i); i += 8 }
         while i < n { x[i] *= inv; i += 1 }
     }
 
@@ -767,8 +741,8 @@ enum CrossEntropyOp {
                 let vm = F8(repeating: m)
                 var acc = F8()
                 while j + 8 <= v {
-                    let e = VectorMath.exp(VectorMath.load(row + j) - vm)
-                    if let d { VectorMath.store(e, d + j) }
+                    let e = TrainMath.exp(TrainMath.load(row + j) - vm)
+                    if let d { TrainMath.store(e, d + j) }
                     acc += e
                     j += 8
                 }

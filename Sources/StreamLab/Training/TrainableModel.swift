@@ -72,8 +72,8 @@ public final class TrainableModel: @unchecked Sendable {
             guard let source else { throw TrainingError.unsupportedModel("the model has no \(what) (norms without weights are not supported for gradients)") }
             source.withUnsafeBufferPointer { (values.pointer + offset).update(from: $0.baseAddress!, count: $0.count) }
         }
-        try put(layout.tokenEmbedding, w.tokenEmbedding, "token embedding")
-        try put(layout.positionEmbedding, w.positionEmbedding, "position embedding")
+        try put(layout.tokenEmbedding, w.tokenEmbedding.values, "token embedding")
+        try put(layout.positionEmbedding, w.positionEmbedding?.values, "position embedding")
         for (i, b) in layout.blocks.enumerated() {
             let bw = w.blocks[i]
             try put(b.ln1Weight, bw.ln1.weight, "ln1 weight in block \(i)")
@@ -153,7 +153,10 @@ public final class TrainableModel: @unchecked Sendable {
             unembedding = WeightSource.linear(t, inputs: d, outputs: a.vocabularySize, bias: optional(l.unembedBias, a.vocabularySize))
         }
         let finalNorm = l.finalNormWeight.map { NormWeights(weight: array($0, d), bias: optional(l.finalNormBias, d)) }
-        let weights = Weights(tokenEmbedding: embedding, positionEmbedding: positions, projectIn: nil, blocks: blocks,
+        let d0 = a.width
+        let weights = Weights(tokenEmbedding: FloatTable(embedding, rows: a.vocabularySize, width: d0),
+                              positionEmbedding: positions.map { FloatTable($0, rows: $0.count / d0, width: d0) },
+                              projectIn: nil, blocks: blocks,
                               finalNorm: finalNorm, projectOut: nil, unembedding: unembedding)
         return try Transformer(architecture: a, weights: weights, threads: threads)
     }

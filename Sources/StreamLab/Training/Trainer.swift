@@ -295,10 +295,10 @@ public final class Trainer {
         for i in 0..<8 { length |= UInt64(bytes[16 + i]) << (8 * UInt64(i)) }
         guard length <= UInt64(bytes.count - 24) else { throw bad("truncated header") }
         let headerEnd = 24 + Int(length)
-        guard let header = try? JSONDocument.parse(Data(bytes[24..<headerEnd])), header["format"]?.intValue == 1,
-              let savedStep = header["step"]?.intValue, let optimizerStep = header["optimizer_step"]?.intValue,
-              let count = header["parameter_count"]?.intValue,
-              let words = header["rng"]?.arrayValue?.compactMap({ $0.stringValue.flatMap { UInt64($0, radix: 16) } }),
+        guard let header = try? JSONReader.parseLocated(Array(bytes[24..<headerEnd])), header["format"]?.int == 1,
+              let savedStep = header["step"]?.int, let optimizerStep = header["optimizer_step"]?.int,
+              let count = header["parameter_count"]?.int,
+              let words = header["rng"]?.array?.compactMap({ $0.string.flatMap { UInt64($0, radix: 16) } }),
               words.count == 4, let saved = header["settings"]
         else { throw bad("malformed header") }
         guard count == model.layout.count else {
@@ -306,7 +306,7 @@ public final class Trainer {
         }
         let current = settings.json
         for (key, value) in current.objectFields where !["eval_every", "eval_bytes", "checkpoint_every"].contains(key) {
-            let savedValue = saved[key].map(JSONOutput.init(document:))
+            let savedValue = saved[key].map(JSONOutput.init(value:))
             if savedValue?.serialized() != value.serialized() {
                 throw TrainingError.checkpointMismatch(
                     path: path, reason: "it was trained with \(key) = \(savedValue?.serialized() ?? "nothing"), this run has \(value.serialized()); use the same settings")
@@ -322,19 +322,19 @@ public final class Trainer {
         optimizer.restore(m: floats(1), v: floats(2), step: optimizerStep)
         rng = SeededRandom(state: words)
         step = savedStep
-        elapsed = header["elapsed_seconds"]?.doubleValue ?? 0
-        if let entries = header["log"]?["steps"]?.arrayValue {
+        elapsed = header["elapsed_seconds"]?.double ?? 0
+        if let entries = header["log"]?["steps"]?.array {
             log = entries.compactMap { e in
-                guard let s = e["step"]?.intValue, let l = e["loss"]?.doubleValue, let lr = e["lr"]?.doubleValue,
-                      let g = e["grad_norm"]?.doubleValue, let tps = e["tokens_per_second"]?.doubleValue,
-                      let el = e["elapsed"]?.doubleValue else { return nil }
+                guard let s = e["step"]?.int, let l = e["loss"]?.double, let lr = e["lr"]?.double,
+                      let g = e["grad_norm"]?.double, let tps = e["tokens_per_second"]?.double,
+                      let el = e["elapsed"]?.double else { return nil }
                 return TrainingLogEntry(step: s, loss: Float(l), learningRate: Float(lr), gradientNorm: Float(g),
                                         tokensPerSecond: tps, elapsed: el)
             }
         }
-        if let entries = header["log"]?["validation"]?.arrayValue {
+        if let entries = header["log"]?["validation"]?.array {
             validations = entries.compactMap { e in
-                guard let s = e["step"]?.intValue, let l = e["loss"]?.doubleValue else { return nil }
+                guard let s = e["step"]?.int, let l = e["loss"]?.double else { return nil }
                 return (s, l)
             }
         }
@@ -384,16 +384,15 @@ extension JSONOutput {
         return []
     }
 
-    /// A parsed document as an output value (for comparisons by serialization).
-    init(document: JSONDocument) {
-        switch document {
+    /// A parsed value as an output value (for comparisons by serialization).
+    init(value: JSONValue) {
+        switch value {
         case .null: self = .null
         case let .bool(b): self = .bool(b)
-        case let .int(i): self = .int(i)
-        case let .double(d): self = .number(d)
+        case let .number(d): self = .number(d)
         case let .string(s): self = .string(s)
-        case let .array(a): self = .array(a.map(JSONOutput.init(document:)))
-        case let .object(o): self = .object(o.sorted { $0.key < $1.key }.map { ($0.key, JSONOutput(document: $0.value)) })
+        case let .array(a): self = .array(a.map(JSONOutput.init(value:)))
+        case let .object(o): self = .object(o.sorted { $0.key < $1.key }.map { ($0.key, JSONOutput(value: $0.value)) })
         }
     }
 }

@@ -1,5 +1,3 @@
-import CStreamLabSupport
-
 /// What one block keeps from the forward pass for its backward.
 /// N = B * T rows; D width; F MLP width (2F for a gated MLP's up projection).
 final class LayerCache {
@@ -151,7 +149,7 @@ public final class TrainingPass {
     /// Every step packs multi-megabyte matrices and frees them again. glibc
     /// serves such blocks with fresh mmap pages by default, which the kernel
     /// must zero on first touch (5% of a step); keep them in the heap instead.
-    static let configureAllocator: Void = streamlab_keep_large_allocations_in_heap()
+    static let configureAllocator: Void = StreamLab.keepLargeBuffersForReuse()
 
     deinit {
         tokens.deallocate()

@@ -39,6 +39,11 @@ struct WeightSource {
 
     func vector(_ name: String, _ count: Int) throws -> [Float] { try floats(name, [count]) }
 
+    /// An embedding table `[rows, width]`, from the memory map when possible.
+    func table(_ name: String, rows: Int, width: Int) throws -> FloatTable {
+        try checkpoint.table(prefix + name, rows: rows, width: width)
+    }
+
     /// A weight matrix as row-major `[in, out]`.
     func matrix(_ name: String, layout: Layout, inputs: Int, outputs: Int) throws -> [Float] {
         switch layout {
@@ -50,10 +55,18 @@ struct WeightSource {
         }
     }
 
-    /// An affine map; `bias` nil for none.
+    /// An affine map; `bias` nil for none. Packs straight from the stored
+    /// layout (no intermediate transpose).
     func linear(_ weight: String, bias: String?, layout: Layout, inputs: Int, outputs: Int) throws -> Linear {
-        let w = try matrix(weight, layout: layout, inputs: inputs, outputs: outputs)
-        return Self.linear(w, inputs: inputs, outputs: outputs, bias: try bias.map { try vector($0, outputs) })
+        let b = try bias.map { try vector($0, outputs) }
+        switch layout {
+        case .inOut:
+            return Self.linear(try floats(weight, [inputs, outputs]), inputs: inputs, outputs: outputs, bias: b)
+        case .outIn:
+            let w = try floats(weight, [outputs, inputs])
+            let packed = w.withUnsafeBufferPointer { PackedMatrix(transposed: $0, rows: inputs, columns: outputs) }
+            return Linear(weight: packed, bias: b)
+        }
     }
 
     /// Packs a row-major `[in, out]` matrix.
@@ -62,15 +75,19 @@ struct WeightSource {
         return Linear(weight: packed, bias: bias)
     }
 
-    /// Several `[in, out_k]` matrices side by side as one `[in, sum out_k]`.
-    static func concatenateColumns(_ parts: [[Float]], inputs: Int) -> [Float] {
-        let widths = parts.map { $0.count / max(inputs, 1) }
-        var out = [Float]()
-        out.reserveCapacity(parts.reduce(0) { $0 + $1.count })
-        for r in 0..<inputs {
-            for (p, w) in zip(parts, widths) { out.append(contentsOf: p[(r * w)..<((r + 1) * w)]) }
+    /// Several `nn.Linear` maps on the same input fused into one: the
+    /// weights `{prefix}{name}.weight` (`[out_k, in]`) stacked along outputs,
+    /// with their `.bias` vectors when `bias` is set. E.g. q | k | v.
+    func fused(_ prefix: String, _ names: [String], outputs: [Int], inputs: Int, bias: Bool) throws -> Linear {
+        var stacked: [Float] = []                                      // [sum out_k, in]
+        var biases: [Float] = []
+        for (name, out) in zip(names, outputs) {
+            stacked += try floats(prefix + name + ".weight", [out, inputs])
+            if bias { biases += try vector(prefix + name + ".bias", out) }
         }
-        return out
+        let total = outputs.reduce(0, +)
+        let packed = stacked.withUnsafeBufferPointer { PackedMatrix(transposed: $0, rows: inputs, columns: total) }
+        return Linear(weight: packed, bias: bias ? biases : nil)
     }
 
     static func transpose(_ w: [Float], rows: Int, columns: Int) -> [Float] {
@@ -87,14 +104,14 @@ struct WeightSource {
     /// The unembedding `[E, V]`: the checkpoint's `name` (`[V, E]`, no prefix)
     /// when untied or when the file carries it anyway, else the transposed
     /// token embedding `[V, E]`.
-    func unembedding(_ name: String, embedding: [Float], architecture a: Architecture) throws -> Linear {
+    func unembedding(_ name: String, embedding: FloatTable, architecture a: Architecture) throws -> Linear {
         var head = self
         head.prefix = ""
         let e = a.embeddingWidth, v = a.vocabularySize
         if !a.tiedEmbeddings || head.has(name) {
             return try head.linear(name, bias: nil, layout: .outIn, inputs: e, outputs: v)
         }
-        return Self.linear(Self.transpose(embedding, rows: v, columns: e), inputs: e, outputs: v, bias: nil)
+        return Linear(weight: PackedMatrix(transposed: embedding.base, rows: e, columns: v, rowStride: e), bias: nil)
     }
 
     /// Marks known non-weights (mask buffers, rotary caches) as used.

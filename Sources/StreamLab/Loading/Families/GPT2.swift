@@ -33,23 +33,28 @@ enum GPT2Mapping: FamilyMapping {
         s.prefix = s.checkpoint.contains("transformer.wte.weight") ? "transformer." : ""
         let d = a.width, f = a.mlpWidth
         s.ignore { $0.hasSuffix(".attn.bias") || $0.hasSuffix(".attn.masked_bias") }
-        let blocks = try (0..<a.layerCount).map { i -> BlockWeights in
-            let p = "h.\(i)."
-            return BlockWeights(
-                ln1: try s.norm(p + "ln_1.weight", bias: p + "ln_1.bias", width: d),
-                qkv: try s.linear(p + "attn.c_attn.weight", bias: p + "attn.c_attn.bias", layout: .inOut, inputs: d, outputs: 3 * d),
-                output: try s.linear(p + "attn.c_proj.weight", bias: p + "attn.c_proj.bias", layout: .inOut, inputs: d, outputs: d),
-                ln2: try s.norm(p + "ln_2.weight", bias: p + "ln_2.bias", width: d),
-                up: try s.linear(p + "mlp.c_fc.weight", bias: p + "mlp.c_fc.bias", layout: .inOut, inputs: d, outputs: f),
-                down: try s.linear(p + "mlp.c_proj.weight", bias: p + "mlp.c_proj.bias", layout: .inOut, inputs: f, outputs: d))
-        }
-        let embedding = try s.floats("wte.weight", [a.vocabularySize, d])
+        let blocks = try (0..<a.layerCount).map { try conv1DBlock(s, layer: $0, width: d, mlpWidth: f) }
+        let embedding = try s.table("wte.weight", rows: a.vocabularySize, width: d)
         return Weights(
-            tokenEmbedding: embedding, positionEmbedding: try s.floats("wpe.weight", [a.maxPositions, d]),
+            tokenEmbedding: embedding, positionEmbedding: try s.table("wpe.weight", rows: a.maxPositions, width: d),
             projectIn: nil, blocks: blocks,
             finalNorm: try s.norm("ln_f.weight", bias: "ln_f.bias", width: d),
             projectOut: nil, unembedding: try s.unembedding("lm_head.weight", embedding: embedding, architecture: a))
     }
+}
+
+/// One GPT-2 / GPT-1 block `h.{i}.`: `ln_1`, fused `attn.c_attn`, `attn.c_proj`,
+/// `ln_2`, `mlp.c_fc`, `mlp.c_proj`, Conv1D weights stored `[in, out]`. For
+/// GPT-1, `ln_1` / `ln_2` follow the adds (post-norm) but the names are the same.
+func conv1DBlock(_ s: WeightSource, layer i: Int, width d: Int, mlpWidth f: Int) throws -> BlockWeights {
+    let p = "h.\(i)."
+    return BlockWeights(
+        ln1: try s.norm(p + "ln_1.weight", bias: p + "ln_1.bias", width: d),
+        qkv: try s.linear(p + "attn.c_attn.weight", bias: p + "attn.c_attn.bias", layout: .inOut, inputs: d, outputs: 3 * d),
+        output: try s.linear(p + "attn.c_proj.weight", bias: p + "attn.c_proj.bias", layout: .inOut, inputs: d, outputs: d),
+        ln2: try s.norm(p + "ln_2.weight", bias: p + "ln_2.bias", width: d),
+        up: try s.linear(p + "mlp.c_fc.weight", bias: p + "mlp.c_fc.bias", layout: .inOut, inputs: d, outputs: f),
+        down: try s.linear(p + "mlp.c_proj.weight", bias: p + "mlp.c_proj.bias", layout: .inOut, inputs: f, outputs: d))
 }
 
 /// GPT-1 (`openai-gpt`): post-norm (`ln_1` after the attention add, `ln_2`
@@ -85,19 +90,10 @@ enum OpenAIGPTMapping: FamilyMapping {
         s.prefix = s.checkpoint.contains("transformer.tokens_embed.weight") ? "transformer." : ""
         let d = a.width, f = a.mlpWidth
         s.ignore { $0.hasSuffix(".attn.bias") }
-        let blocks = try (0..<a.layerCount).map { i -> BlockWeights in
-            let p = "h.\(i)."
-            return BlockWeights(
-                ln1: try s.norm(p + "ln_1.weight", bias: p + "ln_1.bias", width: d),
-                qkv: try s.linear(p + "attn.c_attn.weight", bias: p + "attn.c_attn.bias", layout: .inOut, inputs: d, outputs: 3 * d),
-                output: try s.linear(p + "attn.c_proj.weight", bias: p + "attn.c_proj.bias", layout: .inOut, inputs: d, outputs: d),
-                ln2: try s.norm(p + "ln_2.weight", bias: p + "ln_2.bias", width: d),
-                up: try s.linear(p + "mlp.c_fc.weight", bias: p + "mlp.c_fc.bias", layout: .inOut, inputs: d, outputs: f),
-                down: try s.linear(p + "mlp.c_proj.weight", bias: p + "mlp.c_proj.bias", layout: .inOut, inputs: f, outputs: d))
-        }
-        let embedding = try s.floats("tokens_embed.weight", [a.vocabularySize, d])
+        let blocks = try (0..<a.layerCount).map { try conv1DBlock(s, layer: $0, width: d, mlpWidth: f) }
+        let embedding = try s.table("tokens_embed.weight", rows: a.vocabularySize, width: d)
         return Weights(
-            tokenEmbedding: embedding, positionEmbedding: try s.floats("positions_embed.weight", [a.maxPositions, d]),
+            tokenEmbedding: embedding, positionEmbedding: try s.table("positions_embed.weight", rows: a.maxPositions, width: d),
             projectIn: nil, blocks: blocks, finalNorm: nil, projectOut: nil,
             unembedding: try s.unembedding("lm_head.weight", embedding: embedding, architecture: a))
     }

@@ -55,30 +55,18 @@ enum LlamaMapping: FamilyMapping {
         s.ignore { $0.hasSuffix("rotary_emb.inv_freq") }
         let blocks = try (0..<a.layerCount).map { i -> BlockWeights in
             let p = "layers.\(i)."
-            let q = try s.matrix(p + "self_attn.q_proj.weight", layout: .outIn, inputs: d, outputs: qWidth)
-            let k = try s.matrix(p + "self_attn.k_proj.weight", layout: .outIn, inputs: d, outputs: kvWidth)
-            let v = try s.matrix(p + "self_attn.v_proj.weight", layout: .outIn, inputs: d, outputs: kvWidth)
-            let qkvBias: [Float]? = a.qkvBias
-                ? try s.vector(p + "self_attn.q_proj.bias", qWidth) + s.vector(p + "self_attn.k_proj.bias", kvWidth)
-                    + s.vector(p + "self_attn.v_proj.bias", kvWidth)
-                : nil
-            let gate = try s.matrix(p + "mlp.gate_proj.weight", layout: .outIn, inputs: d, outputs: f)
-            let up = try s.matrix(p + "mlp.up_proj.weight", layout: .outIn, inputs: d, outputs: f)
-            let upBias: [Float]? = a.mlpBias
-                ? try s.vector(p + "mlp.gate_proj.bias", f) + s.vector(p + "mlp.up_proj.bias", f) : nil
             return BlockWeights(
                 ln1: try s.norm(p + "input_layernorm.weight", bias: nil, width: d),
-                qkv: WeightSource.linear(WeightSource.concatenateColumns([q, k, v], inputs: d),
-                                         inputs: d, outputs: qWidth + 2 * kvWidth, bias: qkvBias),
+                qkv: try s.fused(p + "self_attn.", ["q_proj", "k_proj", "v_proj"], outputs: [qWidth, kvWidth, kvWidth],
+                                 inputs: d, bias: a.qkvBias),
                 output: try s.linear(p + "self_attn.o_proj.weight", bias: a.outputBias ? p + "self_attn.o_proj.bias" : nil,
                                      layout: .outIn, inputs: qWidth, outputs: d),
                 ln2: try s.norm(p + "post_attention_layernorm.weight", bias: nil, width: d),
-                up: WeightSource.linear(WeightSource.concatenateColumns([gate, up], inputs: d),
-                                        inputs: d, outputs: 2 * f, bias: upBias),
+                up: try s.fused(p + "mlp.", ["gate_proj", "up_proj"], outputs: [f, f], inputs: d, bias: a.mlpBias),
                 down: try s.linear(p + "mlp.down_proj.weight", bias: a.mlpBias ? p + "mlp.down_proj.bias" : nil,
                                    layout: .outIn, inputs: f, outputs: d))
         }
-        let embedding = try s.floats("embed_tokens.weight", [a.vocabularySize, d])
+        let embedding = try s.table("embed_tokens.weight", rows: a.vocabularySize, width: d)
         return Weights(
             tokenEmbedding: embedding, positionEmbedding: nil, projectIn: nil, blocks: blocks,
             finalNorm: try s.norm("norm.weight", bias: nil, width: d), projectOut: nil,

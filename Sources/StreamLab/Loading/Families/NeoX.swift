@@ -56,7 +56,7 @@ enum NeoXMapping: FamilyMapping {
                 up: try s.linear(p + "mlp.dense_h_to_4h.weight", bias: p + "mlp.dense_h_to_4h.bias", layout: .outIn, inputs: d, outputs: f),
                 down: try s.linear(p + "mlp.dense_4h_to_h.weight", bias: p + "mlp.dense_4h_to_h.bias", layout: .outIn, inputs: f, outputs: d))
         }
-        let embedding = try s.floats("embed_in.weight", [a.vocabularySize, d])
+        let embedding = try s.table("embed_in.weight", rows: a.vocabularySize, width: d)
         return Weights(
             tokenEmbedding: embedding, positionEmbedding: nil, projectIn: nil, blocks: blocks,
             finalNorm: try s.norm("final_layer_norm.weight", bias: "final_layer_norm.bias", width: d),

@@ -35,29 +35,22 @@ enum OPTMapping: FamilyMapping {
         let blocks = try (0..<a.layerCount).map { i -> BlockWeights in
             let p = "layers.\(i)."
             func bias(_ name: String) -> String? { a.qkvBias ? p + name : nil }
-            let q = try s.matrix(p + "self_attn.q_proj.weight", layout: .outIn, inputs: d, outputs: d)
-            let k = try s.matrix(p + "self_attn.k_proj.weight", layout: .outIn, inputs: d, outputs: d)
-            let v = try s.matrix(p + "self_attn.v_proj.weight", layout: .outIn, inputs: d, outputs: d)
-            let qkvBias: [Float]? = a.qkvBias
-                ? try s.vector(p + "self_attn.q_proj.bias", d) + s.vector(p + "self_attn.k_proj.bias", d)
-                    + s.vector(p + "self_attn.v_proj.bias", d)
-                : nil
             return BlockWeights(
                 ln1: try s.norm(p + "self_attn_layer_norm.weight", bias: p + "self_attn_layer_norm.bias", width: d),
-                qkv: WeightSource.linear(WeightSource.concatenateColumns([q, k, v], inputs: d),
-                                         inputs: d, outputs: 3 * d, bias: qkvBias),
+                qkv: try s.fused(p + "self_attn.", ["q_proj", "k_proj", "v_proj"], outputs: [d, d, d],
+                                 inputs: d, bias: a.qkvBias),
                 output: try s.linear(p + "self_attn.out_proj.weight", bias: bias("self_attn.out_proj.bias"),
                                      layout: .outIn, inputs: d, outputs: d),
                 ln2: try s.norm(p + "final_layer_norm.weight", bias: p + "final_layer_norm.bias", width: d),
                 up: try s.linear(p + "fc1.weight", bias: bias("fc1.bias"), layout: .outIn, inputs: d, outputs: f),
                 down: try s.linear(p + "fc2.weight", bias: bias("fc2.bias"), layout: .outIn, inputs: f, outputs: d))
         }
-        let embedding = try s.floats("embed_tokens.weight", [a.vocabularySize, e])
+        let embedding = try s.table("embed_tokens.weight", rows: a.vocabularySize, width: e)
         let projectIn = a.hasProjection ? try s.linear("project_in.weight", bias: nil, layout: .outIn, inputs: e, outputs: d) : nil
         let projectOut = a.hasProjection ? try s.linear("project_out.weight", bias: nil, layout: .outIn, inputs: d, outputs: e) : nil
         return Weights(
             tokenEmbedding: embedding,
-            positionEmbedding: try s.floats("embed_positions.weight", [a.maxPositions + 2, d]),
+            positionEmbedding: try s.table("embed_positions.weight", rows: a.maxPositions + 2, width: d),
             projectIn: projectIn, blocks: blocks,
             finalNorm: a.hasFinalNorm ? try s.norm("final_layer_norm.weight", bias: "final_layer_norm.bias", width: d) : nil,
             projectOut: projectOut,

@@ -1,0 +1,273 @@
+#!/usr/bin/env python3
+"""StreamLab against PyTorch and numpy (OpenBLAS), measured side by side in one run.
+
+Runs `stream-bench` (release build) for StreamLab's figures, the same workloads with
+PyTorch + transformers and numpy, and prints one table of ratios (ours / theirs; below 1
+means StreamLab is faster). Then the whole-process comparison a user would make: `stream-probe
+ablate` on a saved GPT-2-small-shaped Hugging Face directory (random weights, written here)
+against a plain PyTorch + transformers script doing the same job with forward hooks.
+
+    swift build -c release
+    python3 -m venv /work/venv && /work/venv/bin/pip install torch transformers numpy safetensors
+    /work/venv/bin/python Benchmarks/compare.py [--quick] [--results Benchmarks/RESULTS.md]
+
+Torch and numpy are optional: a missing one leaves its column empty. Thread counts are set
+per measurement (torch.set_num_threads; OPENBLAS_NUM_THREADS in a child process for numpy).
+"""
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BENCH = os.path.join(ROOT, ".build", "release", "stream-bench")
+PROBE = os.path.join(ROOT, ".build", "release", "stream-probe")
+SHAPES = [("768x768", 768, 768), ("768x3072", 768, 3072), ("3072x768", 3072, 768), ("768x50257", 768, 50257)]
+ROWS = [1, 16, 128, 512]
+CORES = os.cpu_count() or 1
+THREADS = sorted({1, CORES})
+
+
+def best(fn, repeats):
+    fn()
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return min(times)
+
+
+# ----------------------------------------------------------------------------- numpy
+
+NUMPY_CHILD = r"""
+import json, sys, time, numpy as np
+shapes, rows = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+rng = np.random.default_rng(0)
+out = {}
+def best(fn, n):
+    fn(); ts = []
+    for _ in range(n):
+        t = time.perf_counter(); fn(); ts.append(time.perf_counter() - t)
+    return min(ts)
+for name, k, n in shapes:
+    b = rng.standard_normal((k, n), dtype=np.float32)
+    for m in rows:
+        a = rng.standard_normal((m, k), dtype=np.float32)
+        c = np.empty((m, n), dtype=np.float32)
+        out[f"M={m} {name}"] = best(lambda: np.matmul(a, b, out=c), 3 if m * k * n > 1e8 else 10)
+print(json.dumps(out))
+"""
+
+
+def numpy_gemm(threads):
+    env = dict(os.environ, OPENBLAS_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads))
+    env.pop("OPENBLAS_CORETYPE", None)
+    env.pop("OPENBLAS_L2_SIZE", None)
+    try:
+        r = subprocess.run([sys.executable, "-c", NUMPY_CHILD, json.dumps(SHAPES), json.dumps(ROWS)],
+                           env=env, capture_output=True, text=True, check=True)
+        return json.loads(r.stdout)
+    except Exception as e:  # numpy missing or failing
+        print(f"numpy: skipped ({e})", file=sys.stderr)
+        return {}
+
+
+# ----------------------------------------------------------------------------- torch
+
+def skip_block(_module, inputs, output):
+    """Forward hook that makes a block pass its input through unchanged."""
+    return (inputs[0],) + tuple(output[1:]) if isinstance(output, tuple) else inputs[0]
+
+
+def torch_workloads(quick):
+    try:
+        import torch
+        import transformers
+        from transformers import GPT2Config, GPT2LMHeadModel
+    except Exception as e:
+        print(f"torch: skipped ({e})", file=sys.stderr)
+        return {}
+    transformers.logging.set_verbosity_error()
+    results = {}
+    torch.manual_seed(0)
+    for threads in THREADS:
+        torch.set_num_threads(threads)
+        for name, k, n in SHAPES:
+            b = torch.randn(k, n)
+            for m in ROWS:
+                a = torch.randn(m, k)
+                c = torch.empty(m, n)
+                results[("gemm", f"M={m} {name}", threads)] = best(lambda: torch.matmul(a, b, out=c), 3 if m * k * n > 1e8 else 10)
+    model = GPT2LMHeadModel(GPT2Config(attn_implementation="eager")).eval()
+    blocks = model.transformer.h
+    for threads in THREADS:
+        torch.set_num_threads(threads)
+        for t in ([128] if quick else [128, 512]):
+            ids = torch.tensor([[(i * 7919) % 50257 for i in range(t)]])
+            with torch.no_grad():
+                plain = best(lambda: model(ids), 3)
+                results[("forward", f"GPT-2 small, {t} tokens, all logits", threads)] = plain
+                # Full recording: every hook point of DESIGN.md section 3, cloned.
+                store = []
+                handles = []
+                def keep(_m, _i, o):
+                    store.append((o[0] if isinstance(o, tuple) else o).detach().clone())
+                def keep_input(_m, i):
+                    store.append(i[0].detach().clone())
+                for blk in blocks:
+                    handles += [blk.register_forward_pre_hook(keep_input), blk.register_forward_hook(keep),
+                                blk.attn.register_forward_hook(keep), blk.mlp.register_forward_hook(keep),
+                                blk.ln_2.register_forward_pre_hook(keep_input), blk.mlp.act.register_forward_hook(keep),
+                                blk.attn.c_proj.register_forward_pre_hook(keep_input)]
+                handles += [model.transformer.wte.register_forward_hook(keep), model.transformer.wpe.register_forward_hook(keep),
+                            model.transformer.ln_f.register_forward_hook(keep)]
+                full = best(lambda: (store.clear(), model(ids, output_attentions=True)), 3)
+                for h in handles:
+                    h.remove()
+                results[("forward", "  same, full recording", threads)] = full
+                if t == 128:
+                    def sweep():
+                        model(ids)
+                        for k in range(len(blocks)):
+                            h = blocks[k].register_forward_hook(skip_block)
+                            model(ids)
+                            h.remove()
+                    results[("sweep", f"skip each of 12 blocks, {t} tokens", threads)] = best(sweep, 2)
+                    def lens():
+                        out = model(ids, output_hidden_states=True)
+                        # HF's last hidden state is already ln_f'ed; read the others through ln_f.
+                        stacked = torch.cat([model.transformer.ln_f(h) for h in out.hidden_states[:-1]] + [out.hidden_states[-1]], 0)
+                        model.lm_head(stacked).log_softmax(-1)
+                    results[("lens", f"logit lens, 13 reads, {t} tokens", threads)] = best(lens, 3)
+    return results
+
+
+# ----------------------------------------------------------------------------- whole process
+
+TORCH_ABLATE = r"""
+import json, sys, time
+t0 = time.perf_counter()
+import torch
+from transformers import GPT2LMHeadModel
+t_import = time.perf_counter()
+torch.set_num_threads(int(sys.argv[3]))
+model = GPT2LMHeadModel.from_pretrained(sys.argv[1], attn_implementation="eager").eval()
+t_load = time.perf_counter()
+ids = torch.tensor([[int(x) for x in sys.argv[2].split(",")]])
+blocks = model.transformer.h
+with torch.no_grad():
+    clean = model(ids).logits[0].double().log_softmax(-1)
+    rows = []
+    for k in range(len(blocks)):
+        h = blocks[k].register_forward_hook(lambda m, i, o: ((i[0],) + tuple(o[1:])) if isinstance(o, tuple) else i[0])
+        q = model(ids).logits[0].double().log_softmax(-1)
+        h.remove()
+        kl = (clean.exp() * (clean - q)).sum(-1)
+        loss = -q[:-1].gather(1, ids[0, 1:, None]).mean().item()
+        rows.append({"layer": k, "kl_mean": kl.mean().item(), "loss": loss})
+t_end = time.perf_counter()
+print(json.dumps({"import": t_import - t0, "load": t_load - t_import, "work": t_end - t_load, "ablations": rows}))
+"""
+
+
+def whole_process(threads):
+    try:
+        import torch
+        from transformers import GPT2Config, GPT2LMHeadModel
+    except Exception as e:
+        print(f"whole-process comparison: skipped ({e})", file=sys.stderr)
+        return None
+    directory = tempfile.mkdtemp(prefix="streamlab-gpt2-small-")
+    try:
+        torch.manual_seed(0)
+        GPT2LMHeadModel(GPT2Config()).save_pretrained(directory)
+        tokens = ",".join(str((i * 7919) % 50257) for i in range(128))
+        ours, theirs = [], []
+        for _ in range(3):
+            t = time.perf_counter()
+            r = subprocess.run([PROBE, "ablate", directory, "--tokens", tokens, "--threads", str(threads), "--format", "json"],
+                               capture_output=True, text=True, check=True)
+            ours.append(time.perf_counter() - t)
+            our_json = json.loads(r.stdout)
+            t = time.perf_counter()
+            r = subprocess.run([sys.executable, "-c", TORCH_ABLATE, directory, tokens, str(threads)],
+                               capture_output=True, text=True, check=True)
+            theirs.append(time.perf_counter() - t)
+            torch_json = json.loads(r.stdout)
+        worst = max(abs(a["kl_mean"] - b["kl_mean"]) + abs(a["loss"] - b["loss"])
+                    for a, b in zip(our_json["ablations"], torch_json["ablations"]))
+        return {"ours": min(ours), "torch_total": min(theirs), "torch_work": torch_json["work"],
+                "torch_import": torch_json["import"], "torch_load": torch_json["load"], "agreement": worst}
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+# ----------------------------------------------------------------------------- report
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true", help="fewer workloads")
+    parser.add_argument("--results", help="write the table as Markdown to this file")
+    args = parser.parse_args()
+    for exe in (BENCH, PROBE):
+        if not os.path.exists(exe):
+            sys.exit(f"{exe} is missing: run `swift build -c release` first")
+    print("running stream-bench ...", file=sys.stderr)
+    out = tempfile.mktemp(suffix=".json")
+    groups = ["peak", "gemm", "forward", "sweep", "lens"]
+    subprocess.run([BENCH, *groups, "--json", out], check=True, stdout=sys.stderr)
+    ours_json = json.load(open(out))
+    os.remove(out)
+    peak = {p["threads"]: p["gflops"] for p in ours_json["peak"]}
+    ours = {(f["group"], f["name"], f["threads"]): f for f in ours_json["figures"]}
+    print("running numpy ...", file=sys.stderr)
+    numpy = {t: numpy_gemm(t) for t in THREADS}
+    print("running torch ...", file=sys.stderr)
+    torch_results = torch_workloads(args.quick)
+    print("running the whole-process ablate comparison ...", file=sys.stderr)
+    process = whole_process(CORES)
+
+    lines = []
+    def emit(s=""):
+        print(s)
+        lines.append(s)
+    emit(f"Machine: {platform.processor() or platform.machine()}, {CORES} cores; "
+         f"measured FMA peak {peak.get(1, 0):.0f} GFLOP/s on 1 thread, {peak.get(CORES, 0):.0f} on {CORES}.")
+    emit()
+    emit("| workload | threads | StreamLab ms | GFLOP/s (% peak) | PyTorch ms | numpy ms | ours / PyTorch | ours / numpy |")
+    emit("|---|---|---|---|---|---|---|---|")
+    for key, f in ours.items():
+        group, name, threads = key
+        if group == "peak":
+            continue
+        ms = f["seconds"] * 1000
+        g = f["gflops"]
+        gtext = f"{g:.0f} ({100 * g / peak[threads]:.0f}%)" if g else f["note"]
+        t = torch_results.get(key)
+        n = numpy.get(threads, {}).get(name) if group == "gemm" else None
+        cells = ["" if t is None else f"{t * 1000:.2f}", "" if n is None else f"{n * 1000:.2f}",
+                 "" if t is None else f"{f['seconds'] / t:.2f}", "" if n is None else f"{f['seconds'] / n:.2f}"]
+        emit(f"| {group}: {name.strip()} | {threads} | {ms:.2f} | {gtext} | " + " | ".join(cells) + " |")
+    if process:
+        emit()
+        emit(f"Whole process, `stream-probe ablate` (load + clean pass + 12 block skips, 128 tokens, {CORES} threads) "
+             f"on a saved GPT-2-small-shaped directory:")
+        emit(f"StreamLab {process['ours']:.2f} s end to end; the PyTorch script {process['torch_total']:.2f} s end to end "
+             f"(imports {process['torch_import']:.2f} s, load {process['torch_load']:.2f} s, 13 forwards {process['torch_work']:.2f} s).")
+        emit(f"Ratios: ours / PyTorch end to end = {process['ours'] / process['torch_total']:.2f}; "
+             f"ours / PyTorch's 13 forwards alone = {process['ours'] / process['torch_work']:.2f}. "
+             f"Metrics agree within {process['agreement']:.1e} (KL + loss, summed over layers' worst).")
+    if args.results:
+        with open(args.results, "w") as fh:
+            fh.write("# Benchmark results\n\nLatest run of `python3 Benchmarks/compare.py` "
+                     f"({time.strftime('%Y-%m-%d')}).\n\n" + "\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Fuzzing with libFuzzer (not part of CI). Builds one target with the library's
+# sources, libFuzzer and AddressSanitizer, and runs it on its corpus:
+#
+#   Fuzz/run.sh TARGET [SECONDS]      # default 600 s; TARGET is a file in Fuzz/Targets
+#   Fuzz/run.sh all [SECONDS]         # every target in turn
+#
+# Targets: safetensors, config, tokenizer_json, tiktoken, vocab_merges, pretokenizer, npz.
+# Seeds are in Fuzz/seeds/TARGET (committed); the growing corpus goes to
+# Fuzz/corpus/TARGET and crashing inputs to Fuzz/crashes/TARGET (neither committed).
+# A crash found here becomes a regression case in Fixtures/bad (make_bad.py) or a unit test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds=${2:-600}
+targets=${1:?usage: Fuzz/run.sh TARGET|all [SECONDS]}
+if [ "$targets" = all ]; then
+    targets="safetensors config tokenizer_json tiktoken vocab_merges pretokenizer npz"
+fi
+flags=()
+if [ "$(uname -m)" = x86_64 ]; then flags+=(-Xcc -mavx2 -Xcc -mfma -Xcc -mf16c); fi
+mkdir -p Fuzz/.build
+for target in $targets; do
+    binary=Fuzz/.build/$target
+    if [ ! -x "$binary" ] || [ -n "$(find Sources Fuzz/Targets -newer "$binary" -name '*.swift' | head -1)" ]; then
+        echo "building $target ..." >&2
+        swiftc -sanitize=fuzzer,address -parse-as-library -O -module-name StreamLabFuzz "${flags[@]}" \
+            $(find Sources/StreamLab -name '*.swift' | sort) Fuzz/Targets/Support.swift "Fuzz/Targets/$target.swift" -o "$binary"
+    fi
+    mkdir -p "Fuzz/corpus/$target" "Fuzz/crashes/$target"
+    echo "fuzzing $target for $seconds s ..." >&2
+    "$binary" -max_total_time="$seconds" -max_len=65536 -rss_limit_mb=4096 -timeout=20 \
+        -artifact_prefix="Fuzz/crashes/$target/" "Fuzz/corpus/$target" "Fuzz/seeds/$target" 2>&1 \
+        | tee "Fuzz/.build/$target.log" | grep -E "^Done|ERROR|SUMMARY|==[0-9]+==" >&2 || true
+done

@@ -1,0 +1,142 @@
+/// The part of a block an ablation sweep removes.
+public enum Sublayer: String, Sendable, CaseIterable {
+    case block, attn, mlp
+
+    /// The intervention target of this sublayer in `layer`.
+    public func target(layer: Int) -> InterventionTarget {
+        switch self {
+        case .block: return .block(layer: layer)
+        case .attn: return .attention(layer: layer)
+        case .mlp: return .mlp(layer: layer)
+        }
+    }
+}
+
+/// One row of an ablation report: what was removed and what it cost.
+public struct AblationEntry: Sendable {
+    /// The interventions applied together (one for a sweep entry).
+    public let interventions: [Intervention]
+    public let metrics: AblationMetrics
+
+    /// The (first) layer removed.
+    public var layer: Int { interventions.map(\.target.layer).min() ?? 0 }
+    public var mode: AblationMode { interventions.first?.mode ?? .skip }
+    /// `block`, `attn`, `mlp`, `head` or `joint` (several layers at once).
+    public var sublayer: String {
+        guard interventions.count == 1, let t = interventions.first?.target else { return "joint" }
+        switch t {
+        case .block: return "block"
+        case .attention: return "attn"
+        case .mlp: return "mlp"
+        case .head: return "head"
+        }
+    }
+    /// The head, for a head ablation.
+    public var head: Int? {
+        if interventions.count == 1, case let .head(_, h)? = interventions.first?.target { return h }
+        return nil
+    }
+    /// Every layer touched.
+    public var layers: [Int] { Array(Set(interventions.map(\.target.layer))).sorted() }
+}
+
+/// The result of ablating several things, each on its own, against one clean run.
+public struct AblationSweep: Sendable {
+    /// Tokens, when a single sequence was used.
+    public let tokens: [Int]?
+    /// Clean mean next-token loss over the same positions.
+    public let cleanLoss: Double
+    public let entries: [AblationEntry]
+    /// Positions and sequences (windows) scored.
+    public let positions: Int
+    public let sequences: Int
+}
+
+extension Transformer {
+    /// Removes `target` (DESIGN.md section 4) and measures the damage on `tokens`:
+    /// e.g. `try model.ablate(.block(layer: 3), mode: .skip, on: tokens)`.
+    public func ablate(_ target: InterventionTarget, mode: AblationMode = .skip, on tokens: [Int]) throws -> AblationMetrics {
+        try ablate([Intervention(target, mode: mode)], on: tokens)
+    }
+
+    /// Applies several interventions together (a joint ablation) and measures the damage.
+    public func ablate(_ interventions: [Intervention], on tokens: [Int]) throws -> AblationMetrics {
+        try ablationSweep([interventions], on: [tokens]).entries[0].metrics
+    }
+
+    /// One entry per listed layer: the sublayer removed with `mode`, each on
+    /// its own. Default: every block skipped.
+    public func ablationSweep(layers: [Int]? = nil, sublayer: Sublayer = .block, mode: AblationMode = .skip,
+                              on tokens: [Int]) throws -> AblationSweep {
+        let plan = (layers ?? Array(0..<architecture.layerCount)).map { [Intervention(sublayer.target(layer: $0), mode: mode)] }
+        return try ablationSweep(plan, on: [tokens])
+    }
+
+    /// Runs each intervention set of `plan` on every sequence of `sequences`
+    /// and averages the metrics over all their positions. The clean run of
+    /// each sequence is computed once, and every ablated run restarts from the
+    /// clean stream at its first ablated layer (results equal separate full
+    /// passes; the blocks below are not recomputed). Sequences are consumed
+    /// one at a time (a streamed text file never sits in memory whole);
+    /// `progress(done)` is called after each.
+    public func ablationSweep(_ plan: [[Intervention]], on sequences: some Sequence<[Int]>,
+                              progress: ((Int) -> Void)? = nil) throws -> AblationSweep {
+        for interventions in plan { try validate(interventions: interventions) }
+        var clean = MetricSums()
+        var sums = [MetricSums](repeating: MetricSums(), count: plan.count)
+        var first: [Int]?, count = 0, positions = 0
+        for (index, tokens) in sequences.enumerated() {
+            try validate(tokens: tokens)
+            if index == 0 { first = tokens }
+            count += 1
+            positions += tokens.count
+            let t = tokens.count, v = architecture.vocabularySize
+            // Clean pass, keeping the stream entering every block.
+            var recorder = Recorder([.residPre])
+            let stream = embed(tokens, recorder: &recorder)
+            let noPlans = [BlockPlan](repeating: BlockPlan(), count: architecture.layerCount)
+            runBlocks(stream, length: t, from: 0, plans: noPlans, recorder: &recorder)
+            var silent = Recorder([])
+            let cleanLogits = finalRead(stream.pointer, rows: t, recorder: &silent)
+            let logZ = (0..<t).map { Distribution.logSumExp(cleanLogits.pointer + $0 * v, v) }
+            clean.addLoss(cleanLogits.pointer, logZ: logZ, tokens: tokens, vocabulary: v)
+            for (k, interventions) in plan.enumerated() {
+                let plans = BlockPlan.plans(interventions, layerCount: architecture.layerCount)
+                let start = interventions.map(\.target.layer).min() ?? architecture.layerCount
+                let x: FloatBuffer
+                if start < architecture.layerCount, let pre = recorder.arrays[.residPre(start)] {
+                    x = FloatBuffer(copying: pre.scalars)
+                } else {
+                    x = FloatBuffer(copying: stream.array)
+                }
+                runBlocks(x, length: t, from: start, plans: plans, recorder: &silent)
+                let logits = finalRead(x.pointer, rows: t, recorder: &silent)
+                sums[k].add(clean: cleanLogits.pointer, logZClean: logZ, intervened: logits.pointer, tokens: tokens, vocabulary: v)
+            }
+            progress?(index + 1)
+        }
+        let cleanLoss = clean.loss
+        return AblationSweep(
+            tokens: count == 1 ? first : nil, cleanLoss: cleanLoss,
+            entries: zip(plan, sums).map { AblationEntry(interventions: $0, metrics: $1.metrics(cleanLoss: cleanLoss)) },
+            positions: positions, sequences: count)
+    }
+}
+
+/// Cutting a long token stream into model-sized windows.
+public enum Windows {
+    /// Windows of `length` tokens starting every `stride` tokens; a shorter
+    /// final window is kept when it has at least two tokens (one prediction).
+    public static func split(_ tokens: [Int], length: Int, stride: Int) -> [[Int]] {
+        precondition(length > 0 && stride > 0)
+        var windows: [[Int]] = []
+        var start = 0
+        while start < tokens.count {
+            let end = min(start + length, tokens.count)
+            if end - start >= 2 { windows.append(Array(tokens[start..<end])) }
+            if end == tokens.count { break }
+            start += stride
+        }
+        return windows
+    }
+}

@@ -1,0 +1,110 @@
+/// The logit lens at one layer: the stream after that layer read through the
+/// model's own final read, per position.
+public struct LensLayer: Sendable {
+    /// -1 for the embedding stream (`resid_pre_0`), else the block whose output is read.
+    public let layer: Int
+    /// KL(P_final || P_layer) per position.
+    public let klToFinal: [Double]
+    /// Rank of the final top-1 token under this layer's logits (0 = top) per position.
+    public let rank: [Int]
+    /// Entropy of this layer's distribution per position.
+    public let entropy: [Double]
+    /// Probability of the final top-1 token under this layer's distribution, per position.
+    public let finalTokenProbability: [Double]
+    /// Top-k tokens per position.
+    public let top: [[TokenProbability]]
+}
+
+/// The logit lens of a sequence (DESIGN.md section 5): layers -1..L-1.
+public struct LogitLens: Sendable {
+    public let tokens: [Int]
+    /// The model's top-1 prediction at each position.
+    public let finalTop: [Int]
+    public let layers: [LensLayer]
+}
+
+extension Transformer {
+    /// Reads the stream after every block (and the embedding stream, as layer
+    /// -1) through the model's final norm, project-out and unembedding:
+    /// `logits_i = unembed(final_read(resid_post_i))`. All L + 1 reads are one
+    /// `[(L+1) T, D] x [D, V]` multiply. `top` is the number of tokens kept per cell.
+    public func logitLens(_ tokens: [Int], top k: Int = 5) throws -> LogitLens {
+        try validate(tokens: tokens)
+        let a = architecture, t = tokens.count, d = a.width, v = a.vocabularySize, l = a.layerCount
+        var recorder = Recorder([.residPost])
+        let stream = embed(tokens, recorder: &recorder)
+        let stacked = FloatBuffer((l + 1) * t * d)                          // [(L+1) T, D]
+        stacked.pointer.update(from: stream.pointer, count: t * d)
+        runBlocks(stream, length: t, from: 0, plans: [BlockPlan](repeating: BlockPlan(), count: l), recorder: &recorder)
+        for i in 0..<l {
+            recorder.arrays[.residPost(i)]!.scalars.withUnsafeBufferPointer {
+                (stacked.pointer + (i + 1) * t * d).update(from: $0.baseAddress!, count: t * d)
+            }
+        }
+        var silent = Recorder([])
+        let logits = finalRead(stacked.pointer, rows: (l + 1) * t, recorder: &silent)   // [(L+1) T, V]
+        let finalBase = logits.pointer + l * t * v
+        let finalLogZ = (0..<t).map { Distribution.logSumExp(finalBase + $0 * v, v) }
+        let finalTop = (0..<t).map { Distribution.argmax(finalBase + $0 * v, v) }
+        let layers = (0...l).map { layerIndex -> LensLayer in
+            var kl = [Double](), rank = [Int](), entropy = [Double](), probability = [Double](), top = [[TokenProbability]]()
+            for i in 0..<t {
+                let row = logits.pointer + (layerIndex * t + i) * v
+                let logZ = Distribution.logSumExp(row, v)
+                kl.append(layerIndex == l ? 0 : Distribution.kl(finalBase + i * v, logZP: finalLogZ[i], row, logZQ: logZ, v))
+                rank.append(Distribution.rank(of: finalTop[i], row, v))
+                entropy.append(Distribution.entropy(row, logZ: logZ, v))
+                probability.append(CMath.expDouble(Double(row[finalTop[i]]) - logZ))
+                top.append(Distribution.top(k, row, logZ: logZ, v))
+            }
+            return LensLayer(layer: layerIndex - 1, klToFinal: kl, rank: rank, entropy: entropy,
+                             finalTokenProbability: probability, top: top)
+        }
+        return LogitLens(tokens: tokens, finalTop: finalTop, layers: layers)
+    }
+}
+
+/// Logit-lens statistics of one layer averaged over many positions.
+public struct LensSummaryLayer: Sendable {
+    public let layer: Int
+    public let meanKLToFinal: Double
+    public let meanEntropy: Double
+    /// Mean probability of the model's final top-1 token under this layer's read.
+    public let meanFinalTokenProbability: Double
+    /// Fraction of positions where this layer's top-1 is the final top-1 (rank 0).
+    public let top1Match: Double
+}
+
+/// The logit lens over a text: per layer, means over all positions of all windows.
+public struct LensSummary: Sendable {
+    public let layers: [LensSummaryLayer]
+    public let positions: Int
+    public let sequences: Int
+}
+
+extension Transformer {
+    /// Runs the logit lens on every sequence and averages each layer's
+    /// statistics over all their positions.
+    public func logitLensSummary(_ sequences: some Sequence<[Int]>, progress: ((Int) -> Void)? = nil) throws -> LensSummary {
+        let l = architecture.layerCount
+        var kl = [Double](repeating: 0, count: l + 1), entropy = kl, probability = kl, match = kl
+        var positions = 0, count = 0
+        for (index, tokens) in sequences.enumerated() {
+            count += 1
+            let lens = try logitLens(tokens, top: 1)
+            for (k, layer) in lens.layers.enumerated() {
+                kl[k] += layer.klToFinal.reduce(0, +)
+                entropy[k] += layer.entropy.reduce(0, +)
+                probability[k] += layer.finalTokenProbability.reduce(0, +)
+                match[k] += Double(layer.rank.filter { $0 == 0 }.count)
+            }
+            positions += tokens.count
+            progress?(index + 1)
+        }
+        let n = Double(max(positions, 1))
+        return LensSummary(
+            layers: (0...l).map { LensSummaryLayer(layer: $0 - 1, meanKLToFinal: kl[$0] / n, meanEntropy: entropy[$0] / n,
+                                                   meanFinalTokenProbability: probability[$0] / n, top1Match: match[$0] / n) },
+            positions: positions, sequences: count)
+    }
+}

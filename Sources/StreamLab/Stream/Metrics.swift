@@ -1,0 +1,172 @@
+/// Distribution statistics of logit rows, in float64 with natural logarithms
+/// (DESIGN.md section 5). Logits stay float32; every sum is a double.
+enum Distribution {
+    typealias V = SIMD8<Float>
+
+    /// Sums `f(8 lanes at offset i)` over `0..<n` in float vectors, folded into
+    /// a double every 512 elements. For the last partial vector `f` gets the
+    /// mask of valid lanes (it must not read past `n`); the others are zeroed.
+    @inline(__always)
+    static func blockedSum(_ n: Int, _ f: (Int, SIMDMask<SIMD8<Int32>>?) -> V) -> Double {
+        var total = 0.0
+        var i = 0
+        while i < n {
+            var acc = V()
+            let end = min(i + 512, n)
+            while i + 8 <= end { acc += f(i, nil); i += 8 }
+            if i < end {
+                let valid = SIMD8<Int32>(0, 1, 2, 3, 4, 5, 6, 7) .< SIMD8<Int32>(repeating: Int32(end - i))
+                acc += f(i, valid).replacing(with: 0, where: .!valid)
+                i = end
+            }
+            total += Double(acc.sum())
+        }
+        return total
+    }
+
+    @inline(__always)
+    static func load(_ x: UnsafePointer<Float>, _ i: Int, _ valid: SIMDMask<SIMD8<Int32>>?, fill: Float) -> V {
+        guard let valid else { return UnsafeRawPointer(x + i).loadUnaligned(as: V.self) }
+        var v = V(repeating: fill)
+        for l in 0..<8 where valid[l] { v[l] = x[i + l] }
+        return v
+    }
+
+    /// log Σ_v exp(x_v), max-subtracted.
+    static func logSumExp(_ x: UnsafePointer<Float>, _ n: Int) -> Double {
+        let m = Elementwise.maximum(x, n)
+        let mv = V(repeating: m)
+        let s = blockedSum(n) { i, valid in VectorMath.exp(load(x, i, valid, fill: 0) - mv) }
+        return Double(m) + CMath.log(s)
+    }
+
+    /// KL(P || Q) = Σ P (log P - log Q) for logit rows p, q with their log-normalizers.
+    static func kl(_ p: UnsafePointer<Float>, logZP: Double, _ q: UnsafePointer<Float>, logZQ: Double, _ n: Int) -> Double {
+        let zp = V(repeating: Float(logZP)), shift = V(repeating: Float(logZP - logZQ))
+        let s = blockedSum(n) { i, valid in
+            let x = load(p, i, valid, fill: 0), y = load(q, i, valid, fill: 0)
+            return VectorMath.exp(x - zp) * ((x - y) - shift)
+        }
+        return max(s, 0)
+    }
+
+    /// Entropy -Σ P log P of a logit row.
+    static func entropy(_ x: UnsafePointer<Float>, logZ: Double, _ n: Int) -> Double {
+        let z = V(repeating: Float(logZ))
+        return -blockedSum(n) { i, valid in
+            let lp = load(x, i, valid, fill: 0) - z
+            return VectorMath.exp(lp) * lp
+        }
+    }
+
+    /// Index of the largest logit; ties go to the lower id.
+    static func argmax(_ x: UnsafePointer<Float>, _ n: Int) -> Int {
+        var best = 0
+        for v in 1..<max(n, 1) where x[v] > x[best] { best = v }
+        return best
+    }
+
+    /// Number of tokens whose logit is strictly larger than token `t`'s (0 = top).
+    static func rank(of t: Int, _ x: UnsafePointer<Float>, _ n: Int) -> Int {
+        let value = x[t]
+        var r = 0
+        for v in 0..<n where x[v] > value { r += 1 }
+        return r
+    }
+
+    /// The k most probable tokens, probability descending, ties to the lower id.
+    static func top(_ k: Int, _ x: UnsafePointer<Float>, logZ: Double, _ n: Int) -> [TokenProbability] {
+        var best: [(Float, Int)] = []
+        best.reserveCapacity(k + 1)
+        for v in 0..<n {
+            let value = x[v]
+            if best.count == k, let last = best.last, !(value > last.0) { continue }
+            var i = best.count
+            while i > 0 && (value > best[i - 1].0) { i -= 1 }
+            best.insert((value, v), at: i)
+            if best.count > k { best.removeLast() }
+        }
+        return best.map { TokenProbability(token: $0.1, probability: CMath.expDouble(Double($0.0) - logZ)) }
+    }
+}
+
+/// A token and its probability under some distribution.
+public struct TokenProbability: Sendable, Equatable {
+    public let token: Int
+    public let probability: Double
+}
+
+/// Running sums of the ablation metrics of DESIGN.md section 5 over one or
+/// more sequences (windows): every figure is a mean over all scored positions.
+struct MetricSums {
+    var klSum = 0.0, klPositions = 0
+    var klLastSum = 0.0, sequences = 0
+    var agreements = 0, agreementPositions = 0
+    var lossSum = 0.0, lossPositions = 0
+
+    /// Adds one sequence: clean logits P and intervened logits Q, both `[T, V]`.
+    mutating func add(clean p: UnsafePointer<Float>, logZClean: [Double], intervened q: UnsafePointer<Float>,
+                      tokens: [Int], vocabulary n: Int) {
+        let t = tokens.count
+        for i in 0..<t {
+            let pr = p + i * n, qr = q + i * n
+            let logZQ = Distribution.logSumExp(qr, n)
+            let kl = Distribution.kl(pr, logZP: logZClean[i], qr, logZQ: logZQ, n)
+            klSum += kl
+            klPositions += 1
+            if i == t - 1 { klLastSum += kl }
+            if Distribution.argmax(pr, n) == Distribution.argmax(qr, n) { agreements += 1 }
+            agreementPositions += 1
+            if i < t - 1 {
+                lossSum += logZQ - Double(qr[tokens[i + 1]])
+                lossPositions += 1
+            }
+        }
+        sequences += 1
+    }
+
+    /// Adds the clean loss of one sequence (for the baseline).
+    mutating func addLoss(_ logits: UnsafePointer<Float>, logZ: [Double], tokens: [Int], vocabulary n: Int) {
+        for i in 0..<(tokens.count - 1) {
+            lossSum += logZ[i] - Double(logits[i * n + tokens[i + 1]])
+            lossPositions += 1
+        }
+        sequences += 1
+    }
+
+    mutating func merge(_ o: MetricSums) {
+        klSum += o.klSum; klPositions += o.klPositions
+        klLastSum += o.klLastSum; sequences += o.sequences
+        agreements += o.agreements; agreementPositions += o.agreementPositions
+        lossSum += o.lossSum; lossPositions += o.lossPositions
+    }
+
+    var loss: Double { lossPositions > 0 ? lossSum / Double(lossPositions) : .nan }
+
+    func metrics(cleanLoss: Double) -> AblationMetrics {
+        AblationMetrics(
+            klMean: klSum / Double(max(klPositions, 1)), klLast: klLastSum / Double(max(sequences, 1)),
+            top1Agreement: Double(agreements) / Double(max(agreementPositions, 1)),
+            loss: loss, deltaLoss: loss - cleanLoss, positions: klPositions, sequences: sequences)
+    }
+}
+
+/// How much an intervention changes the model's predictions (DESIGN.md
+/// section 5, natural logarithms). Over several sequences, each figure is the
+/// mean over all their scored positions (`kl_last` over sequences).
+public struct AblationMetrics: Sendable, Equatable {
+    /// Mean over positions 0..T-1 of KL(clean || intervened).
+    public let klMean: Double
+    /// KL at the last position.
+    public let klLast: Double
+    /// Fraction of positions whose top-1 token is unchanged.
+    public let top1Agreement: Double
+    /// Mean next-token cross-entropy over positions 0..T-2 of the intervened model.
+    public let loss: Double
+    /// `loss` minus the clean loss.
+    public let deltaLoss: Double
+    /// Positions scored (all T of every sequence).
+    public let positions: Int
+    /// Sequences (windows) scored.
+    public let sequences: Int
+}

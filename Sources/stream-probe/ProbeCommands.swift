@@ -1,0 +1,127 @@
+import Foundation
+import StreamLab
+
+enum AblateCommand {
+    static let spec = CommandSpec(
+        name: "ablate",
+        summary: "Remove each listed layer (or sublayer, or head) in turn and measure the damage: KL to the clean predictions, top-1 agreement, loss.",
+        usage: "stream-probe ablate [MODEL] [--tokens IDS | --prompt TEXT | --text-file FILE] [--layers all|0,3,5] [--sublayer block|attn|mlp|head] [--mode skip|zero|mean] [--joint] [--format table|json|csv] [--svg FILE]",
+        options: Inputs.inputOptions + [Inputs.textFileOption, Inputs.strideOption,
+            OptionSpec(name: "--layers", valueName: "all|LIST", help: "layers to ablate, one entry each (default all)"),
+            OptionSpec(name: "--sublayer", valueName: "block|attn|mlp|head", help: "what to remove in each layer (default block; head = every head of the layer)"),
+            OptionSpec(name: "--mode", valueName: "skip|zero|mean", help: "how to remove it (default skip)"),
+            OptionSpec(name: "--joint", valueName: nil, help: "remove all listed layers together, as one entry"),
+            Inputs.formatOption, Inputs.svgOption])
+
+    static func run(_ args: ParsedArguments) throws {
+        let format = try Inputs.format(args)
+        let sublayer = try args.choice("--sublayer", ["block", "attn", "mlp", "head"], default: "block")
+        let mode = AblationMode(rawValue: try args.choice("--mode", AblationMode.allCases.map(\.rawValue), default: "skip"))!
+        let loaded = try Inputs.loadModel(args)
+        let model = loaded.model
+        let layers = try Layers.parse(args.value("--layers"), layerCount: model.architecture.layerCount)
+        var plan: [[Intervention]] = []
+        for layer in layers {
+            switch sublayer {
+            case "head": plan += (0..<model.architecture.headCount).map { [Intervention(.head(layer: layer, head: $0), mode: mode)] }
+            default: plan.append([Intervention(Sublayer(rawValue: sublayer)!.target(layer: layer), mode: mode)])
+            }
+        }
+        if args.has("--joint") { plan = [plan.flatMap { $0 }] }
+        let sweep: AblationSweep, source: String
+        if let windows = try Inputs.windows(args, loaded) {
+            (sweep, source) = try Inputs.overWindows(windows) { try model.ablationSweep(plan, on: $0, progress: $1) }
+        } else {
+            let tokens = try Inputs.sequence(args, loaded)
+            sweep = try model.ablationSweep(plan, on: [tokens])
+            source = args.value("--tokens") != nil ? "\(tokens.count) tokens" : "prompt of \(tokens.count) tokens"
+        }
+        let report = AblationReport(model: loaded.name, source: source, sweep: sweep, tokenText: loaded.tokenText)
+        try Inputs.writeSVG(args, report.svg)
+        Inputs.emit(format, table: report.table, json: report.json, csv: report.csv)
+    }
+}
+
+enum LensCommand {
+    static let spec = CommandSpec(
+        name: "lens",
+        summary: "Logit lens: read the stream after every layer through the model's own final norm and unembedding.",
+        usage: "stream-probe lens [MODEL] [--tokens IDS | --prompt TEXT | --text-file FILE] [--top K] [--format table|json|csv] [--svg FILE]",
+        options: Inputs.inputOptions + [Inputs.textFileOption, Inputs.strideOption,
+            OptionSpec(name: "--top", valueName: "K", help: "tokens kept per layer and position (default 5)"),
+            Inputs.formatOption, Inputs.svgOption])
+
+    static func run(_ args: ParsedArguments) throws {
+        let format = try Inputs.format(args)
+        let loaded = try Inputs.loadModel(args)
+        let top = try args.int("--top", default: 5, range: 1...min(100, loaded.model.architecture.vocabularySize))
+        if let windows = try Inputs.windows(args, loaded) {
+            let (summary, source) = try Inputs.overWindows(windows) { try loaded.model.logitLensSummary($0, progress: $1) }
+            let report = LensSummaryReport(model: loaded.name, source: source, summary: summary)
+            try Inputs.writeSVG(args, report.svg)
+            Inputs.emit(format, table: report.table, json: report.json, csv: report.csv)
+            return
+        }
+        let tokens = try Inputs.sequence(args, loaded)
+        let report = LensReport(model: loaded.name, lens: try loaded.model.logitLens(tokens, top: top), tokenText: loaded.tokenText)
+        try Inputs.writeSVG(args, report.svg)
+        Inputs.emit(format, table: report.table, json: report.json, csv: report.csv)
+    }
+}
+
+enum DecomposeCommand {
+    static let spec = CommandSpec(
+        name: "decompose",
+        summary: "Split the final stream at a position into the exact contribution of every write, with each one's direct logit attribution.",
+        usage: "stream-probe decompose [MODEL] [--tokens IDS | --prompt TEXT] [--position P] [--target ID | --target-text TEXT] [--heads] [--format table|json|csv] [--svg FILE]",
+        options: Inputs.inputOptions + [
+            OptionSpec(name: "--position", valueName: "P", help: "position to decompose; negative counts from the end (default -1)"),
+            OptionSpec(name: "--target", valueName: "ID", help: "token whose logit is attributed (default: the model's top prediction)"),
+            OptionSpec(name: "--target-text", valueName: "TEXT", help: "the target as a token's text (needs a tokenizer)"),
+            OptionSpec(name: "--heads", valueName: nil, help: "also list every attention head beside its layer"),
+            Inputs.formatOption, Inputs.svgOption])
+
+    static func run(_ args: ParsedArguments) throws {
+        let format = try Inputs.format(args)
+        let loaded = try Inputs.loadModel(args)
+        let tokens = try Inputs.sequence(args, loaded)
+        let position = try args.int("--position", default: -1, range: Int.min / 2...Int.max / 2)
+        var target: Int?
+        if args.value("--target") != nil && args.value("--target-text") != nil {
+            throw UsageError("give only one of --target and --target-text")
+        }
+        if args.value("--target") != nil {
+            target = try args.int("--target", default: 0, range: Int.min / 2...Int.max / 2)
+        } else if let text = args.value("--target-text") {
+            let tokenizer = try Inputs.requireTokenizer(loaded, for: "--target-text")
+            if let id = tokenizer.id(ofTokenText: text) {
+                target = id
+            } else {
+                let ids = tokenizer.encode(text, addSpecialTokens: false)
+                guard ids.count == 1 else {
+                    throw UsageError("option '--target-text': '\(text)' is not one token (it encodes to \(ids.count): \(ids.map(String.init).joined(separator: ",")))")
+                }
+                target = ids[0]
+            }
+        }
+        let decomposition = try loaded.model.decompose(tokens, position: position, target: target, heads: args.has("--heads"))
+        let report = DecompositionReport(model: loaded.name, decomposition: decomposition, tokenText: loaded.tokenText)
+        try Inputs.writeSVG(args, report.svg)
+        Inputs.emit(format, table: report.table, json: report.json, csv: report.csv)
+    }
+}
+
+/// `--layers all|0,3,5` parsing with range checks.
+enum Layers {
+    static func parse(_ text: String?, layerCount: Int) throws -> [Int] {
+        guard let text, text != "all" else { return Array(0..<layerCount) }
+        var layers: [Int] = []
+        for part in text.split(separator: ",", omittingEmptySubsequences: false) {
+            let s = part.trimmingCharacters(in: .whitespaces)
+            guard let layer = Int(s) else { throw UsageError("option '--layers': '\(s)' is not a layer index (use all, or indices like 0,3,5)") }
+            guard layer >= 0 && layer < layerCount else { throw ModelError.layerOutOfRange(layer: layer, layerCount: layerCount) }
+            if !layers.contains(layer) { layers.append(layer) }
+        }
+        return layers
+    }
+}

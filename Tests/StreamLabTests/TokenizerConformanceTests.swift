@@ -1,0 +1,51 @@
+import Foundation
+import Testing
+@testable import StreamLab
+
+/// Every supported tokenizer kind gives exactly the reference library's ids on the
+/// conformance text (Fixtures/tokenizers/conformance.txt): line by line and for the
+/// whole text at once. References: tiktoken 0.14 and Hugging Face tokenizers 0.23.3,
+/// written by Fixtures/tokenizers/make_tokenizer_reference.py.
+@Suite("Tokenizer conformance")
+struct TokenizerConformanceTests {
+    @Test("ids equal the reference, line by line", arguments: TokenizerFixtures.all)
+    func lineByLine(kind: TokenizerFixtures.Kind) throws {
+        let tokenizer = try TokenizerFixtures.tokenizer(kind)
+        let reference = try TokenizerFixtures.reference(kind)
+        let lines = TokenizerFixtures.conformanceLines
+        try #require(lines.count == reference.lines.count, "conformance.txt and \(kind.reference) disagree on the line count")
+        var mismatches = 0
+        for (number, (line, expected)) in zip(lines, reference.lines).enumerated() {
+            let ids = tokenizer.encode(line, addSpecialTokens: true)
+            if ids != expected {
+                mismatches += 1
+                if mismatches <= 5 {
+                    Issue.record("line \(number + 1) \(line.debugDescription): got \(ids), expected \(expected)")
+                }
+            }
+        }
+        #expect(mismatches == 0, "\(mismatches) of \(lines.count) lines differ")
+    }
+
+    @Test("ids equal the reference for the whole text", arguments: TokenizerFixtures.all)
+    func wholeText(kind: TokenizerFixtures.Kind) throws {
+        let tokenizer = try TokenizerFixtures.tokenizer(kind)
+        let reference = try TokenizerFixtures.reference(kind)
+        let ids = tokenizer.encode(TokenizerFixtures.conformanceText, addSpecialTokens: true)
+        #expect(ids.count == reference.whole.count)
+        if let first = zip(ids, reference.whole).enumerated().first(where: { $0.element.0 != $0.element.1 }) {
+            Issue.record("first difference at id index \(first.offset): got \(first.element.0), expected \(first.element.1)")
+        }
+        #expect(ids == reference.whole)
+    }
+
+    @Test("without special tokens only the post-processor's ids go", arguments: TokenizerFixtures.all)
+    func withoutSpecialTokens(kind: TokenizerFixtures.Kind) throws {
+        let tokenizer = try TokenizerFixtures.tokenizer(kind)
+        let reference = try TokenizerFixtures.reference(kind)
+        for (line, expected) in zip(TokenizerFixtures.conformanceLines, reference.lines).prefix(60) {
+            let plain = tokenizer.encode(line, addSpecialTokens: false)
+            #expect((kind.bos.map { [$0] } ?? []) + plain == expected, "\(line.debugDescription)")
+        }
+    }
+}
