@@ -79,7 +79,7 @@ num() { grep -o "\"$1\": *[-0-9.e]*" "$2" | head -1 | sed 's/.*: *//'; }
     done
   done
   echo
-  echo "Gradient norm ||dL/d resid_pre|| per layer (mean over the 256-byte windows of the first 64 KiB of $VALID):"
+  echo "Gradient norm ||dL/d resid_pre|| per layer (mean over the $CONTEXT-byte windows of the first 64 KiB of $VALID):"
   echo
   for depth in $DEPTHS; do
     for kind in residual plain; do
