@@ -47,7 +47,7 @@ def savez_deterministic(path, arrays):
 
 
 @torch.no_grad()
-def check(model_dir, valid_bytes, logit_tokens, out_dir):
+def check(model_dir, valid_bytes, logit_tokens, out_dir, quick_windows=4):
     name = os.path.basename(os.path.normpath(model_dir))
     model, info = AutoModelForCausalLM.from_pretrained(
         model_dir, dtype=torch.float32, attn_implementation="eager", output_loading_info=True)
@@ -68,12 +68,16 @@ def check(model_dir, valid_bytes, logit_tokens, out_dir):
     data = torch.tensor(list(valid_bytes), dtype=torch.long)
     windows = data[: (len(data) // T) * T].view(-1, T)
     total, count = 0.0, 0
+    first_total, first_count = 0.0, 0  # the first few windows, for a quick check in debug builds
     for w in windows.split(16):
         logits = model(input_ids=w, use_cache=False).logits
-        loss = torch.nn.functional.cross_entropy(
-            logits[:, :-1].reshape(-1, logits.shape[-1]), w[:, 1:].reshape(-1), reduction="sum")
-        total += float(loss)
+        losses = torch.nn.functional.cross_entropy(
+            logits[:, :-1].reshape(-1, logits.shape[-1]), w[:, 1:].reshape(-1), reduction="none")
+        total += float(losses.sum())
         count += w.shape[0] * (T - 1)
+        if first_count == 0:
+            n = min(quick_windows, w.shape[0]) * (T - 1)
+            first_total, first_count = float(losses[:n].sum()), n
     held_out = total / count
 
     toks = data[: min(logit_tokens, T)]
@@ -87,7 +91,10 @@ def check(model_dir, valid_bytes, logit_tokens, out_dir):
         "versions": {"torch": torch.__version__, "transformers": transformers.__version__,
                      "tokenizers": tokenizers.__version__, "numpy": np.__version__},
         "held_out_loss": round(held_out, 6), "held_out_windows": int(windows.shape[0]),
-        "held_out_positions": count, "valid_bytes_used": len(valid_bytes), "n_positions": T,
+        "held_out_positions": count,
+        "held_out_first_windows": {"windows": min(quick_windows, int(windows.shape[0])),
+                                   "loss": round(first_total / first_count, 6), "positions": first_count},
+        "valid_bytes_used": len(valid_bytes), "n_positions": T,
         "logit_tokens": int(toks.shape[0]), "sequence_loss": round(float(seq_loss), 6),
         "checks": ["loads with no missing/unexpected/mismatched tensors",
                    "tokenizer.json and AutoTokenizer map the text to its bytes and back"],
