@@ -208,6 +208,37 @@ def whole_process(threads):
         shutil.rmtree(directory, ignore_errors=True)
 
 
+# ----------------------------------------------------------------------------- training
+
+TRAIN_SHAPE = ["--layers", "6", "--width", "128", "--heads", "4", "--context", "256", "--batch", "16"]
+
+
+def training_throughput(threads, seconds):
+    """Tokens/s of `stream-probe train` and of the PyTorch loop on the bundled shape."""
+    corpus = os.path.join(ROOT, "Fixtures", "corpora", "shakespeare-train.txt")
+    valid = os.path.join(ROOT, "Fixtures", "corpora", "shakespeare-valid.txt")
+    out = tempfile.mkdtemp(prefix="streamlab-train-")
+    try:
+        steps = max(20, int(seconds * 12000 / (16 * 256)))   # about `seconds` at 12k tokens/s
+        subprocess.run([PROBE, "train", "--corpus", corpus, "--valid", valid, *TRAIN_SHAPE, "--norm", "pre",
+                        "--steps", str(steps), "--eval-every", "0", "--eval-bytes", "4096", "--threads", str(threads),
+                        "--out", os.path.join(out, "model")], check=True, capture_output=True, text=True)
+        log = json.load(open(os.path.join(out, "model", "training.json")))["log"]["steps"]
+        later = log[len(log) // 4:] or log                        # skip the warm-up of the first quarter
+        ours = sum(e["tokens_per_second"] for e in later) / len(later)
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+    try:
+        r = subprocess.run([sys.executable, os.path.join(ROOT, "Benchmarks", "torch_train_throughput.py"),
+                            "--threads", str(threads), "--seconds", str(seconds), "--corpus", corpus],
+                           check=True, capture_output=True, text=True)
+        theirs = json.loads(r.stdout.strip().splitlines()[-1])["tokens_per_second"]
+    except Exception as e:
+        print(f"torch training: skipped ({e})", file=sys.stderr)
+        theirs = None
+    return ours, theirs
+
+
 # ----------------------------------------------------------------------------- report
 
 def main():
@@ -232,6 +263,8 @@ def main():
     torch_results = torch_workloads(args.quick)
     print("running the whole-process ablate comparison ...", file=sys.stderr)
     process = whole_process(CORES)
+    print("running training throughput ...", file=sys.stderr)
+    training = {t: training_throughput(t, 20 if args.quick else 60) for t in THREADS}
 
     lines = []
     def emit(s=""):
@@ -263,6 +296,14 @@ def main():
         emit(f"Ratios: ours / PyTorch end to end = {process['ours'] / process['torch_total']:.2f}; "
              f"ours / PyTorch's 13 forwards alone = {process['ours'] / process['torch_work']:.2f}. "
              f"Metrics agree within {process['agreement']:.1e} (KL + loss, summed over layers' worst).")
+    emit()
+    emit("Training throughput on the bundled shape (6 layers x 128, 4 heads, context 256, batch 16, AdamW), tokens/s:")
+    emit()
+    emit("| threads | StreamLab | PyTorch | ours / PyTorch (throughput; above 1 is faster) |")
+    emit("|---|---|---|---|")
+    for t, (ours_tps, torch_tps) in training.items():
+        ratio = "" if not torch_tps else f"{ours_tps / torch_tps:.2f}"
+        emit(f"| {t} | {ours_tps:.0f} | {'' if torch_tps is None else f'{torch_tps:.0f}'} | {ratio} |")
     if args.results:
         with open(args.results, "w") as fh:
             fh.write("# Benchmark results\n\nLatest run of `python3 Benchmarks/compare.py` "
