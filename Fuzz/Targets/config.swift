@@ -1,6 +1,5 @@
 // config.json decoding into an Architecture, for every family.
-@_cdecl("LLVMFuzzerTestOneInput")
-public func fuzzConfig(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
+func fuzzConfig(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let url = fuzzFile(data, size, name: "config.json")
     if let config = try? ModelConfig(url: url), let architecture = try? Transformer.architecture(config) {
         _ = architecture.parameterCount

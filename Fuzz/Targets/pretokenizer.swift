@@ -1,7 +1,6 @@
 // The GPT-2 pre-tokenizer scanner on arbitrary bytes (as UTF-8 text, and the
 // raw bytes directly): pieces must tile the input exactly.
-@_cdecl("LLVMFuzzerTestOneInput")
-public func fuzzPretokenizer(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
+func fuzzPretokenizer(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let text = String(decoding: UnsafeBufferPointer(start: data, count: size), as: UTF8.self)
     var utf8 = Array(text.utf8)
     var covered = 0

@@ -1,7 +1,6 @@
 // Safetensors header parsing and validation: any file must be accepted or
 // refused with a LoadError, never crash or read out of bounds.
-@_cdecl("LLVMFuzzerTestOneInput")
-public func fuzzSafetensors(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
+func fuzzSafetensors(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let url = fuzzFile(data, size, name: "model.safetensors")
     if let file = try? SafetensorsFile(path: url.path) {
         for info in file.tensors.values { _ = file.floats(info) }

@@ -1,6 +1,5 @@
 // tiktoken ranks files (base64 token, space, rank per line).
-@_cdecl("LLVMFuzzerTestOneInput")
-public func fuzzTiktoken(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
+func fuzzTiktoken(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let url = fuzzFile(data, size, name: "ranks.tiktoken")
     if let tokenizer = try? TokenizerLoader.load(from: url) {
         let ids = tokenizer.encode("Hello, world! 123", addSpecialTokens: false)

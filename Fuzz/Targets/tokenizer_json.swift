@@ -1,7 +1,6 @@
 // tokenizer.json loading (byte-level and SentencePiece-style), then a short
 // encode / decode with whatever loaded.
-@_cdecl("LLVMFuzzerTestOneInput")
-public func fuzzTokenizerJSON(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
+func fuzzTokenizerJSON(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let url = fuzzFile(data, size, name: "tokenizer.json")
     if let tokenizer = try? TokenizerLoader.load(from: url) {
         let ids = tokenizer.encode("Hello, wörld! 123 \n\t <s> ", addSpecialTokens: true)

@@ -80,13 +80,15 @@ public struct AblationReport: Sendable {
         let entries = sweep.entries
         let count = max(entries.count, 1)
         let barWidth = max(10.0, min(100.0, 560.0 / Double(count)))
-        let left = 72.0, right = 24.0, plotWidth = barWidth * Double(count)
+        let left = 72.0, right = 60.0, plotWidth = barWidth * Double(count)
         let width = max(left + plotWidth + right, 520)
         let panelHeight = 190.0, top = 84.0, gap = 84.0
         var svg = SVGDocument(width: width, height: top + 2 * panelHeight + gap + 60)
         let what = entries.first.map { "\($0.mode.rawValue) \($0.sublayer == "block" ? "each block" : $0.sublayer)" } ?? "ablation"
         svg.text("Ablation damage: \(what)", x: left, y: 24, size: 16, bold: true)
-        svg.text("\(model) · \(source) · clean loss \(Format.fixed(sweep.cleanLoss, 3)) nats/token", x: left, y: 44, size: 11, color: "#555555")
+        let subtitle = "\(model) · \(source) · clean loss \(Format.fixed(sweep.cleanLoss, 3)) nats/token"
+        let fits = Int((width - left - 8) / 6.2)  // about 6.2 px per character at 11 px
+        svg.text(subtitle.count > fits ? String(subtitle.prefix(fits - 1)) + "…" : subtitle, x: left, y: 44, size: 11, color: "#555555")
         let panels: [(String, String, [Double], Double?)] = [
             ("Δ loss (nats/token)", Palette.blue, entries.map(\.metrics.deltaLoss), 0.1),
             ("mean KL(clean ‖ ablated) (nats)", Palette.orange, entries.map(\.metrics.klMean), nil),
@@ -116,7 +118,7 @@ public struct AblationReport: Sendable {
             svg.line(x1: left, y1: y(0), x2: left + plotWidth, y2: y(0), stroke: "#333333")
             if let reference, reference <= vmax {
                 svg.line(x1: left, y1: y(reference), x2: left + plotWidth, y2: y(reference), stroke: Palette.red, dash: "4 3")
-                svg.text("\(Format.fixed(reference, 1)) nats", x: left + plotWidth - 2, y: y(reference) - 4, size: 10, anchor: .end, color: Palette.red)
+                svg.text("\(Format.fixed(reference, 1)) nats", x: left + plotWidth + 3, y: y(reference) + 4, size: 10, color: Palette.red)
             }
             for (i, e) in entries.enumerated() {
                 svg.text(label(e), x: left + (Double(i) + 0.5) * barWidth, y: y0 + panelHeight + 16, size: 10, anchor: .middle)
@@ -146,15 +148,21 @@ public struct LensReport: Sendable {
     public func table() -> String {
         let t = lens.tokens.count
         var out = "model: \(model)\n\ntop-1 prediction after each layer (probability); last row: the model's output\n"
-        var grid = TextTable(headers: ["layer"] + (0..<t).map { Format.token(tokenText(lens.tokens[$0])) },
-                             alignments: [.left] + Array(repeating: .left, count: t))
-        for layer in lens.layers {
-            grid.add([layerName(layer.layer)] + (0..<t).map { i in
-                let top = layer.top[i].first!
-                return Format.token(tokenText(top.token)) + " " + Format.fixed(top.probability, 2)
-            })
+        // Long inputs are shown in chunks of positions, so the table stays readable in a terminal.
+        let chunk = 12
+        for start in stride(from: 0, to: t, by: chunk) {
+            let positions = start..<min(start + chunk, t)
+            var grid = TextTable(headers: ["layer"] + positions.map { Format.token(tokenText(lens.tokens[$0])) },
+                                 alignments: Array(repeating: .left, count: positions.count + 1))
+            for layer in lens.layers {
+                grid.add([layerName(layer.layer)] + positions.map { i in
+                    let top = layer.top[i].first!
+                    return Format.token(tokenText(top.token)) + " " + Format.fixed(top.probability, 2)
+                })
+            }
+            if t > chunk { out += "\npositions \(positions.lowerBound)-\(positions.upperBound - 1)\n" }
+            out += grid.render()
         }
-        out += grid.render()
         out += "\nper layer, mean over positions\n"
         var summary = TextTable(headers: ["layer", "kl_to_final", "entropy", "p(final top-1)", "rank 0"])
         for layer in lens.layers {
@@ -205,8 +213,11 @@ public struct LensReport: Sendable {
     /// layer's top-1 token written in its cell.
     public func svg() -> String {
         let t = lens.tokens.count, rows = lens.layers.count
+        // Long inputs wrap into panels of `perPanel` positions stacked top to bottom.
+        let perPanel = 16, panels = max(1, (t + perPanel - 1) / perPanel), columns = min(t, perPanel)
         let cellWidth = 68.0, cellHeight = 26.0, left = 64.0, top = 84.0
-        let width = left + cellWidth * Double(t) + 110, height = top + cellHeight * Double(rows) + 76
+        let panelHeight = cellHeight * Double(rows) + 64
+        let width = left + cellWidth * Double(columns) + 110, height = top + panelHeight * Double(panels) + 12
         var svg = SVGDocument(width: max(width, 480), height: height)
         svg.text("Logit lens: probability of the final prediction, layer by layer", x: left, y: 24, size: 16, bold: true)
         svg.text("\(model) · cell text: that layer's top-1 token · colour: p(model's final top-1)", x: left, y: 44, size: 11, color: "#555555")
@@ -214,30 +225,34 @@ public struct LensReport: Sendable {
             let shown = Format.token(s)
             return shown.count > 9 ? String(shown.prefix(8)) + "…" : shown
         }
-        for i in 0..<t {
-            let x = left + (Double(i) + 0.5) * cellWidth
-            svg.text(short(tokenText(lens.tokens[i])), x: x, y: top - 10, size: 10, anchor: .middle, monospace: true)
-            svg.text("→ " + short(tokenText(lens.finalTop[i])), x: x, y: top + cellHeight * Double(rows) + 16, size: 10,
-                     anchor: .middle, color: "#333333", monospace: true)
-        }
-        svg.text("input", x: left - 8, y: top - 10, size: 10, anchor: .end, color: "#555555")
-        svg.text("output", x: left - 8, y: top + cellHeight * Double(rows) + 16, size: 10, anchor: .end, color: "#555555")
-        for (r, layer) in lens.layers.reversed().enumerated() {
-            let y = top + Double(r) * cellHeight
-            svg.text(layerName(layer.layer), x: left - 8, y: y + cellHeight / 2 + 4, size: 11, anchor: .end)
-            for i in 0..<t {
-                let p = layer.finalTokenProbability[i]
-                let x = left + Double(i) * cellWidth
-                let top1 = layer.top[i].first!
-                svg.rect(x: x, y: y, width: cellWidth, height: cellHeight, fill: Palette.viridis(p), stroke: "#ffffff",
-                         title: "layer \(layerName(layer.layer)), position \(i): top-1 \(Format.token(tokenText(top1.token))) \(Format.fixed(top1.probability, 3)); p(final) \(Format.fixed(p, 3)); KL \(Format.fixed(layer.klToFinal[i], 3))")
-                svg.text(short(tokenText(top1.token)), x: x + cellWidth / 2, y: y + cellHeight / 2 + 4, size: 10, anchor: .middle,
-                         color: Palette.lightTextOnViridis(p) ? "#ffffff" : "#111111", monospace: true)
+        for panel in 0..<panels {
+            let y0 = top + Double(panel) * panelHeight
+            let positions = (panel * perPanel)..<min((panel + 1) * perPanel, t)
+            for (column, i) in positions.enumerated() {
+                let x = left + (Double(column) + 0.5) * cellWidth
+                svg.text(short(tokenText(lens.tokens[i])), x: x, y: y0 - 10, size: 10, anchor: .middle, monospace: true)
+                svg.text("→ " + short(tokenText(lens.finalTop[i])), x: x, y: y0 + cellHeight * Double(rows) + 16, size: 10,
+                         anchor: .middle, color: "#333333", monospace: true)
             }
+            svg.text(panels > 1 ? "input \(positions.lowerBound)-" : "input", x: left - 8, y: y0 - 10, size: 10, anchor: .end, color: "#555555")
+            svg.text("output", x: left - 8, y: y0 + cellHeight * Double(rows) + 16, size: 10, anchor: .end, color: "#555555")
+            for (r, layer) in lens.layers.reversed().enumerated() {
+                let y = y0 + Double(r) * cellHeight
+                svg.text(layerName(layer.layer), x: left - 8, y: y + cellHeight / 2 + 4, size: 11, anchor: .end)
+                for (column, i) in positions.enumerated() {
+                    let p = layer.finalTokenProbability[i]
+                    let x = left + Double(column) * cellWidth
+                    let top1 = layer.top[i].first!
+                    svg.rect(x: x, y: y, width: cellWidth, height: cellHeight, fill: Palette.viridis(p), stroke: "#ffffff",
+                             title: "layer \(layerName(layer.layer)), position \(i): top-1 \(Format.token(tokenText(top1.token))) \(Format.fixed(top1.probability, 3)); p(final) \(Format.fixed(p, 3)); KL \(Format.fixed(layer.klToFinal[i], 3))")
+                    svg.text(short(tokenText(top1.token)), x: x + cellWidth / 2, y: y + cellHeight / 2 + 4, size: 10, anchor: .middle,
+                             color: Palette.lightTextOnViridis(p) ? "#ffffff" : "#111111", monospace: true)
+                }
+            }
+            svg.text("layer", x: 14, y: y0 + cellHeight * Double(rows) / 2, size: 11, anchor: .middle, rotate: -90)
         }
-        svg.text("layer", x: 14, y: top + cellHeight * Double(rows) / 2, size: 11, anchor: .middle, rotate: -90)
-        // Colour bar.
-        let barX = left + cellWidth * Double(t) + 30, barHeight = cellHeight * Double(rows)
+        // Colour bar, beside the first panel.
+        let barX = left + cellWidth * Double(columns) + 30, barHeight = cellHeight * Double(rows)
         for k in 0..<50 {
             let f = Double(k) / 49
             svg.rect(x: barX, y: top + barHeight * (1 - f) - barHeight / 50, width: 14, height: barHeight / 50 + 0.5, fill: Palette.viridis(f))
