@@ -149,6 +149,12 @@ enum Inputs {
         FileHandle.standardError.write(Data("wrote \(path)\n".utf8))
     }
 
+    /// Writes the report's SVG if `--svg` asks for one, then prints it in the chosen format.
+    static func output(_ args: ParsedArguments, _ format: String, _ report: some ProbeReport) throws {
+        try writeSVG(args, report.svg)
+        emit(format, table: report.table, json: report.json, csv: report.csv)
+    }
+
     /// Prints a report in the chosen format.
     static func emit(_ format: String, table: () -> String, json: () -> JSONOutput, csv: () -> String) {
         switch format {

@@ -37,8 +37,7 @@ enum AblateCommand {
             source = args.value("--tokens") != nil ? "\(tokens.count) tokens" : "prompt of \(tokens.count) tokens"
         }
         let report = AblationReport(model: loaded.name, source: source, sweep: sweep, tokenText: loaded.tokenText)
-        try Inputs.writeSVG(args, report.svg)
-        Inputs.emit(format, table: report.table, json: report.json, csv: report.csv)
+        try Inputs.output(args, format, report)
     }
 }
 
@@ -58,14 +57,12 @@ enum LensCommand {
         if let windows = try Inputs.windows(args, loaded) {
             let (summary, source) = try Inputs.overWindows(windows) { try loaded.model.logitLensSummary($0, progress: $1) }
             let report = LensSummaryReport(model: loaded.name, source: source, summary: summary)
-            try Inputs.writeSVG(args, report.svg)
-            Inputs.emit(format, table: report.table, json: report.json, csv: report.csv)
+            try Inputs.output(args, format, report)
             return
         }
         let tokens = try Inputs.sequence(args, loaded)
         let report = LensReport(model: loaded.name, lens: try loaded.model.logitLens(tokens, top: top), tokenText: loaded.tokenText)
-        try Inputs.writeSVG(args, report.svg)
-        Inputs.emit(format, table: report.table, json: report.json, csv: report.csv)
+        try Inputs.output(args, format, report)
     }
 }
 
@@ -106,8 +103,7 @@ enum DecomposeCommand {
         }
         let decomposition = try loaded.model.decompose(tokens, position: position, target: target, heads: args.has("--heads"))
         let report = DecompositionReport(model: loaded.name, decomposition: decomposition, tokenText: loaded.tokenText)
-        try Inputs.writeSVG(args, report.svg)
-        Inputs.emit(format, table: report.table, json: report.json, csv: report.csv)
+        try Inputs.output(args, format, report)
     }
 }
 

@@ -9,8 +9,17 @@ public let tokenIDText: TokenText = { "<\($0)>" }
 
 // MARK: - Ablation
 
+/// A probe's result ready to show: an aligned terminal table, JSON, CSV and an
+/// SVG picture. The CLI picks one format with `--format` and writes the SVG with `--svg`.
+public protocol ProbeReport: Sendable {
+    func table() -> String
+    func json() -> JSONOutput
+    func csv() -> String
+    func svg() -> String
+}
+
 /// An ablation sweep with what it ran on.
-public struct AblationReport: Sendable {
+public struct AblationReport: ProbeReport {
     public let model: String
     /// Where the positions came from, e.g. "12 tokens" or "valid.txt: 41 windows of 256 tokens".
     public let source: String
@@ -132,7 +141,7 @@ public struct AblationReport: Sendable {
 // MARK: - Logit lens
 
 /// A logit lens with token texts.
-public struct LensReport: Sendable {
+public struct LensReport: ProbeReport {
     public let model: String
     public let lens: LogitLens
     public let tokenText: TokenText
@@ -268,7 +277,7 @@ public struct LensReport: Sendable {
 // MARK: - Decomposition
 
 /// A decomposition with token texts.
-public struct DecompositionReport: Sendable {
+public struct DecompositionReport: ProbeReport {
     public let model: String
     public let decomposition: Decomposition
     public let tokenText: TokenText
@@ -405,7 +414,7 @@ extension Format {
 // MARK: - Logit lens over a text
 
 /// Per-layer logit-lens means over a text file.
-public struct LensSummaryReport: Sendable {
+public struct LensSummaryReport: ProbeReport {
     public let model: String
     public let source: String
     public let summary: LensSummary
