@@ -101,6 +101,7 @@ def main():
     case("model-path-is-a-file", ["info", "$CASE/config.json"], "is not a model directory")
     case("missing-config", info, "missing config", config=None, weights=good)
     case("config-not-json", info, "config.json': not valid JSON", config="{model_type: gpt2", weights=good)
+    case("config-empty", info, "config.json': not valid JSON", config="", weights=good)  # the config fuzzer's leak input
     case("config-not-an-object", info, "the top level is not a JSON object", config="[1, 2]", weights=good)
     case("unknown-model-type", info, "model_type 'bert' is not supported (supported: gpt2", config={"model_type": "bert"})
     case("missing-model-type", info, "lacks the key 'model_type'", config={"vocab_size": 8})

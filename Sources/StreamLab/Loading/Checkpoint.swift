@@ -26,12 +26,12 @@ public final class Checkpoint: @unchecked Sendable {
             files = [file]
             for (name, info) in file.tensors { entries[name] = (0, info) }
         } else if FileManager.default.fileExists(atPath: index.path) {
-            let indexData: Data
-            do { indexData = try Data(contentsOf: index) } catch {
-                throw LoadError.cannotOpen(path: index.path, reason: "unreadable")
+            let indexData: [UInt8]
+            do { indexData = try FileBytes.read(index.path) } catch {
+                throw LoadError.cannotOpen(path: index.path, reason: "\(error)")
             }
             let json: JSONValue
-            do { json = try JSONReader.parseLocated(Array(indexData)) } catch {
+            do { json = try JSONReader.parseLocated(indexData) } catch {
                 throw LoadError.malformedIndex(file: index.path, reason: "not valid JSON (\(error))")
             }
             guard let members = json["weight_map"]?.members else {

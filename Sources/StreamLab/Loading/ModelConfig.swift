@@ -17,12 +17,12 @@ public struct ModelConfig: Sendable {
         guard FileManager.default.fileExists(atPath: url.path) else {
             throw LoadError.missingFile(path: url.path, what: "config")
         }
-        let data: Data
-        do { data = try Data(contentsOf: url) } catch {
-            throw LoadError.cannotOpen(path: url.path, reason: "unreadable")
+        let data: [UInt8]
+        do { data = try FileBytes.read(url.path) } catch {
+            throw LoadError.cannotOpen(path: url.path, reason: "\(error)")
         }
         let json: JSONValue
-        do { json = try JSONReader.parseLocated(Array(data)) } catch {
+        do { json = try JSONReader.parseLocated(data) } catch {
             throw LoadError.malformedConfig(file: url.path, reason: "not valid JSON (\(error))")
         }
         guard let members = json.members else {

@@ -30,7 +30,7 @@ public enum TextFile {
             throw TokenizerError.unreadable(file: url.path, reason: "it is a directory")
         }
         do {
-            return [UInt8](try Data(contentsOf: url))
+            return try FileBytes.read(url.path)
         } catch {
             throw TokenizerError.unreadable(file: url.path, reason: "\(error)")
         }

@@ -19,12 +19,12 @@ public struct ByteCorpus: Sendable {
         if (try? FileManager.default.contentsOfDirectory(atPath: path)) != nil {
             throw TrainingError.unreadableCorpus(path: path, reason: "it is a directory")
         }
-        let data: Data
-        do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
-            throw TrainingError.unreadableCorpus(path: path, reason: "permission denied or I/O error")
+        let data: [UInt8]
+        do { data = try FileBytes.read(path) } catch {
+            throw TrainingError.unreadableCorpus(path: path, reason: "\(error)")
         }
         guard !data.isEmpty else { throw TrainingError.emptyCorpus(path: path) }
-        bytes = [UInt8](data)
+        bytes = data
     }
 
     public init(path: String, bytes: [UInt8]) {
