@@ -59,4 +59,21 @@ struct ReportTests {
         #expect(try titles(svg).count == d.components.count)
         #expect(svg.contains("logit \(Format.fixed(d.logit, 3))"))
     }
+
+    @Test("a log-scale plot over many decades keeps every point inside the axes")
+    func logPlotRange() throws {
+        var plot = SVGPlot(title: "t", xLabel: "x", yLabel: "y")
+        plot.logY = true
+        plot.add(.init(name: "a", points: [(0, 2.4e-22), (5, 1e-15), (11, 5.3e-2)]))
+        let document = try XMLDocument(data: Data(plot.render().utf8))
+        let circles = try document.nodes(forXPath: "//*[local-name()='circle']").compactMap { $0 as? XMLElement }
+        let ys = circles.compactMap { c in c.attributes?.first { $0.name == "cy" }?.stringValue.flatMap(Double.init) }
+        #expect(ys.count == 3)
+        // The plot area spans y = 40 ... height - 56.
+        #expect(ys.allSatisfy { $0 >= 40 && $0 <= plot.height - 56 }, "points at \(ys)")
+        // The tick labels reach past the largest value (5.3e-2).
+        let labels = try document.nodes(forXPath: "//*[local-name()='text']").compactMap(\.stringValue)
+        let exponents = labels.filter { $0.hasPrefix("1e") }.compactMap { Int($0.dropFirst(2)) }
+        #expect((exponents.max() ?? -99) >= -1, "tick labels \(exponents)")
+    }
 }

@@ -65,6 +65,7 @@ public struct SVGPlot: Sendable {
             y0 = y0.rounded(.down)
             y1 = max(y1.rounded(.up), y0 + 1)
             let every = max(1, ((y1 - y0) / 12).rounded(.up))
+            y1 = y0 + ((y1 - y0) / every).rounded(.up) * every   // the top tick covers the largest value
             yTicks = stride(from: y0, through: y1, by: every).map { ($0, "1e" + String(Int($0))) }
         } else {
             let ticks = AxisTicks.ticks(from: min(0, y0), to: y1 > y0 ? y1 : y0 + 1)

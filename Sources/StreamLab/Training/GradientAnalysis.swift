@@ -190,9 +190,14 @@ extension GradientReport {
         var p = SVGPlot(title: title, xLabel: "layer (block input)", yLabel: "L2 norm of the gradient")
         p.logY = true
         // Zero norms (the skip path of a plain stack) have no place on a log axis and are left out.
-        p.add(.init(name: "skip path", points: layers.map { (Double($0.layer), $0.skip) }))
-        p.add(.init(name: "attention path", points: layers.map { (Double($0.layer), $0.attention) }))
-        p.add(.init(name: "mlp path", points: layers.map { (Double($0.layer), $0.mlp) }))
+        // A path that is zero everywhere is named as such in the legend.
+        func path(_ name: String, _ norm: (Layer) -> Double) {
+            let points = layers.map { (Double($0.layer), norm($0)) }
+            p.add(.init(name: points.allSatisfy { $0.1 == 0 } ? "\(name): none" : name, points: points))
+        }
+        path("skip path", \.skip)
+        path("attention path", \.attention)
+        path("mlp path", \.mlp)
         p.add(.init(name: "block parameters", points: layers.map { (Double($0.layer), $0.parameters) }))
         p.add(.init(name: "dL/d resid_pre", points: layers.map { (Double($0.layer), $0.residPre) }, dashed: true))
         return p
