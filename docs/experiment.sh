@@ -7,13 +7,13 @@
 # Run from the repository root. Resumable: rerun the same command after an interruption and
 # finished models are skipped, unfinished ones continue from their checkpoint.
 #
-#   docs/experiment.sh                      # defaults below; about 50 minutes on 2 cores
+#   docs/experiment.sh                      # defaults below; about 45 minutes on 2 cores
 #   STEPS=300 OUT=/tmp/depth docs/experiment.sh    # a quick look
 #
 # Settings (environment variables):
 STEPS=${STEPS:-1500}          # optimizer steps for every model
 DEPTHS=${DEPTHS:-"2 12"}      # the two depths
-WIDTH=${WIDTH:-128}
+WIDTH=${WIDTH:-64}
 HEADS=${HEADS:-4}
 CONTEXT=${CONTEXT:-256}
 BATCH=${BATCH:-16}

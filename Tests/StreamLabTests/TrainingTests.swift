@@ -61,6 +61,37 @@ struct TrainedModelTests {
     }
 }
 
+@Suite("Plain models of the depth experiment")
+struct PlainModelTests {
+    @Test("they load as plain stacks and sit at the byte-frequency plateau", arguments: [2, 12])
+    func plainFixture(_ layers: Int) throws {
+        let dir = FixturePaths.models.appendingPathComponent("shakespeare-plain-\(layers)")
+        let model = try Transformer.load(from: dir, threads: 2)
+        #expect(!model.architecture.skipConnections)
+        #expect(model.architecture.layerCount == layers)
+        // Its loss is the unigram level of docs/depth-experiment.md: no better than
+        // predicting each byte from the training text's byte frequencies.
+        let corpus = FixturePaths.root.appendingPathComponent("corpora")
+        let train = try Data(contentsOf: corpus.appendingPathComponent("shakespeare-train.txt"))
+        var counts = [Double](repeating: 1, count: 256)          // add-one smoothing
+        for byte in train { counts[Int(byte)] += 1 }
+        let total = counts.reduce(0, +)
+        let window = try Data(contentsOf: corpus.appendingPathComponent("shakespeare-valid.txt")).prefix(256).map(Int.init)
+        let logits = try model.logits(window).scalars
+        var modelLoss = 0.0, unigramLoss = 0.0
+        for t in 0..<(window.count - 1) {
+            let row = logits[(t * 256)..<((t + 1) * 256)].map(Double.init)
+            let top = row.max()!
+            let logSum = top + Foundation.log(row.reduce(0) { $0 + Foundation.exp($1 - top) })
+            modelLoss += logSum - row[window[t + 1]]
+            unigramLoss -= Foundation.log(counts[window[t + 1]] / total)
+        }
+        modelLoss /= Double(window.count - 1)
+        unigramLoss /= Double(window.count - 1)
+        #expect(abs(modelLoss - unigramLoss) < 0.1, "plain-\(layers): loss \(modelLoss) vs unigram \(unigramLoss)")
+    }
+}
+
 @Suite("Training")
 struct TrainingTests {
     static let shapes: [(String, Architecture.NormPlacement, Bool)] = [
