@@ -24,7 +24,12 @@ struct TokenizerErrorTests {
         Case(path: "vocab-not-object/tokenizer.json",
              message: ["vocab-not-object/tokenizer.json", "'model.vocab' must be an object of token -> id"]),
         Case(path: "negative-vocab-id/tokenizer.json",
-             message: ["'model.vocab[\"a\"]' must be a non-negative integer id, found -1"]),
+             message: ["'model.vocab[\"a\"]' must be an integer id from 0 to 1048575, found -1"]),
+        Case(path: "huge-vocab-id/tokenizer.json",
+             message: ["'model.vocab[\"b\"]' must be an integer id from 0 to 1048575, found 2000000000"]),
+        Case(path: "huge-added-token-id/tokenizer.json",
+             message: ["huge-added-token-id/tokenizer.json", "'added_tokens[0].id' must be an integer from 0 to 1048575"]),
+        Case(path: "huge-vocab-id-txt", message: ["huge-vocab-id-txt/vocab.json", "b", "must be an integer id from 0 to 1048575, found 1048576"]),
         Case(path: "merge-unknown-token/tokenizer.json",
              message: ["merge-unknown-token/tokenizer.json model.merges[1]: merge 'a x' names 'x'",
                        "not in the vocabulary"]),
@@ -54,7 +59,8 @@ struct TokenizerErrorTests {
         Case(path: "not-a-tokenizer.bin", message: ["not-a-tokenizer.bin: not a tokenizer file"]),
         Case(path: "missing-rank.tiktoken", message: ["missing-rank.tiktoken line 2: expected 'base64-token rank', found \"Ig==\""]),
         Case(path: "bad-base64.tiktoken", message: ["bad-base64.tiktoken line 2: invalid base64 token \"!!!!\""]),
-        Case(path: "bad-rank.tiktoken", message: ["bad-rank.tiktoken line 2: rank must be a non-negative integer, found \"one\""]),
+        Case(path: "bad-rank.tiktoken", message: ["bad-rank.tiktoken line 2: rank must be an integer from 0 to 1048575, found \"one\""]),
+        Case(path: "huge-rank.tiktoken", message: ["huge-rank.tiktoken line 2: rank must be an integer from 0 to 1048575, found \"220000000\""]),
         Case(path: "duplicate-rank.tiktoken", message: ["duplicate-rank.tiktoken line 3: rank 1 was already given on line 2"]),
     ]
 

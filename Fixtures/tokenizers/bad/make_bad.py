@@ -33,6 +33,11 @@ write("malformed-json/tokenizer.json", '{"model": {"type": "BPE",\n  "vocab": {"
 write("missing-model/tokenizer.json", '{"version": "1.0", "added_tokens": []}\n')
 write("vocab-not-object/tokenizer.json", tokenizer_json({"type": "BPE", "vocab": ["a", "b"], "merges": []}))
 write("negative-vocab-id/tokenizer.json", tokenizer_json({"type": "BPE", "vocab": {"a": -1}, "merges": []}))
+# Ids index tables: a huge one in a tiny file must be refused, not allocated (the tiktoken fuzzer).
+write("huge-vocab-id/tokenizer.json", tokenizer_json({"type": "BPE", "vocab": {"a": 0, "b": 2000000000}, "merges": []}))
+write("huge-added-token-id/tokenizer.json", tokenizer_json(added_tokens=[
+    {"id": 220000000, "content": "<|x|>", "special": True, "single_word": False, "lstrip": False,
+     "rstrip": False, "normalized": False}]))
 write("merge-unknown-token/tokenizer.json",
       tokenizer_json({"type": "BPE", "vocab": {"a": 0, "b": 1, "ab": 2}, "merges": ["a b", "a x"]}))
 write("merge-result-unknown/tokenizer.json",
@@ -52,6 +57,8 @@ write("merges-txt-unknown-token/merges.txt", "#version: 0.2\n\u0120 a\n\u0120 zz
 write("merges-txt-malformed/vocab.json", vocab)
 write("merges-txt-malformed/merges.txt", "#version: 0.2\na b c\n")
 write("vocab-without-merges/vocab.json", vocab)
+write("huge-vocab-id-txt/vocab.json", json.dumps({"a": 0, "b": 1048576}))
+write("huge-vocab-id-txt/merges.txt", "#version: 0.2\n")
 write("gpt1-style/vocab.json", json.dumps({"t": 0, "h": 1, "e</w>": 2, "th": 3, "the</w>": 4}))
 write("gpt1-style/merges.txt", "#version: 0.2\nt h\nth e</w>\n")
 write("empty-model-directory/README.md", "A model directory without tokenizer files.\n")
@@ -60,6 +67,7 @@ write("not-a-tokenizer.bin", b"\x00\x01\x02")
 write("missing-rank.tiktoken", "IQ== 0\nIg==\n")
 write("bad-base64.tiktoken", "IQ== 0\n!!!! 1\n")
 write("bad-rank.tiktoken", "IQ== 0\nIg== one\n")
+write("huge-rank.tiktoken", "IQ== 0\nIg== 220000000\n")
 write("duplicate-rank.tiktoken", "IQ== 0\nIg== 1\nIw== 1\n")
 
 write("invalid-utf8.txt", b"valid start\n\xe2\x28\xa1 and more\n")      # bad continuation at 12

@@ -1,5 +1,10 @@
 /// The vocabulary as its file spells it ("Ġthe", "▁the", "<0x0A>"): id <-> spelling.
 struct SpellingTable: Sendable {
+    /// The largest token id a file may use: four times the largest real vocabularies
+    /// (about 256k). Tables are indexed by id, so a hostile id of 10^9 in a 200-byte
+    /// file would otherwise allocate gigabytes.
+    static let maximumID = (1 << 20) - 1
+
     private var arena: [UInt8] = []
     /// Per id: start in `arena` and length, or (-1, 0) for ids no token has.
     private var starts: [Int32] = []

@@ -47,12 +47,17 @@ enum TiktokenReader {
             }
             var rank = 0
             for digit in line[(space + 1)...] {
-                guard digit >= 0x30 && digit <= 0x39, rank < 100_000_000 else {
+                guard digit >= 0x30 && digit <= 0x39, rank <= SpellingTable.maximumID else {
                     throw TokenizerError.malformedLine(
                         file: file, line: lineNumber,
-                        reason: "rank must be a non-negative integer, found \"\(preview(line[(space + 1)...]))\"")
+                        reason: "rank must be an integer from 0 to \(SpellingTable.maximumID), found \"\(preview(line[(space + 1)...]))\"")
                 }
                 rank = rank * 10 + Int(digit - 0x30)
+            }
+            if rank > SpellingTable.maximumID {
+                throw TokenizerError.malformedLine(
+                    file: file, line: lineNumber,
+                    reason: "rank must be an integer from 0 to \(SpellingTable.maximumID), found \"\(preview(line[(space + 1)...]))\"")
             }
             if rank >= lineOfRank.count {
                 lineOfRank.append(contentsOf: repeatElement(0, count: rank + 1 - lineOfRank.count))

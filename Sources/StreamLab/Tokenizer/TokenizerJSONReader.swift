@@ -91,8 +91,9 @@ struct TokenizerJSONReader {
         }
         var spellings = SpellingTable(expectedCount: vocab.count)
         for (token, value) in vocab {
-            guard let id = value.int, id >= 0, id < Int(Int32.max) else {
-                throw invalid("model.vocab[\"\(token)\"]", "must be a non-negative integer id, found \(value.preview)")
+            guard let id = value.int, id >= 0, id <= SpellingTable.maximumID else {
+                throw invalid("model.vocab[\"\(token)\"]",
+                              "must be an integer id from 0 to \(SpellingTable.maximumID), found \(value.preview)")
             }
             spellings.add(Array(token.utf8), id: id)
         }
@@ -158,7 +159,9 @@ struct TokenizerJSONReader {
         guard let entries = json.array else { throw invalid("added_tokens", "must be an array") }
         return try entries.enumerated().map { index, entry in
             let key = "added_tokens[\(index)]"
-            guard let id = entry["id"]?.int, id >= 0 else { throw invalid(key + ".id", "must be a non-negative integer") }
+            guard let id = entry["id"]?.int, id >= 0, id <= SpellingTable.maximumID else {
+                throw invalid(key + ".id", "must be an integer from 0 to \(SpellingTable.maximumID)")
+            }
             guard let content = entry["content"]?.string, !content.isEmpty else {
                 throw invalid(key + ".content", "must be a non-empty string")
             }

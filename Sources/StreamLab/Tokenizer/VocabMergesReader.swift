@@ -26,9 +26,9 @@ enum VocabMergesReader {
                 file: vocabFile, feature: "vocabulary with word-end '</w>' tokens (GPT-1 / openai-gpt style BPE)")
         }
         for (token, value) in entries {
-            guard let id = value.int, id >= 0, id < Int(Int32.max) else {
+            guard let id = value.int, id >= 0, id <= SpellingTable.maximumID else {
                 throw TokenizerError.invalidEntry(file: vocabFile, key: token,
-                                                  reason: "must be a non-negative integer id, found \(value.preview)")
+                                                  reason: "must be an integer id from 0 to \(SpellingTable.maximumID), found \(value.preview)")
             }
             spellings.add(Array(token.utf8), id: id)
         }
