@@ -1,0 +1,34 @@
+import Foundation
+import Testing
+import StreamLab   // a plain import: the README's script sees only the public API
+
+/// The library script of README.md, kept compiling and checked here (with the
+/// fixture path made absolute). If this file needs a change, so does the README.
+@Suite("README library example")
+struct ReadmeExampleTests {
+    @Test("the README script runs on the bundled model")
+    func readmeScript() throws {
+        let directory = FixturePaths.models.appendingPathComponent("shakespeare-pre")
+        let model = try Transformer.load(from: directory)
+        let tokenizer = try TokenizerLoader.find(inModelDirectory: directory)!
+        let tokens = tokenizer.encode("To be, or not to be", addSpecialTokens: false)
+
+        // Record hook points (TransformerLens names).
+        let run = try model.run(tokens, recording: [.residPost, .attnOut, .logits])
+        let write = run["blocks.1.hook_attn_out"]!          // Tensor, shape [T, D]
+
+        // Remove block 1 and measure the damage.
+        let damage = try model.ablate(.block(layer: 1), mode: .skip, on: tokens)
+
+        // The logit lens and an exact decomposition of the last position's top logit.
+        let lens = try model.logitLens(tokens)
+        let parts = try model.decompose(tokens, position: -1)
+        let total = parts.components.filter { !$0.isDetail }.reduce(0) { $0 + $1.attribution }
+
+        #expect(tokens == Array("To be, or not to be".utf8).map(Int.init))   // byte-level: token = byte
+        #expect(write.shape == [tokens.count, model.architecture.width])
+        #expect(damage.klMean > 0 && damage.deltaLoss.isFinite)
+        #expect(lens.layers.count == model.architecture.layerCount + 1)
+        #expect(abs(total - parts.logit) <= 1e-4 * max(1, abs(parts.logit)))
+    }
+}
