@@ -250,24 +250,30 @@ public struct Transformer: Sendable {
                 }
             }
         }
-        let pattern: FloatBuffer? = recorder.wants(.attnPattern) ? FloatBuffer(h * t * t) : nil   // [H, T, T]
         let qkv = SharedPointer(ws.qkv.pointer), z = SharedPointer(ws.z.pointer)
-        let patternOut = pattern.map { SharedPointer($0.pointer) }
         let scale = a.attentionScale
         let group = h / kvh
         let headThreads = t * t * dh * h < 1 << 14 ? 1 : threads
-        Parallel.forEachSlice(h, threads: headThreads) { heads in
-            let scores = FloatBuffer(t * t)                                   // [T, T] per thread
-            for head in heads {
-                let kvHead = head / group
-                Attention.causalHead(
-                    q: qkv.base + head * dh, k: qkv.base + (h + kvHead) * dh, v: qkv.base + (h + kvh + kvHead) * dh,
-                    stride: stride, length: t, headDimension: dh, scale: scale, window: a.slidingWindow,
-                    z: z.base + head * dh, zStride: h * dh, scores: scores.pointer)
-                if let patternOut { (patternOut.base + head * t * t).update(from: scores.pointer, count: t * t) }
+        /// All heads; each head's [T, T] probabilities are copied to `pattern` when it is given.
+        func attendAllHeads(pattern: UnsafeMutablePointer<Float>?) {
+            let patternOut = pattern.map(SharedPointer.init)
+            Parallel.forEachSlice(h, threads: headThreads) { heads in
+                let scores = FloatBuffer(t * t)                               // [T, T] per thread
+                for head in heads {
+                    let kvHead = head / group
+                    Attention.causalHead(
+                        q: qkv.base + head * dh, k: qkv.base + (h + kvHead) * dh, v: qkv.base + (h + kvh + kvHead) * dh,
+                        stride: stride, length: t, headDimension: dh, scale: scale, window: a.slidingWindow,
+                        z: z.base + head * dh, zStride: h * dh, scores: scores.pointer)
+                    if let patternOut { (patternOut.base + head * t * t).update(from: scores.pointer, count: t * t) }
+                }
             }
         }
-        if let pattern { recorder.record(.attnPattern(layer), pattern.tensor([h, t, t])) }
+        if recorder.wants(.attnPattern) {
+            recorder.record(.attnPattern(layer), Tensor(shape: [h, t, t]) { attendAllHeads(pattern: $0) })   // [H, T, T]
+        } else {
+            attendAllHeads(pattern: nil)
+        }
 
         // Head interventions act on each head's z before the output projection:
         // its slice of hook_result is z_h · W_O[h] and is linear in z_h.
@@ -282,24 +288,26 @@ public struct Transformer: Sendable {
         if recorder.wants(.attnResult) {
             // Per-head writes z_h · W_O[h] [T, H, D]; their sum plus the bias is
             // the attention write, so recording them costs no extra multiply.
-            let result = FloatBuffer(t * h * d)
-            let rows = SharedPointer(result.pointer), zs = SharedPointer(ws.z.pointer)
-            Parallel.forEachSlice(h, threads: t * h * dh * d < 1 << 20 ? 1 : threads) { heads in
-                for head in heads {
-                    w.output.weight.multiply(zs.base + head * dh, lda: h * dh, m: t, into: rows.base + head * d, ldc: h * d,
-                                             kRange: (head * dh)..<((head + 1) * dh))
+            let zs = SharedPointer(ws.z.pointer)
+            let result = Tensor(shape: [t, h, d]) { result in
+                let rows = SharedPointer(result)
+                Parallel.forEachSlice(h, threads: t * h * dh * d < 1 << 20 ? 1 : threads) { heads in
+                    for head in heads {
+                        w.output.weight.multiply(zs.base + head * dh, lda: h * dh, m: t, into: rows.base + head * d, ldc: h * d,
+                                                 kRange: (head * dh)..<((head + 1) * dh))
+                    }
+                }
+                for i in 0..<t {
+                    let out = ws.attn.pointer + i * d
+                    if let bias = w.output.bias {
+                        bias.withUnsafeBufferPointer { out.update(from: $0.baseAddress!, count: d) }
+                    } else {
+                        out.update(repeating: 0, count: d)
+                    }
+                    for head in 0..<h { Elementwise.add(result + (i * h + head) * d, into: out, d) }
                 }
             }
-            for i in 0..<t {
-                let out = ws.attn.pointer + i * d
-                if let bias = w.output.bias {
-                    bias.withUnsafeBufferPointer { out.update(from: $0.baseAddress!, count: d) }
-                } else {
-                    out.update(repeating: 0, count: d)
-                }
-                for head in 0..<h { Elementwise.add(result.pointer + (i * h + head) * d, into: out, d) }
-            }
-            recorder.record(.attnResult(layer), result.tensor([t, h, d]))
+            recorder.record(.attnResult(layer), result)
         } else {
             w.output.apply(ws.z.pointer, rows: t, into: ws.attn.pointer, threads: threads)
         }

@@ -16,6 +16,18 @@ public struct Tensor: Sendable, Equatable {
         self.scalars = scalars
     }
 
+    /// A tensor whose every scalar `fill` writes through the pointer it is given
+    /// (`shape.product` floats, uninitialized before): recorded arrays are computed
+    /// straight into their storage, without a zeroed scratch buffer and a copy.
+    init(shape: [Int], filling fill: (UnsafeMutablePointer<Float>) -> Void) {
+        let n = shape.reduce(1, *)
+        let scalars = [Float](unsafeUninitializedCapacity: n) { buffer, initialized in
+            if let base = buffer.baseAddress { fill(base) }
+            initialized = n
+        }
+        self.init(shape: shape, scalars: scalars)
+    }
+
     /// A tensor of zeros.
     public init(zeros shape: [Int]) {
         self.init(shape: shape, scalars: [Float](repeating: 0, count: shape.reduce(1, *)))
