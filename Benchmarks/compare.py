@@ -130,7 +130,7 @@ def torch_workloads(quick):
                 full = best(lambda: (store.clear(), model(ids, output_attentions=True)), 3)
                 for h in handles:
                     h.remove()
-                results[("forward", "  same, full recording", threads)] = full
+                results[("forward", f"GPT-2 small, {t} tokens, full recording", threads)] = full
                 if t == 128:
                     def sweep():
                         model(ids)
@@ -251,7 +251,7 @@ def main():
             sys.exit(f"{exe} is missing: run `swift build -c release` first")
     print("running stream-bench ...", file=sys.stderr)
     out = tempfile.mktemp(suffix=".json")
-    groups = ["peak", "gemm", "forward", "sweep", "lens"]
+    groups = ["peak", "gemm", "forward", "sweep", "lens", "memory"]
     subprocess.run([BENCH, *groups, "--json", out], check=True, stdout=sys.stderr)
     ours_json = json.load(open(out))
     os.remove(out)

@@ -136,7 +136,7 @@ func model() throws {
             report(Figure(group: "forward", name: "GPT-2 small, \(t) tokens, all logits", threads: threads, seconds: plain,
                           gflops: forwardFlops(a, tokens: t) / plain / 1e9, note: ""))
             let full = try time(3) { _ = try m.run(tokens, recording: .all) }
-            report(Figure(group: "forward", name: "  same, full recording", threads: threads, seconds: full, gflops: nil,
+            report(Figure(group: "forward", name: "GPT-2 small, \(t) tokens, full recording", threads: threads, seconds: full, gflops: nil,
                           note: String(format: "%+.1f%% over plain", 100 * (full / plain - 1))))
             if t == 128 {
                 let sweep = try time(2) { _ = try m.ablationSweep(sublayer: .block, mode: .skip, on: tokens) }

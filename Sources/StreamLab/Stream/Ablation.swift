@@ -111,7 +111,8 @@ extension Transformer {
                 }
                 runBlocks(x, length: t, from: start, plans: plans, recorder: &silent)
                 let logits = finalRead(x.pointer, rows: t, recorder: &silent)
-                sums[k].add(clean: cleanLogits.pointer, logZClean: logZ, intervened: logits.pointer, tokens: tokens, vocabulary: v)
+                sums[k].add(clean: cleanLogits.pointer, logZClean: logZ, intervened: logits.pointer, tokens: tokens, vocabulary: v,
+                            threads: threads)
             }
             progress?(index + 1)
         }

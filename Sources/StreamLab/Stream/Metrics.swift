@@ -105,23 +105,39 @@ struct MetricSums {
     var lossSum = 0.0, lossPositions = 0
 
     /// Adds one sequence: clean logits P and intervened logits Q, both `[T, V]`.
+    /// Positions are split across `threads` (each part sums on its own, then the
+    /// parts are merged in order).
     mutating func add(clean p: UnsafePointer<Float>, logZClean: [Double], intervened q: UnsafePointer<Float>,
-                      tokens: [Int], vocabulary n: Int) {
+                      tokens: [Int], vocabulary n: Int, threads: Int = 1) {
         let t = tokens.count
-        for i in 0..<t {
-            let pr = p + i * n, qr = q + i * n
-            let logZQ = Distribution.logSumExp(qr, n)
-            let kl = Distribution.kl(pr, logZP: logZClean[i], qr, logZQ: logZQ, n)
-            klSum += kl
-            klPositions += 1
-            if i == t - 1 { klLastSum += kl }
-            if Distribution.argmax(pr, n) == Distribution.argmax(qr, n) { agreements += 1 }
-            agreementPositions += 1
-            if i < t - 1 {
-                lossSum += logZQ - Double(qr[tokens[i + 1]])
-                lossPositions += 1
+        let parts = max(1, min(threads, t / 16))
+        var partial = [MetricSums](repeating: MetricSums(), count: parts)
+        partial.withUnsafeMutableBufferPointer { buffer in
+            let out = SharedPointer(buffer.baseAddress!)
+            let shared = UncheckedSendable((p, q, logZClean, tokens))
+            Parallel.forEachSlice(parts, threads: parts) { range in
+                let (p, q, logZClean, tokens) = shared.value
+                for part in range {
+                    var sums = MetricSums()
+                    for i in (t * part / parts)..<(t * (part + 1) / parts) {
+                        let pr = p + i * n, qr = q + i * n
+                        let logZQ = Distribution.logSumExp(qr, n)
+                        let kl = Distribution.kl(pr, logZP: logZClean[i], qr, logZQ: logZQ, n)
+                        sums.klSum += kl
+                        sums.klPositions += 1
+                        if i == t - 1 { sums.klLastSum += kl }
+                        if Distribution.argmax(pr, n) == Distribution.argmax(qr, n) { sums.agreements += 1 }
+                        sums.agreementPositions += 1
+                        if i < t - 1 {
+                            sums.lossSum += logZQ - Double(qr[tokens[i + 1]])
+                            sums.lossPositions += 1
+                        }
+                    }
+                    out.base[part] = sums
+                }
             }
         }
+        for part in partial { merge(part) }
         sequences += 1
     }
 
