@@ -26,14 +26,7 @@ public final class Checkpoint: @unchecked Sendable {
             files = [file]
             for (name, info) in file.tensors { entries[name] = (0, info) }
         } else if FileManager.default.fileExists(atPath: index.path) {
-            let indexData: [UInt8]
-            do { indexData = try FileBytes.read(index.path) } catch {
-                throw LoadError.cannotOpen(path: index.path, reason: "\(error)")
-            }
-            let json: JSONValue
-            do { json = try JSONReader.parseLocated(indexData) } catch {
-                throw LoadError.malformedIndex(file: index.path, reason: "not valid JSON (\(error))")
-            }
+            let json = try LoadError.readJSON(index.path) { .malformedIndex(file: index.path, reason: $0) }
             guard let members = json["weight_map"]?.members else {
                 throw LoadError.malformedIndex(file: index.path, reason: "no \"weight_map\" object")
             }

@@ -55,3 +55,17 @@ public enum LoadError: Error, CustomStringConvertible, Equatable {
         }
     }
 }
+
+extension LoadError {
+    /// Reads and parses a JSON file of a model directory (`config.json`, a shard
+    /// index). An unreadable file is `cannotOpen`; bad JSON becomes `malformed(reason)`.
+    static func readJSON(_ path: String, malformed: (String) -> LoadError) throws -> JSONValue {
+        let bytes: [UInt8]
+        do { bytes = try FileBytes.read(path) } catch {
+            throw LoadError.cannotOpen(path: path, reason: "\(error)")
+        }
+        do { return try JSONReader.parseLocated(bytes) } catch {
+            throw malformed("not valid JSON (\(error))")
+        }
+    }
+}

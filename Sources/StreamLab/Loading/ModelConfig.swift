@@ -17,14 +17,7 @@ public struct ModelConfig: Sendable {
         guard FileManager.default.fileExists(atPath: url.path) else {
             throw LoadError.missingFile(path: url.path, what: "config")
         }
-        let data: [UInt8]
-        do { data = try FileBytes.read(url.path) } catch {
-            throw LoadError.cannotOpen(path: url.path, reason: "\(error)")
-        }
-        let json: JSONValue
-        do { json = try JSONReader.parseLocated(data) } catch {
-            throw LoadError.malformedConfig(file: url.path, reason: "not valid JSON (\(error))")
-        }
+        let json = try LoadError.readJSON(url.path) { .malformedConfig(file: url.path, reason: $0) }
         guard let members = json.members else {
             throw LoadError.malformedConfig(file: url.path, reason: "the top level is not a JSON object")
         }
