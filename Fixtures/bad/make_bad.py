@@ -239,8 +239,6 @@ def main():
     # gradients (issue 7).
     grad = ["gradients", f"{REL}/valid-tiny-gpt2"]
     case("gradients-one-token", grad + ["--tokens", "3"], "needs at least 2 tokens, got 1", config=None)
-    case("gradients-parallel-family", ["gradients", "Fixtures/models/neox-parallel", "--tokens", "1,2"],
-         "model_type 'gpt_neox' is not supported for gradients", config=None)
     case("gradients-text-needs-tokenizer", grad + ["--prompt", "hello"],
          "--prompt needs a tokenizer, but 'Fixtures/bad/valid-tiny-gpt2' has none", status=2, config=None)
     case("gradients-two-inputs", grad + ["--tokens", "1,2", "--prompt", "hi"], "give only one of --tokens, --prompt",

@@ -13,9 +13,6 @@ enum GradientsCommand {
         let format = try Inputs.format(args)
         let loaded = try Inputs.loadModel(args)
         let model = loaded.model
-        if let problem = TrainableModel.supportProblem(model.architecture) {
-            throw TrainingError.unsupportedModel("gradients: \(problem)")
-        }
         let threads = try args.int("--threads", default: ProcessInfo.processInfo.activeProcessorCount, range: 1...1024)
         let report: GradientReport, source: String
         if let windows = try Inputs.windows(args, loaded) {

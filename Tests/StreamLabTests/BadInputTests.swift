@@ -9,26 +9,37 @@ struct BadInputCase: CustomStringConvertible, Sendable {
     let status: Int32
     var description: String { name }
 
-    static let all: [BadInputCase] = {
+    /// Every case directory of the catalogue.
+    static let directories: [String] = {
         let root = FixturePaths.root.appendingPathComponent("bad")
         let names = (try? FileManager.default.contentsOfDirectory(atPath: root.path)) ?? []
-        return names.sorted().compactMap { name in
-            let file = root.appendingPathComponent(name).appendingPathComponent("case.json")
-            guard let data = try? Data(contentsOf: file),
-                  let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-                  let arguments = object["args"] as? [String], let expected = object["expect"] as? String,
-                  let status = object["status"] as? Int
-            else { return nil }
-            return BadInputCase(name: name, arguments: arguments, expected: expected, status: Int32(status))
-        }
+        return names.filter { name in
+            var isDirectory: ObjCBool = false
+            return FileManager.default.fileExists(atPath: root.appendingPathComponent(name).path, isDirectory: &isDirectory)
+                && isDirectory.boolValue
+        }.sorted()
     }()
+
+    /// The cases that parse (the catalogue test fails when any does not).
+    static let all: [BadInputCase] = directories.compactMap { name in
+        let file = FixturePaths.root.appendingPathComponent("bad").appendingPathComponent(name).appendingPathComponent("case.json")
+        guard let data = try? Data(contentsOf: file),
+              let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+              let arguments = object["args"] as? [String], let expected = object["expect"] as? String,
+              let status = object["status"] as? Int
+        else { return nil }
+        return BadInputCase(name: name, arguments: arguments, expected: expected, status: Int32(status))
+    }
 }
 
 @Suite("Bad inputs: one clear line and a non-zero exit")
 struct BadInputTests {
-    @Test("the catalogue is complete")
+    @Test("the catalogue is complete and every case parses")
     func catalogueSize() {
-        #expect(BadInputCase.all.count >= 30)
+        #expect(BadInputCase.directories.count == 76, "Fixtures/bad holds \(BadInputCase.directories.count) case directories")
+        let parsed = Set(BadInputCase.all.map(\.name))
+        #expect(parsed.count == BadInputCase.directories.count,
+                "unparseable cases: \(BadInputCase.directories.filter { !parsed.contains($0) })")
     }
 
     @Test("each case fails with its message", arguments: BadInputCase.all)

@@ -98,11 +98,12 @@ struct GradientCheckTests {
         let model = try TrainableModel(architecture: c.architecture, seed: 1)
         randomizeParameters(model, seed: 7)
         let (tokens, targets) = randomBatch(vocabulary: c.architecture.vocabularySize, batch: c.batch, length: c.length, seed: 3)
-        let pass = TrainingPass(model: model, batch: c.batch, length: c.length, threads: 2)
+        let pass = GradientPass(c.architecture, batch: c.batch, length: c.length, threads: 2)
         pass.setBatch(tokens: tokens.flatMap { $0 }.map { Int32($0) }, targets: targets.flatMap { $0 }.map { Int32($0) })
         model.zeroGradients()
-        let loss32 = pass.forward()
-        let paths = pass.backward(recordPaths: true)
+        let transformer = try model.transformer()
+        let loss32 = pass.forward(transformer)
+        let paths = pass.backward(transformer, into: model.gradients.pointer, paths: true)
         let analytic = model.flatGradients
 
         var reference = Float64Transformer(model)

@@ -71,15 +71,9 @@ struct KernelTests {
         let w = rng.floats(width), b = rng.floats(width)
         for rms in [false, true] {
             var y = [Float](repeating: 0, count: rows * width)
-            var divisors = [Float](repeating: 0, count: rows)
-            x.withUnsafeBufferPointer { xp in
-                y.withUnsafeMutableBufferPointer { yp in
-                    divisors.withUnsafeMutableBufferPointer { dp in
-                        Elementwise.normalize(xp.baseAddress!, into: yp.baseAddress!, rows: rows, width: width, rms: rms,
-                                              weight: w, bias: rms ? nil : b, epsilon: 1e-5, divisors: dp.baseAddress!)
-                    }
-                }
-            }
+            var mean = [Float](repeating: 0, count: rows), rstd = mean
+            NormWeights(weight: w, bias: rms ? nil : b).apply(x, into: &y, mean: &mean, rstd: &rstd, rows: rows, width: width,
+                                                              epsilon: 1e-5, rms: rms, threads: 1)
             for r in 0..<rows {
                 let row = Array(x[(r * width)..<((r + 1) * width)])
                 let ref = rms ? Reference.rmsNorm(row, weight: w, epsilon: 1e-5)
@@ -103,7 +97,9 @@ struct KernelTests {
         ]
         for (activation, reference) in cases {
             var y = x
-            y.withUnsafeMutableBufferPointer { Elementwise.activate($0.baseAddress!, n, activation) }
+            x.withUnsafeBufferPointer { xp in
+                y.withUnsafeMutableBufferPointer { ActivationOp.apply(xp.baseAddress!, into: $0.baseAddress!, n, activation) }
+            }
             for i in 0..<n {
                 let r = reference(x[i])
                 #expect(abs(y[i] - r) <= 2e-6 * max(1, abs(r)), "\(activation)(\(x[i])) = \(y[i]), reference \(r)")
@@ -111,22 +107,22 @@ struct KernelTests {
         }
     }
 
-    @Test("attention of one head equals the naive causal attention", arguments: [(1, 8, nil), (5, 7, nil), (17, 16, nil), (33, 64, 4), (40, 12, 9)] as [(Int, Int, Int?)])
+    @Test("attention of one head equals the naive causal attention (64-row causal blocks)", arguments: [(1, 8, nil), (5, 7, nil), (17, 16, nil), (33, 64, 4), (40, 12, 9), (150, 16, nil), (130, 8, 70)] as [(Int, Int, Int?)])
     func attentionHead(t: Int, dh: Int, window: Int?) {
         var rng = TestRandom(seed: UInt64(t * 100 + dh))
-        let stride = 3 * dh + 5
+        let stride = 3 * dh
         let qkv = rng.floats(t * stride).map { $0 * 2 }
         func slice(_ offset: Int) -> [Float] { (0..<t).flatMap { i in qkv[(i * stride + offset)..<(i * stride + offset + dh)] } }
         let expected = Reference.attention(q: slice(0), k: slice(dh), v: slice(2 * dh), length: t, headDimension: dh,
                                            scale: 0.3, window: window)
         var z = [Float](repeating: .nan, count: t * dh)
         var scores = [Float](repeating: 0, count: t * t)
+        let shape = AttentionShape(batch: 1, length: t, heads: 1, keyValueHeads: 1, headDimension: dh, scale: 0.3,
+                                   window: window ?? Int.max)
         qkv.withUnsafeBufferPointer { p in
             z.withUnsafeMutableBufferPointer { zp in
                 scores.withUnsafeMutableBufferPointer { sp in
-                    Attention.causalHead(q: p.baseAddress!, k: p.baseAddress! + dh, v: p.baseAddress! + 2 * dh, stride: stride,
-                                         length: t, headDimension: dh, scale: 0.3, window: window,
-                                         z: zp.baseAddress!, zStride: dh, scores: sp.baseAddress!)
+                    AttentionOp.forward(qkv: p.baseAddress!, probs: sp.baseAddress!, z: zp.baseAddress!, shape: shape, threads: 1)
                 }
             }
         }

@@ -25,11 +25,11 @@ struct TrainedModelTests {
         let inferenceError = relativeError(logits, expected)
         #expect(inferenceError <= 1e-4, "\(name): Transformer logits differ from transformers by \(inferenceError)")
 
-        // The training path: TrainableModel forward.
-        let trainable = try TrainableModel(model)
-        let pass = TrainingPass(model: trainable, batch: 1, length: tokens.count, threads: 2)
+        // The training path: the flat parameters of a TrainableModel, batched pass with the loss.
+        let trainable = TrainableModel(model)
+        let pass = GradientPass(model.architecture, batch: 1, length: tokens.count, threads: 2)
         pass.setSequence(tokens)
-        let loss = pass.forward()
+        let loss = pass.forward(try trainable.transformer())
         let trainingError = relativeError(pass.logitsTensor, expected)
         #expect(trainingError <= 1e-4, "\(name): training-pass logits differ from transformers by \(trainingError)")
         let refLoss = try #require(reference["loss"]?.tensor.scalars.first)
@@ -40,10 +40,10 @@ struct TrainedModelTests {
         let info = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir.path + ".hf.json"))) as! [String: Any]
         let valid = try ByteCorpus(path: FixturePaths.root.appendingPathComponent("corpora/shakespeare-valid.txt").path)
         let context = model.architecture.maxPositions
-        let evalPass = TrainingPass(model: trainable, batch: 4, length: context, threads: 2)
+        let evalPass = GradientPass(model.architecture, batch: 4, length: context, threads: 2)
         let first = try #require(info["held_out_first_windows"] as? [String: Any])
         let firstWindows = try #require(first["windows"] as? Int)
-        let (firstLoss, firstPositions) = Trainer.evaluate(pass: evalPass, windows: valid.evaluationWindows(context: context, limit: firstWindows * context))
+        let (firstLoss, firstPositions) = Trainer.evaluate(model, pass: evalPass, windows: valid.evaluationWindows(context: context, limit: firstWindows * context))
         #expect(firstPositions == first["positions"] as? Int)
         let firstReference = try #require(first["loss"] as? Double)
         #expect(abs(firstLoss - firstReference) <= 1e-4 * firstReference, "\(name): held-out loss of the first windows \(firstLoss) vs transformers \(firstReference)")
@@ -51,7 +51,7 @@ struct TrainedModelTests {
         #if !DEBUG
         let heldOut = try #require(info["held_out_loss"] as? Double)
         let bytes = try #require(info["valid_bytes_used"] as? Int)
-        let (ours, positions) = Trainer.evaluate(pass: evalPass, windows: valid.evaluationWindows(context: context, limit: bytes))
+        let (ours, positions) = Trainer.evaluate(model, pass: evalPass, windows: valid.evaluationWindows(context: context, limit: bytes))
         #expect(positions == info["held_out_positions"] as? Int)
         #expect(abs(ours - heldOut) <= 1e-4 * heldOut, "\(name): held-out loss \(ours) vs transformers \(heldOut)")
         report += "; all held-out windows \(ours) vs \(heldOut)"
@@ -109,9 +109,9 @@ struct TrainingTests {
         try ModelExport.write(model, to: dir)
         var rng = SeededRandom(seed: 2)
         let tokens = (0..<20).map { _ in rng.integer(below: 256) }
-        let pass = TrainingPass(model: model, batch: 1, length: tokens.count, threads: 1)
+        let pass = GradientPass(a, batch: 1, length: tokens.count, threads: 1)
         pass.setSequence(tokens)
-        pass.forward()
+        pass.forward(try model.transformer())
         let loaded = try Transformer.load(from: URL(fileURLWithPath: dir), threads: 1)
         #expect(loaded.architecture.skipConnections == !plain)
         #expect(loaded.architecture.normPlacement == norm)

@@ -45,41 +45,6 @@ public enum Elementwise {
         return s
     }
 
-    /// Normalizes each of `rows` rows of width `n`:
-    /// LayerNorm `(x - mean) / sigma * weight + bias` with `sigma = sqrt(var + eps)`,
-    /// or RMSNorm `x / rms * weight` with `rms = sqrt(mean(x^2) + eps)`.
-    /// Writes the divisor (sigma or rms) of row `t` to `divisors[t]` when given:
-    /// that is the `hook_scale` value.
-    public static func normalize(
-        _ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, rows: Int, width n: Int,
-        rms: Bool, weight: UnsafePointer<Float>?, bias: UnsafePointer<Float>?, epsilon: Float,
-        divisors: UnsafeMutablePointer<Float>? = nil
-    ) {
-        for t in 0..<rows {
-            let xr = x + t * n, yr = y + t * n
-            let mean: Float = rms ? 0 : sum(xr, n) / Float(n)
-            let divisor = (sumOfSquares(xr, n, shift: mean) / Float(n) + epsilon).squareRoot()
-            divisors?[t] = divisor
-            let inv = 1 / divisor
-            let vm = V(repeating: mean), vi = V(repeating: inv)
-            var i = 0
-            while i + 8 <= n {
-                var v = (load(xr + i) - vm) * vi
-                if let weight { v *= load(weight + i) }
-                if let bias { v += load(bias + i) }
-                store(v, yr + i)
-                i += 8
-            }
-            while i < n {
-                var v = (xr[i] - mean) * inv
-                if let weight { v *= weight[i] }
-                if let bias { v += bias[i] }
-                yr[i] = v
-                i += 1
-            }
-        }
-    }
-
     /// Applies `f` to `n` floats in place, 8 at a time (the tail through a
     /// padded vector).
     @inline(__always)
@@ -111,16 +76,6 @@ public enum Elementwise {
         map(x, n) { VectorMath.exp($0 - m) }
         let inv = 1 / sum(x, n)
         map(x, n) { $0 * inv }
-    }
-
-    /// Applies `activation` in place to `n` floats (vectorized; accuracy in `VectorMath`).
-    public static func activate(_ x: UnsafeMutablePointer<Float>, _ n: Int, _ activation: Activation) {
-        switch activation {
-        case .relu: map(x, n) { $0.replacing(with: 0, where: $0 .< 0) }
-        case .silu: map(x, n, VectorMath.silu)
-        case .geluExact: map(x, n, VectorMath.geluExact)
-        case .geluTanh: map(x, n, VectorMath.geluTanh)
-        }
     }
 
     /// `y[i] += x[i]` for `n` floats.

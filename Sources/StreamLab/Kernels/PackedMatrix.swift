@@ -72,6 +72,23 @@ public final class PackedMatrix: @unchecked Sendable {
         storage[(j / Self.panelWidth) * rows * Self.panelWidth + p * Self.panelWidth + j % Self.panelWidth]
     }
 
+    /// B^T `[N, K]` packed, straight from this packing (no unpacked copy):
+    /// what a backward pass multiplies by.
+    public func transposed() -> PackedMatrix {
+        let t = PackedMatrix(uninitializedRows: columns, columns: rows)
+        let w = Self.panelWidth
+        for panel in 0..<t.panelCount {
+            let base = t.storage + panel * columns * w
+            let p0 = panel * w, width = min(w, rows - p0)
+            for j in 0..<columns {                        // row j of B^T = column j of B
+                let source = storage + (j / w) * rows * w + p0 * w + j % w
+                let target = base + j * w
+                for q in 0..<width { target[q] = source[q * w] }
+            }
+        }
+        return t
+    }
+
     /// B as a row-major `[K, N]` array.
     public func unpacked() -> [Float] {
         var out = [Float](repeating: 0, count: rows * columns)

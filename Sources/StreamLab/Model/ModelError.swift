@@ -9,7 +9,8 @@ public enum ModelError: Error, CustomStringConvertible, Equatable {
     case positionOutOfRange(position: Int, length: Int)
     case targetOutOfRange(target: Int, vocabularySize: Int)
     case invalidArchitecture(String)
-    case conflictingInterventions(String)
+    case invalidIntervention(String)
+    case unsupported(String)
 
     public var description: String {
         switch self {
@@ -29,8 +30,10 @@ public enum ModelError: Error, CustomStringConvertible, Equatable {
             return "target token \(target) is not in the vocabulary (ids 0..<\(v))"
         case let .invalidArchitecture(reason):
             return "invalid architecture: \(reason)"
-        case let .conflictingInterventions(reason):
-            return "conflicting interventions: \(reason)"
+        case let .invalidIntervention(reason):
+            return "invalid intervention \(reason)"
+        case let .unsupported(reason):
+            return "not supported: \(reason)"
         }
     }
 }

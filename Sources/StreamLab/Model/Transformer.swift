@@ -5,13 +5,14 @@ import Foundation
 #endif
 
 /// A decoder-only Transformer of any supported family, configured by an
-/// `Architecture` and run on one token sequence at a time.
+/// `Architecture`. Its one forward pass (this file) and its backward
+/// (`Backward.swift`) serve inference, every probe and training alike.
 ///
-/// The forward pass reads top to bottom (see `forward`): embed, then for every
+/// The forward reads top to bottom (see `forward`): embed, then for every
 /// block read the stream through a norm, write the attention output back,
 /// read again, write the MLP output back; then the final read (final norm,
-/// project-out, unembedding). Every intermediate array of DESIGN.md section 3
-/// can be recorded, and any block, sublayer or head can be removed.
+/// project-out, unembedding). Every hook point of docs/definitions.md can be
+/// recorded and every intervention is applied where its hook point is computed.
 public struct Transformer: Sendable {
     public let architecture: Architecture
     public let weights: Weights
@@ -32,24 +33,22 @@ public struct Transformer: Sendable {
     /// (for every layer), e.g.
     /// `let run = try model.run(tokens, recording: [.residPost, .attnOut])` then
     /// `run["blocks.3.hook_attn_out"]` is a `[T, D]` tensor. Logits are included
-    /// only when `.logits` is requested. Interventions change the pass as
-    /// DESIGN.md section 4 defines.
+    /// only when `.logits` is requested.
     public func run(_ tokens: [Int], recording: Set<HookKind> = [.logits],
                     interventions: [Intervention] = []) throws -> Run {
         try validate(tokens: tokens)
-        try validate(interventions: interventions)
+        try validate(interventions: interventions, length: tokens.count)
+        let pass = ForwardPass(architecture, length: tokens.count)
+        pass.setTokens(tokens)
         var recorder = Recorder(recording)
-        let plans = BlockPlan.plans(interventions, layerCount: architecture.layerCount)
-        let stream = embed(tokens, recorder: &recorder)
-        runBlocks(stream, length: tokens.count, from: 0, plans: plans, recorder: &recorder)
-        if recording.contains(.logits) || recording.contains(.lnFinalScale) || recording.contains(.lnFinalNormalized) {
-            let logits = finalRead(stream.pointer, rows: tokens.count, recorder: &recorder)
-            recorder.record(.logits, logits.tensor([tokens.count, architecture.vocabularySize]))
-        }
+        let read = recording.contains(.logits) || recording.contains(.lnFinalScale) || recording.contains(.lnFinalNormalized)
+        forward(pass, plan: InterventionPlan(interventions, layerCount: architecture.layerCount), recorder: &recorder,
+                finalRead: read)
+        if read { recorder.record(.logits, pass.logits.pointer, shape: [tokens.count, architecture.vocabularySize]) }
         return Run(tokens: tokens, arrays: recorder.arrays)
     }
 
-    /// Logits `[T, V]` of a plain forward pass.
+    /// Logits `[T, V]` of a forward pass.
     public func logits(_ tokens: [Int], interventions: [Intervention] = []) throws -> Tensor {
         try run(tokens, recording: [.logits], interventions: interventions).logits!
     }
@@ -67,366 +66,344 @@ public struct Transformer: Sendable {
         }
     }
 
-    /// Checks layer and head indices of interventions.
-    public func validate(interventions: [Intervention]) throws {
+    /// Checks layers, heads, hook points, payload shapes and positions of
+    /// interventions (payloads against a sequence of `length` tokens, if given).
+    public func validate(interventions: [Intervention], length: Int? = nil) throws {
+        let a = architecture
+        func checkLayer(_ l: Int) throws {
+            guard l >= 0 && l < a.layerCount else { throw ModelError.layerOutOfRange(layer: l, layerCount: a.layerCount) }
+        }
         for iv in interventions {
-            let l = iv.target.layer
-            guard l >= 0 && l < architecture.layerCount else {
-                throw ModelError.layerOutOfRange(layer: l, layerCount: architecture.layerCount)
+            func bad(_ why: String) -> ModelError { .invalidIntervention("\(iv): \(why)") }
+            var width = a.width
+            switch iv.target {
+            case let .block(l), let .attention(l), let .mlp(l):
+                try checkLayer(l)
+            case let .head(l, h):
+                try checkLayer(l)
+                guard h >= 0 && h < a.headCount else { throw ModelError.headOutOfRange(layer: l, head: h, headCount: a.headCount) }
+                width = a.headDimension
+            case let .hook(point):
+                if let l = point.layer { try checkLayer(l) }
+                switch point {
+                case .embed, .residPre, .residPost, .attnOut, .mlpOut: break
+                case .posEmbed where a.hasLearnedPositions: break
+                case .residMid where !a.parallelResidual: break
+                case .mlpPost: width = a.mlpWidth
+                default: throw bad("interventions at \(point.name) are not supported")
+                }
+                if iv.action == .skip { throw bad("skip acts on a block or sublayer, not on a hook point") }
+            case .blockOrder:
+                guard case let .order(order) = iv.action else { throw bad("the block order takes an order") }
+                if order.isEmpty && a.layerCount > 0 { throw bad("the order is empty") }
+                for l in order { try checkLayer(l) }
+                continue
             }
-            if case let .head(_, h) = iv.target, h < 0 || h >= architecture.headCount {
-                throw ModelError.headOutOfRange(layer: l, head: h, headCount: architecture.headCount)
+            if case .order = iv.action { throw bad("an order applies to the whole stack of blocks") }
+            if iv.positions != nil, iv.action == .skip { throw bad("skip takes no positions") }
+            if let length {
+                for p in iv.positions ?? [] where p < 0 || p >= length {
+                    throw bad("position \(p) is outside the \(length) tokens")
+                }
+                switch iv.action {
+                case let .replace(t) where t.shape != [length, width]:
+                    throw bad("the replacement has shape \(t.shape), expected [\(length), \(width)]")
+                case let .add(t) where t.shape != [width] && t.shape != [length, width]:
+                    throw bad("the added array has shape \(t.shape), expected [\(width)] or [\(length), \(width)]")
+                default: break
+                }
             }
         }
+    }
+
+    // MARK: - Forward
+
+    /// Runs the tokens of `pass` through the model with the interventions of
+    /// `plan`, recording what `recorder` wants (recording needs batch 1).
+    ///
+    /// With `from` > 0 the pass restarts at that slot of `plan.order`: its
+    /// stream must hold the stream entering that slot (a clean run's
+    /// `resid_pre`), which a sweep reuses instead of recomputing the blocks
+    /// below. With `finalRead` the logits are computed into `pass.logits`.
+    func forward(_ pass: ForwardPass, plan: InterventionPlan, recorder: inout Recorder, from start: Int = 0,
+                 finalRead read: Bool = true) {
+        precondition(!pass.keepsActivations || plan.order == Array(0..<architecture.layerCount),
+                     "a pass that keeps activations runs every block once, in order")
+        pass.order = plan.order
+        pass.intervened = !plan.isClean
+        if start == 0 { embed(pass, plan: plan, recorder: &recorder) }
+        for slot in start..<plan.order.count {
+            block(plan.order[slot], slot: slot, pass, plan: plan, recorder: &recorder)
+        }
+        if read {
+            let a = architecture, n = pass.rows
+            finalRead(pass.stream.pointer, rows: n, normed: pass.finalNormed?.pointer, mean: pass.finalMean.pointer,
+                      rstd: pass.finalRstd.pointer, projected: pass.projected?.pointer, into: pass.logits.pointer)
+            if let normed = pass.finalNormed {
+                recordScale(.lnFinalScale, pass.finalRstd.pointer, rows: n, recorder: &recorder)
+                recorder.record(.lnFinalNormalized, normed.pointer, shape: [n, a.width])
+            }
+        }
+    }
+
+    /// Applies the plan's actions at `point` to the array `[N, width]` and records it.
+    func visit(_ point: HookPoint, _ x: UnsafeMutablePointer<Float>, _ pass: ForwardPass, width: Int,
+               plan: InterventionPlan, recorder: inout Recorder) {
+        if let actions = plan.points[point] {
+            for action in actions {
+                for b in 0..<pass.batch {
+                    action.apply(x + b * pass.length * width, rows: pass.length, stride: width, column: 0, count: width)
+                }
+            }
+        }
+        recorder.record(point, x, shape: [pass.rows, width])
+    }
+
+    /// Records a norm's divisor `[N, 1]` (sigma or RMS, eps included) from its reciprocal.
+    func recordScale(_ point: HookPoint, _ rstd: UnsafePointer<Float>, rows: Int, recorder: inout Recorder) {
+        recorder.record(point, Tensor(shape: [rows, 1]) { out in for i in 0..<rows { out[i] = 1 / rstd[i] } })
     }
 
     // MARK: - Embedding
 
-    /// The initial stream `[T, D]`: token embedding (through project-in, if
-    /// any) plus learned positions, if any.
-    func embed(_ tokens: [Int], recorder: inout Recorder) -> FloatBuffer {
-        let a = architecture, t = tokens.count, d = a.width, e = a.embeddingWidth
-        let x = FloatBuffer(t * d)
+    /// The stream entering slot 0 `[N, D]`: token embedding (through
+    /// project-in, if any) plus learned positions, if any.
+    func embed(_ pass: ForwardPass, plan: InterventionPlan, recorder: inout Recorder) {
+        let a = architecture, n = pass.rows, d = a.width, e = a.embeddingWidth
+        let x = pass.input(0)
         let table = weights.tokenEmbedding
-        if let projectIn = weights.projectIn {
-            let raw = FloatBuffer(t * e)                                       // [T, E]
-            for (i, id) in tokens.enumerated() { (raw.pointer + i * e).update(from: table.row(id), count: e) }
-            projectIn.apply(raw.pointer, rows: t, into: x.pointer, threads: threads)
+        if let projectIn = weights.projectIn, let raw = pass.embedded {
+            for r in 0..<n { (raw.pointer + r * e).update(from: table.row(Int(pass.tokens[r])), count: e) }
+            projectIn.apply(raw.pointer, rows: n, into: x, threads: threads)
         } else {
-            for (i, id) in tokens.enumerated() { (x.pointer + i * d).update(from: table.row(id), count: d) }
+            for r in 0..<n { (x + r * d).update(from: table.row(Int(pass.tokens[r])), count: d) }
         }
-        recorder.record(.embed, x.pointer, shape: [t, d])
-        if case let .learned(offset) = a.positions, let table = weights.positionEmbedding {
-            let pos = FloatBuffer(t * d)                                      // [T, D]
-            pos.pointer.update(from: table.row(offset), count: t * d)
-            recorder.record(.posEmbed, pos.pointer, shape: [t, d])
-            Elementwise.add(pos.pointer, into: x.pointer, t * d)
+        visit(.embed, x, pass, width: d, plan: plan, recorder: &recorder)
+        if case let .learned(offset) = a.positions, let positions = weights.positionEmbedding {
+            let t = pass.length
+            if plan.points[.posEmbed] != nil || recorder.wants(.posEmbed) {
+                let pos = FloatBuffer(n * d)                                      // [N, D]
+                for b in 0..<pass.batch { (pos.pointer + b * t * d).update(from: positions.row(offset), count: t * d) }
+                visit(.posEmbed, pos.pointer, pass, width: d, plan: plan, recorder: &recorder)
+                Elementwise.add(pos.pointer, into: x, n * d)
+            } else {
+                for b in 0..<pass.batch { Elementwise.add(positions.row(offset), into: x + b * t * d, t * d) }
+            }
         }
-        return x
     }
 
     // MARK: - Blocks
 
-    /// Runs blocks `start..<L` on the stream `x` `[T, D]` in place.
-    func runBlocks(_ x: FloatBuffer, length t: Int, from start: Int, plans: [BlockPlan], recorder: inout Recorder) {
-        let workspace = Workspace(architecture, length: t)
-        for layer in start..<architecture.layerCount {
-            block(layer, x.pointer, length: t, plan: plans[layer], workspace: workspace, recorder: &recorder)
+    /// Block `layer`, run in `slot` of the order: reads `pass.input(slot)`,
+    /// writes `pass.output(slot)` (the same buffer unless the pass keeps activations).
+    func block(_ layer: Int, slot: Int, _ pass: ForwardPass, plan: InterventionPlan, recorder: inout Recorder) {
+        let a = architecture, d = a.width, n = pass.rows, nd = n * d
+        let w = weights.blocks[layer], c = pass.activations(slot)
+        let x = pass.input(slot), y = pass.output(slot)
+        let rms = a.normKind == .rmsNorm, eps = a.normEpsilon, skip = a.skipConnections
+        func norm(_ input: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, _ weights: NormWeights,
+                  mean: FloatBuffer, rstd: FloatBuffer, scale point: HookPoint) {
+            weights.apply(input, into: out, mean: mean.pointer, rstd: rstd.pointer, rows: n, width: d, epsilon: eps,
+                          rms: rms, threads: threads)
+            if recorder.wants(point.kind) { recordScale(point, rstd.pointer, rows: n, recorder: &recorder) }
         }
-    }
 
-    /// One block, in place on `x` `[T, D]`.
-    func block(_ layer: Int, _ x: UnsafeMutablePointer<Float>, length t: Int, plan: BlockPlan,
-               workspace ws: Workspace, recorder: inout Recorder) {
-        let a = architecture, d = a.width, n = t * d
-        let w = weights.blocks[layer]
-        let post = a.normPlacement == .post
-        recorder.record(.residPre(layer), x, shape: [t, d])
-        if plan.skipBlock {
-            if !a.parallelResidual { recorder.record(.residMid(layer), x, shape: [t, d]) }
-            recorder.record(.residPost(layer), x, shape: [t, d])
+        visit(.residPre(layer), x, pass, width: d, plan: plan, recorder: &recorder)
+        if plan.skipBlock[layer] {
+            if x != y { y.update(from: x, count: nd) }
+            if !a.parallelResidual { recorder.record(.residMid(layer), y, shape: [n, d]) }
+            visit(.residPost(layer), y, pass, width: d, plan: plan, recorder: &recorder)
             return
         }
 
-        // Attention: read (through ln1 for pre-norm), write ws.attn [T, D].
-        let attnSkipped = plan.attention == .skip
+        // Attention: read (through ln1 unless post-norm), write pass.attnWrite.
+        let attnSkipped = plan.skipAttention[layer]
         if attnSkipped {
-            ws.attn.zero()
+            pass.attnWrite.zero()
         } else {
-            let input: UnsafePointer<Float>
-            if post {
-                input = UnsafePointer(x)
-            } else {
-                normalize(x, into: ws.normed.pointer, rows: t, w.ln1, scale: .ln1Scale(layer), recorder: &recorder)
-                input = UnsafePointer(ws.normed.pointer)
+            var input = UnsafePointer(x)
+            if let ln1Out = c.ln1Out {
+                norm(x, into: ln1Out.pointer, w.ln1, mean: c.ln1Mean, rstd: c.ln1Rstd, scale: .ln1Scale(layer))
+                input = UnsafePointer(ln1Out.pointer)
             }
-            attention(layer, input: input, length: t, plan: plan, workspace: ws, recorder: &recorder)
-            ablate(ws.attn, rows: t, width: d, mode: plan.attention)
+            attention(layer, input: input, c, pass, plan: plan, recorder: &recorder)
         }
-        recorder.record(.attnOut(layer), ws.attn.pointer, shape: [t, d])
+        visit(.attnOut(layer), pass.attnWrite.pointer, pass, width: d, plan: plan, recorder: &recorder)
 
+        let mlpSkipped = plan.skipMLP[layer]
         if a.parallelResidual {
-            // Both sublayers read resid_pre: x + attn(ln1 x) + mlp(ln2 x).
-            if plan.mlp == .skip {
-                ws.mlp.zero()
+            // Both sublayers read resid_pre: y = x + attn(ln1 x) + mlp(ln2 x).
+            if mlpSkipped {
+                pass.mlpWrite.zero()
             } else {
-                normalize(x, into: ws.normed.pointer, rows: t, w.ln2, scale: .ln2Scale(layer), recorder: &recorder)
-                mlp(layer, input: ws.normed.pointer, length: t, workspace: ws, recorder: &recorder)
-                ablate(ws.mlp, rows: t, width: d, mode: plan.mlp)
+                let ln2Out = c.ln2Out!
+                norm(x, into: ln2Out.pointer, w.ln2, mean: c.ln2Mean, rstd: c.ln2Rstd, scale: .ln2Scale(layer))
+                mlp(layer, input: ln2Out.pointer, c, pass, plan: plan, recorder: &recorder)
             }
-            recorder.record(.mlpOut(layer), ws.mlp.pointer, shape: [t, d])
-            Elementwise.add(ws.attn.pointer, into: x, n)
-            Elementwise.add(ws.mlp.pointer, into: x, n)
-            recorder.record(.residPost(layer), x, shape: [t, d])
+            visit(.mlpOut(layer), pass.mlpWrite.pointer, pass, width: d, plan: plan, recorder: &recorder)
+            if x != y { y.update(from: x, count: nd) }
+            Elementwise.add(pass.attnWrite.pointer, into: y, nd)
+            Elementwise.add(pass.mlpWrite.pointer, into: y, nd)
+            visit(.residPost(layer), y, pass, width: d, plan: plan, recorder: &recorder)
             return
         }
 
-        addWrite(ws.attn.pointer, into: x, n)
-        if post && !attnSkipped {
-            normalize(x, into: x, rows: t, w.ln1, scale: .ln1Scale(layer), recorder: &recorder)
+        // h = x + attn (attn alone for a plain stack); post-norm: mid = ln1(h).
+        c.h.pointer.update(from: pass.attnWrite.pointer, count: nd)
+        if skip { Elementwise.add(x, into: c.h.pointer, nd) }
+        var mid = c.h.pointer
+        if let m = c.mid, !attnSkipped {
+            norm(c.h.pointer, into: m.pointer, w.ln1, mean: c.ln1Mean, rstd: c.ln1Rstd, scale: .ln1Scale(layer))
+            mid = m.pointer
         }
-        recorder.record(.residMid(layer), x, shape: [t, d])
+        visit(.residMid(layer), mid, pass, width: d, plan: plan, recorder: &recorder)
 
-        // MLP: read (through ln2 for pre-norm), write ws.mlp [T, D].
-        let mlpSkipped = plan.mlp == .skip
+        // MLP: read (through ln2 unless post-norm), write pass.mlpWrite.
         if mlpSkipped {
-            ws.mlp.zero()
+            pass.mlpWrite.zero()
         } else {
-            let input: UnsafePointer<Float>
-            if post {
-                input = UnsafePointer(x)
+            var input = UnsafePointer(mid)
+            if let ln2Out = c.ln2Out {
+                norm(mid, into: ln2Out.pointer, w.ln2, mean: c.ln2Mean, rstd: c.ln2Rstd, scale: .ln2Scale(layer))
+                input = UnsafePointer(ln2Out.pointer)
+            }
+            mlp(layer, input: input, c, pass, plan: plan, recorder: &recorder)
+        }
+        visit(.mlpOut(layer), pass.mlpWrite.pointer, pass, width: d, plan: plan, recorder: &recorder)
+
+        // y = mid + mlp (mlp alone for a plain stack); post-norm: y = ln2(h2).
+        if let h2 = c.h2, !mlpSkipped {
+            h2.pointer.update(from: pass.mlpWrite.pointer, count: nd)
+            if skip { Elementwise.add(mid, into: h2.pointer, nd) }
+            norm(h2.pointer, into: y, w.ln2, mean: c.ln2Mean, rstd: c.ln2Rstd, scale: .ln2Scale(layer))
+        } else {
+            if skip {
+                if mid != y { y.update(from: mid, count: nd) }
+                Elementwise.add(pass.mlpWrite.pointer, into: y, nd)
             } else {
-                normalize(x, into: ws.normed.pointer, rows: t, w.ln2, scale: .ln2Scale(layer), recorder: &recorder)
-                input = UnsafePointer(ws.normed.pointer)
-            }
-            mlp(layer, input: input, length: t, workspace: ws, recorder: &recorder)
-            ablate(ws.mlp, rows: t, width: d, mode: plan.mlp)
-        }
-        recorder.record(.mlpOut(layer), ws.mlp.pointer, shape: [t, d])
-        addWrite(ws.mlp.pointer, into: x, n)
-        if post && !mlpSkipped {
-            normalize(x, into: x, rows: t, w.ln2, scale: .ln2Scale(layer), recorder: &recorder)
-        }
-        recorder.record(.residPost(layer), x, shape: [t, d])
-    }
-
-    /// The residual add `x += write`, or `x = write` for a plain stack.
-    @inline(__always)
-    func addWrite(_ write: UnsafePointer<Float>, into x: UnsafeMutablePointer<Float>, _ n: Int) {
-        if architecture.skipConnections {
-            Elementwise.add(write, into: x, n)
-        } else {
-            x.update(from: write, count: n)
-        }
-    }
-
-    /// Applies a norm row-wise (in place allowed) and records its divisor.
-    func normalize(_ x: UnsafeMutablePointer<Float>, into y: UnsafeMutablePointer<Float>, rows t: Int,
-                   _ norm: NormWeights, scale point: HookPoint, recorder: inout Recorder) {
-        let a = architecture
-        let divisors: FloatBuffer? = recorder.wants(point.kind) ? FloatBuffer(t) : nil
-        withOptionalPointer(norm.weight) { weight in
-            withOptionalPointer(norm.bias) { bias in
-                Elementwise.normalize(x, into: y, rows: t, width: a.width, rms: a.normKind == .rmsNorm,
-                                      weight: weight, bias: bias, epsilon: a.normEpsilon, divisors: divisors?.pointer)
+                y.update(from: pass.mlpWrite.pointer, count: nd)
             }
         }
-        if let divisors { recorder.record(point, divisors.tensor([t, 1])) }
-    }
-
-    /// Zero or mean-replace a write `[rows, width]` in place (skip was handled by the caller).
-    func ablate(_ write: FloatBuffer, rows: Int, width: Int, mode: AblationMode?) {
-        switch mode {
-        case nil, .skip?: return
-        case .zero?: write.zero()
-        case .mean?: Self.meanReplace(write.pointer, rows: rows, width: width, stride: width)
-        }
-    }
-
-    /// Replaces each column of `[rows, width]` (row stride `stride`) by its mean over rows.
-    static func meanReplace(_ p: UnsafeMutablePointer<Float>, rows: Int, width: Int, stride: Int) {
-        guard rows > 0 else { return }
-        var mean = [Double](repeating: 0, count: width)
-        for r in 0..<rows { for c in 0..<width { mean[c] += Double(p[r * stride + c]) } }
-        for c in 0..<width { mean[c] /= Double(rows) }
-        for r in 0..<rows { for c in 0..<width { p[r * stride + c] = Float(mean[c]) } }
+        visit(.residPost(layer), y, pass, width: d, plan: plan, recorder: &recorder)
     }
 
     // MARK: - Attention
 
-    /// Causal self-attention of block `layer` on `input` `[T, D]`; writes
-    /// `ws.attn` `[T, D]` (output projection and bias included).
-    func attention(_ layer: Int, input: UnsafePointer<Float>, length t: Int, plan: BlockPlan,
-                   workspace ws: Workspace, recorder: inout Recorder) {
+    /// Causal self-attention of block `layer` on `input` `[N, D]`; writes
+    /// `pass.attnWrite` `[N, D]` (output projection and bias included).
+    func attention(_ layer: Int, input: UnsafePointer<Float>, _ c: BlockActivations, _ pass: ForwardPass,
+                   plan: InterventionPlan, recorder: inout Recorder) {
         let a = architecture, w = weights.blocks[layer]
-        let h = a.headCount, dh = a.headDimension, kvh = a.keyValueHeadCount, d = a.width
-        let stride = a.qkvWidth
-        w.qkv.apply(input, rows: t, into: ws.qkv.pointer, threads: threads)   // [T, (H + 2Hkv) Dh]
-        if case let .rotary(dims, _) = a.positions, let rotary = ws.rotary {
-            for i in 0..<t {
-                let row = ws.qkv.pointer + i * stride
-                for head in 0..<(h + kvh) {                                    // q heads, then k heads
-                    rotary.apply(row + head * dh, position: i, dimensions: dims)
-                }
-            }
+        let h = a.headCount, dh = a.headDimension, d = a.width, n = pass.rows, t = pass.length
+        w.qkv.apply(input, rows: n, into: c.qkv.pointer, threads: threads)                      // [N, (H + 2Hkv) Dh]
+        if case let .rotary(dims, _) = a.positions, let rotary = pass.rotary {
+            RotaryOp.apply(c.qkv.pointer, rows: n, length: t, stride: a.qkvWidth, heads: h + a.keyValueHeadCount,
+                           headDimension: dh, dimensions: dims, table: rotary, inverse: false, threads: threads)
         }
-        let qkv = SharedPointer(ws.qkv.pointer), z = SharedPointer(ws.z.pointer)
-        let scale = a.attentionScale
-        let group = h / kvh
-        let headThreads = t * t * dh * h < 1 << 14 ? 1 : threads
-        /// All heads; each head's [T, T] probabilities are copied to `pattern` when it is given.
-        func attendAllHeads(pattern: UnsafeMutablePointer<Float>?) {
-            let patternOut = pattern.map(SharedPointer.init)
-            Parallel.forEachSlice(h, threads: headThreads) { heads in
-                let scores = FloatBuffer(t * t)                               // [T, T] per thread
-                for head in heads {
-                    let kvHead = head / group
-                    Attention.causalHead(
-                        q: qkv.base + head * dh, k: qkv.base + (h + kvHead) * dh, v: qkv.base + (h + kvh + kvHead) * dh,
-                        stride: stride, length: t, headDimension: dh, scale: scale, window: a.slidingWindow,
-                        z: z.base + head * dh, zStride: h * dh, scores: scores.pointer)
-                    if let patternOut { (patternOut.base + head * t * t).update(from: scores.pointer, count: t * t) }
-                }
-            }
-        }
-        if recorder.wants(.attnPattern) {
-            recorder.record(.attnPattern(layer), Tensor(shape: [h, t, t]) { attendAllHeads(pattern: $0) })   // [H, T, T]
-        } else {
-            attendAllHeads(pattern: nil)
-        }
+        AttentionOp.forward(qkv: c.qkv.pointer, probs: c.probs.pointer, z: c.z.pointer, shape: attentionShape(pass),
+                            threads: threads)
+        recorder.record(.attnPattern(layer), c.probs.pointer, shape: [h, t, t])                  // [H, T, T] (batch 1)
 
         // Head interventions act on each head's z before the output projection:
         // its slice of hook_result is z_h · W_O[h] and is linear in z_h.
-        for (head, mode) in plan.heads {
-            let zh = ws.z.pointer + head * dh
-            if mode == .mean {
-                Self.meanReplace(zh, rows: t, width: dh, stride: h * dh)
-            } else {
-                for i in 0..<t { (zh + i * h * dh).update(repeating: 0, count: dh) }
+        for action in plan.heads[layer] {
+            for b in 0..<pass.batch {
+                action.apply(c.z.pointer + b * t * h * dh, rows: t, stride: h * dh, column: action.head! * dh, count: dh)
             }
         }
         if recorder.wants(.attnResult) {
             // Per-head writes z_h · W_O[h] [T, H, D]; their sum plus the bias is
             // the attention write, so recording them costs no extra multiply.
-            let zs = SharedPointer(ws.z.pointer)
-            let result = Tensor(shape: [t, h, d]) { result in
+            let zs = SharedPointer(c.z.pointer), out = pass.attnWrite.pointer
+            let result = Tensor(shape: [n, h, d]) { result in
                 let rows = SharedPointer(result)
-                Parallel.forEachSlice(h, threads: t * h * dh * d < 1 << 20 ? 1 : threads) { heads in
+                Parallel.forEachSlice(h, threads: n * h * dh * d < 1 << 20 ? 1 : threads) { heads in
                     for head in heads {
-                        w.output.weight.multiply(zs.base + head * dh, lda: h * dh, m: t, into: rows.base + head * d, ldc: h * d,
+                        w.output.weight.multiply(zs.base + head * dh, lda: h * dh, m: n, into: rows.base + head * d, ldc: h * d,
                                                  kRange: (head * dh)..<((head + 1) * dh))
                     }
                 }
-                for i in 0..<t {
-                    let out = ws.attn.pointer + i * d
+                for i in 0..<n {
+                    let row = out + i * d
                     if let bias = w.output.bias {
-                        bias.withUnsafeBufferPointer { out.update(from: $0.baseAddress!, count: d) }
+                        bias.withUnsafeBufferPointer { row.update(from: $0.baseAddress!, count: d) }
                     } else {
-                        out.update(repeating: 0, count: d)
+                        row.update(repeating: 0, count: d)
                     }
-                    for head in 0..<h { Elementwise.add(result + (i * h + head) * d, into: out, d) }
+                    for head in 0..<h { Elementwise.add(result + (i * h + head) * d, into: row, d) }
                 }
             }
             recorder.record(.attnResult(layer), result)
         } else {
-            w.output.apply(ws.z.pointer, rows: t, into: ws.attn.pointer, threads: threads)
+            w.output.apply(c.z.pointer, rows: n, into: pass.attnWrite.pointer, threads: threads)
         }
+    }
+
+    /// Sizes of one attention call on `pass`.
+    func attentionShape(_ pass: ForwardPass) -> AttentionShape {
+        let a = architecture
+        return AttentionShape(batch: pass.batch, length: pass.length, heads: a.headCount, keyValueHeads: a.keyValueHeadCount,
+                              headDimension: a.headDimension, scale: a.attentionScale, window: a.slidingWindow ?? Int.max)
     }
 
     // MARK: - MLP
 
-    /// The MLP of block `layer` on `input` `[T, D]`; writes `ws.mlp` `[T, D]`.
-    func mlp(_ layer: Int, input: UnsafePointer<Float>, length t: Int, workspace ws: Workspace,
-             recorder: inout Recorder) {
-        let a = architecture, w = weights.blocks[layer], f = a.mlpWidth
-        w.up.apply(input, rows: t, into: ws.up.pointer, threads: threads)    // [T, F] or [T, 2F]
-        if a.gatedMLP {
-            // post = act(gate) * up, gate in the first F columns.
-            for i in 0..<t {
-                let row = ws.up.pointer + i * 2 * f
-                Elementwise.activate(row, f, a.activation)
-                let out = ws.hidden.pointer + i * f
-                for j in 0..<f { out[j] = row[j] * row[f + j] }
-            }
-        } else {
-            ws.hidden.pointer.update(from: ws.up.pointer, count: t * f)
-            Elementwise.activate(ws.hidden.pointer, t * f, a.activation)
-        }
-        recorder.record(.mlpPost(layer), ws.hidden.pointer, shape: [t, f])
-        w.down.apply(ws.hidden.pointer, rows: t, into: ws.mlp.pointer, threads: threads)
+    /// The MLP of block `layer` on `input` `[N, D]`; writes `pass.mlpWrite` `[N, D]`.
+    func mlp(_ layer: Int, input: UnsafePointer<Float>, _ c: BlockActivations, _ pass: ForwardPass,
+             plan: InterventionPlan, recorder: inout Recorder) {
+        let a = architecture, w = weights.blocks[layer], n = pass.rows
+        w.up.apply(input, rows: n, into: c.up.pointer, threads: threads)                        // [N, F] or [N, 2F]
+        ActivationOp.forward(c.up.pointer, into: c.hidden.pointer, rows: n, width: a.mlpWidth, gated: a.gatedMLP,
+                             activation: a.activation, threads: threads)                          // [N, F]
+        visit(.mlpPost(layer), c.hidden.pointer, pass, width: a.mlpWidth, plan: plan, recorder: &recorder)
+        w.down.apply(c.hidden.pointer, rows: n, into: pass.mlpWrite.pointer, threads: threads)
     }
 
     // MARK: - Final read
 
-    /// Everything between the last block and the logits, applied to `rows`
-    /// rows of a stream `[rows, D]`: final norm (if any), project-out (if
-    /// any), unembedding plus its bias. Returns logits `[rows, V]`.
-    func finalRead(_ x: UnsafePointer<Float>, rows: Int, recorder: inout Recorder) -> FloatBuffer {
+    /// Everything between the last block and the logits, on `rows` rows of a
+    /// stream `x` `[rows, D]`: final norm (if any, into `normed` with its
+    /// mean and rstd `[rows]`), project-out (if any, into `projected`
+    /// `[rows, E]`), unembedding plus its bias into `logits` `[rows, V]`.
+    func finalRead(_ x: UnsafePointer<Float>, rows: Int, normed: UnsafeMutablePointer<Float>?,
+                   mean: UnsafeMutablePointer<Float>, rstd: UnsafeMutablePointer<Float>,
+                   projected: UnsafeMutablePointer<Float>?, into logits: UnsafeMutablePointer<Float>) {
         let a = architecture
         var current = x
-        var keep: [FloatBuffer] = []
-        if let norm = weights.finalNorm {
-            let normed = FloatBuffer(rows * a.width)
-            normalize(UnsafeMutablePointer(mutating: x), into: normed.pointer, rows: rows, norm,
-                      scale: .lnFinalScale, recorder: &recorder)
-            recorder.record(.lnFinalNormalized, normed.pointer, shape: [rows, a.width])
-            current = UnsafePointer(normed.pointer)
-            keep.append(normed)
+        if let norm = weights.finalNorm, let normed {
+            norm.apply(x, into: normed, mean: mean, rstd: rstd, rows: rows, width: a.width, epsilon: a.normEpsilon,
+                       rms: a.normKind == .rmsNorm, threads: threads)
+            current = UnsafePointer(normed)
         }
-        if let projectOut = weights.projectOut {
-            let projected = FloatBuffer(rows * a.embeddingWidth)
-            projectOut.apply(current, rows: rows, into: projected.pointer, threads: threads)
-            current = UnsafePointer(projected.pointer)
-            keep.append(projected)
+        if let projectOut = weights.projectOut, let projected {
+            projectOut.apply(current, rows: rows, into: projected, threads: threads)
+            current = UnsafePointer(projected)
         }
+        weights.unembedding.apply(current, rows: rows, into: logits, threads: threads)
+    }
+
+    /// The final read of `rows` rows of a stream `[rows, D]`, into new buffers: logits `[rows, V]`.
+    func finalRead(_ x: UnsafePointer<Float>, rows: Int) -> FloatBuffer {
+        let a = architecture
+        let normed = a.hasFinalNorm ? FloatBuffer(rows * a.width) : nil
+        let mean = FloatBuffer(rows), rstd = FloatBuffer(rows)
+        let projected = a.hasProjection ? FloatBuffer(rows * a.embeddingWidth) : nil
         let logits = FloatBuffer(rows * a.vocabularySize)
-        weights.unembedding.apply(current, rows: rows, into: logits.pointer, threads: threads)
-        withExtendedLifetime(keep) {}
+        finalRead(x, rows: rows, normed: normed?.pointer, mean: mean.pointer, rstd: rstd.pointer,
+                  projected: projected?.pointer, into: logits.pointer)
         return logits
     }
 }
 
-/// Scratch buffers of one forward pass, sized for T positions and reused by
-/// every block.
-final class Workspace {
-    let normed: FloatBuffer   // [T, D]
-    let qkv: FloatBuffer      // [T, (H + 2Hkv) Dh]
-    let z: FloatBuffer        // [T, H Dh]
-    let attn: FloatBuffer     // [T, D]
-    let up: FloatBuffer       // [T, F] or [T, 2F]
-    let hidden: FloatBuffer   // [T, F]
-    let mlp: FloatBuffer      // [T, D]
-    let rotary: RotaryTable?
-
-    init(_ a: Architecture, length t: Int) {
-        normed = FloatBuffer(t * a.width)
-        qkv = FloatBuffer(t * a.qkvWidth)
-        z = FloatBuffer(t * a.headCount * a.headDimension)
-        attn = FloatBuffer(t * a.width)
-        up = FloatBuffer(t * a.mlpWidth * (a.gatedMLP ? 2 : 1))
-        hidden = FloatBuffer(t * a.mlpWidth)
-        mlp = FloatBuffer(t * a.width)
-        if case let .rotary(dims, base) = a.positions {
-            rotary = RotaryTable(dimensions: dims, base: base, length: t)
-        } else {
-            rotary = nil
-        }
-    }
-}
-
-/// Cosines and sines of the rotary angles `t * base^(-2i/dims)`, computed as
-/// the reference does (frequencies and products in float32, cos/sin of that
-/// float angle), for positions `0..<length`.
-struct RotaryTable {
-    let half: Int
-    let cos: [Float]   // [T, dims/2]
-    let sin: [Float]   // [T, dims/2]
-
-    init(dimensions dims: Int, base: Float, length t: Int) {
-        half = dims / 2
-        var c = [Float](repeating: 0, count: t * half), s = c
-        for i in 0..<half {
-            let inverseFrequency: Float = 1 / CMath.pow(base, Float(2 * i) / Float(dims))
-            for p in 0..<t {
-                let angle = Double(Float(p) * inverseFrequency)
-                c[p * half + i] = Float(CMath.cos(angle))
-                s[p * half + i] = Float(CMath.sin(angle))
+extension NormWeights {
+    /// Row-wise norm of `x` into `y` `[rows, width]` (in place allowed), keeping mean and rstd `[rows]`.
+    func apply(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, mean: UnsafeMutablePointer<Float>,
+               rstd: UnsafeMutablePointer<Float>, rows: Int, width: Int, epsilon: Float, rms: Bool, threads: Int) {
+        weight.withUnsafeBufferPointer { w in
+            withOptionalPointer(bias) { b in
+                NormOp.forward(x, into: y, mean: mean, rstd: rstd, rows: rows, width: width, weight: w.baseAddress!, bias: b,
+                               epsilon: epsilon, rms: rms, threads: threads)
             }
-        }
-        cos = c
-        sin = s
-    }
-
-    /// Rotates the first `dimensions` entries of one head vector in place
-    /// (rotate-half: pairs `(i, i + dims/2)`).
-    @inline(__always)
-    func apply(_ v: UnsafeMutablePointer<Float>, position: Int, dimensions: Int) {
-        let base = position * half
-        for i in 0..<half {
-            let x1 = v[i], x2 = v[i + half]
-            let c = cos[base + i], s = sin[base + i]
-            v[i] = x1 * c - x2 * s
-            v[i + half] = x2 * c + x1 * s
         }
     }
 }

@@ -24,12 +24,12 @@ public struct Linear: Sendable {
     }
 }
 
-/// The learned parameters of one norm. A missing weight acts as ones and a
-/// missing bias as zeros (RMSNorm, or LayerNorm without affine parameters).
+/// The learned parameters of one norm `[D]`; a missing bias acts as zeros
+/// (RMSNorm has none).
 public struct NormWeights: Sendable {
-    public let weight: [Float]?
+    public let weight: [Float]
     public let bias: [Float]?
-    public init(weight: [Float]?, bias: [Float]?) {
+    public init(weight: [Float], bias: [Float]?) {
         self.weight = weight
         self.bias = bias
     }
@@ -132,7 +132,7 @@ public final class Weights: Sendable {
     public var residentBytes: Int {
         var n = tokenEmbedding.privateBytes + (positionEmbedding?.privateBytes ?? 0)
         func linear(_ l: Linear?) -> Int { guard let l else { return 0 }; return l.weight.byteCount + (l.bias?.count ?? 0) * 4 }
-        func norm(_ w: NormWeights?) -> Int { ((w?.weight?.count ?? 0) + (w?.bias?.count ?? 0)) * 4 }
+        func norm(_ w: NormWeights?) -> Int { ((w?.weight.count ?? 0) + (w?.bias?.count ?? 0)) * 4 }
         n += linear(projectIn) + linear(projectOut) + linear(unembedding) + norm(finalNorm)
         for b in blocks {
             n += norm(b.ln1) + norm(b.ln2) + linear(b.qkv) + linear(b.output) + linear(b.up) + linear(b.down)

@@ -17,6 +17,13 @@ final class FloatBuffer {
         array.withUnsafeBufferPointer { if let b = $0.baseAddress { pointer.update(from: b, count: count) } }
     }
 
+    init(copying source: UnsafeBufferPointer<Float>) {
+        count = source.count
+        pointer = .allocate(capacity: max(count, 1))
+        pointer.initialize(repeating: 0, count: max(count, 1))
+        if let b = source.baseAddress { pointer.update(from: b, count: count) }
+    }
+
     deinit { pointer.deallocate() }
 
     func zero() { pointer.update(repeating: 0, count: count) }

@@ -1,7 +1,7 @@
 /// A dense, row-major float32 array with a shape, e.g. `[T, D]` for a stream or
 /// `[H, T, T]` for attention probabilities. A plain value type: copying is cheap
 /// until one copy is written to (the storage is a Swift array).
-public struct Tensor: Sendable, Equatable {
+public struct Tensor: Sendable, Hashable {
     /// Extent of each axis, outermost first.
     public let shape: [Int]
     /// `shape.reduce(1, *)` scalars in row-major order.

@@ -59,10 +59,10 @@ public enum ByteLevelVocabulary {
 }
 
 /// Writes a trained model as a Hugging Face directory that transformers and
-/// `Transformer.load` read: GPT-2 layout (`GPT2LMHeadModel`) for pre-norm,
-/// GPT-1 layout (`OpenAIGPTLMHeadModel`) for post-norm, tied embeddings,
-/// float32 safetensors, the byte-level tokenizer. Plain stacks carry
-/// `"streamlab_skip_connections": false` (transformers ignores it).
+/// `Transformer.load` read, in its family's layout (names, config keys: the
+/// family's mapping in `Loading/Families`; `train` makes GPT-2 and GPT-1
+/// models), float32 safetensors, and the byte-level tokenizer for a byte
+/// vocabulary.
 public enum ModelExport {
     /// Files written into `directory` (created if needed), each atomically
     /// (the tokenizer files only for the byte vocabulary of 256).
@@ -70,49 +70,17 @@ public enum ModelExport {
 
     public static func write(_ model: TrainableModel, to directory: String) throws {
         let a = model.architecture
-        guard (a.modelType == "gpt2" || (a.modelType == "openai-gpt" && a.mlpWidth == 4 * a.width)), a.tiedEmbeddings,
-              case .learned(offset: 0) = a.positions, !a.unembeddingBias
-        else {
-            throw TrainingError.unsupportedModel("only tied gpt2 and openai-gpt layouts can be exported, not this \(a.modelType) model")
-        }
+        let config = try Families.mapping(of: a).config(a)
+        let tensors = try Families.checkpointTensors(a, parameters: model.flatParameters)
         try createDirectory(directory)
-        let tensors = HuggingFaceNames.tensors(of: model.flatParameters, model: model)
         try SafetensorsWriter.write(tensors, to: directory + "/model.safetensors")
-        try AtomicFile.write(config(a).serialized() + "\n", to: directory + "/config.json")
+        try AtomicFile.write(config.serialized() + "\n", to: directory + "/config.json")
         guard a.vocabularySize == 256 else { return }
         try AtomicFile.write(ByteLevelVocabulary.tokenizerJSON(), to: directory + "/tokenizer.json")
         let tokenizerConfig = JSONOutput.object([
             ("tokenizer_class", .string("PreTrainedTokenizerFast")), ("model_max_length", .int(a.maxPositions)),
         ])
         try AtomicFile.write(tokenizerConfig.serialized() + "\n", to: directory + "/tokenizer_config.json")
-    }
-
-    /// `config.json` of the layout.
-    static func config(_ a: Architecture) -> JSONOutput {
-        var fields: [(String, JSONOutput)]
-        if a.modelType == "gpt2" {
-            fields = [
-                ("architectures", .strings(["GPT2LMHeadModel"])), ("model_type", .string("gpt2")),
-                ("vocab_size", .int(a.vocabularySize)), ("n_positions", .int(a.maxPositions)), ("n_embd", .int(a.width)),
-                ("n_layer", .int(a.layerCount)), ("n_head", .int(a.headCount)), ("n_inner", .int(a.mlpWidth)),
-                ("activation_function", .string("gelu_new")), ("layer_norm_epsilon", .double(Double(a.normEpsilon))),
-                ("scale_attn_weights", .bool(true)),
-            ]
-        } else {
-            fields = [
-                ("architectures", .strings(["OpenAIGPTLMHeadModel"])), ("model_type", .string("openai-gpt")),
-                ("vocab_size", .int(a.vocabularySize)), ("n_positions", .int(a.maxPositions)), ("n_embd", .int(a.width)),
-                ("n_layer", .int(a.layerCount)), ("n_head", .int(a.headCount)), ("afn", .string("gelu")),
-                ("layer_norm_epsilon", .double(Double(a.normEpsilon))),
-            ]
-        }
-        fields += [
-            ("resid_pdrop", .int(0)), ("embd_pdrop", .int(0)), ("attn_pdrop", .int(0)),
-            ("tie_word_embeddings", .bool(true)), ("bos_token_id", .null), ("eos_token_id", .null),
-            ("dtype", .string("float32")),
-        ]
-        if !a.skipConnections { fields.append(("streamlab_skip_connections", .bool(false))) }
-        return .object(fields)
     }
 
     static func createDirectory(_ path: String) throws {

@@ -4,13 +4,13 @@ import FoundationEssentials
 import Foundation
 #endif
 
-/// A decoder-only Transformer whose parameters live in one flat float32
-/// buffer with a gradient buffer of the same layout: what the backward pass,
-/// the optimizer and the exporter work on.
+/// A model's parameters in one flat float32 buffer, with a gradient buffer of
+/// the same layout (`ParameterLayout`): what the optimizer, gradient clipping,
+/// checkpoints and the exporter work on. `transformer()` gives the one
+/// `Transformer` that computes with them; any `Architecture` is trainable.
 ///
 /// Built either from an `Architecture` with a seeded GPT-2-style random
-/// initialization, or from a loaded `Transformer` (any sequential pre- or
-/// post-norm model of the gpt2, openai-gpt and llama families).
+/// initialization, or from a loaded `Transformer`.
 public final class TrainableModel: @unchecked Sendable {
     public let architecture: Architecture
     public let layout: ParameterLayout
@@ -19,25 +19,11 @@ public final class TrainableModel: @unchecked Sendable {
     /// Gradients `[layout.count]`, same layout; `backward` accumulates into it.
     let gradients: FloatBuffer
 
-    /// Model types whose sequential blocks the backward pass covers.
-    public static let supportedModelTypes = ["gpt2", "openai-gpt", "llama", "mistral", "qwen2"]
-
-    /// Why the backward pass cannot handle `a`, or nil when it can.
-    public static func supportProblem(_ a: Architecture) -> String? {
-        if !supportedModelTypes.contains(a.modelType) {
-            return "model_type '\(a.modelType)' is not supported for gradients and training (supported: \(supportedModelTypes.joined(separator: ", ")))"
-        }
-        if a.parallelResidual { return "parallel residual blocks are not supported for gradients and training" }
-        if a.hasProjection { return "project_in / project_out are not supported for gradients and training" }
-        return nil
-    }
-
     /// A fresh model with GPT-2's initialization: every matrix and embedding
     /// N(0, 0.02^2), the two projections that write into the stream (attention
     /// output, MLP down) N(0, (0.02 / sqrt(2L))^2), biases 0, norm weights 1.
     public init(architecture a: Architecture, seed: UInt64) throws {
         if let problem = a.validationProblem() { throw TrainingError.invalidShape(problem) }
-        if let problem = Self.supportProblem(a) { throw TrainingError.unsupportedModel(problem) }
         architecture = a
         layout = ParameterLayout(a)
         values = FloatBuffer(layout.count)
@@ -59,40 +45,39 @@ public final class TrainableModel: @unchecked Sendable {
     }
 
     /// The parameters of a loaded model (unpacked to `[in, out]`).
-    public init(_ model: Transformer) throws {
+    public init(_ model: Transformer) {
         let a = model.architecture
-        if let problem = Self.supportProblem(a) { throw TrainingError.unsupportedModel(problem) }
         architecture = a
         layout = ParameterLayout(a)
         values = FloatBuffer(layout.count)
         gradients = FloatBuffer(layout.count)
         let w = model.weights
-        func put(_ offset: Int?, _ source: [Float]?, _ what: String) throws {
-            guard let offset else { return }
-            guard let source else { throw TrainingError.unsupportedModel("the model has no \(what) (norms without weights are not supported for gradients)") }
+        func put(_ offset: Int?, _ source: [Float]?) {
+            guard let offset, let source else { return }
             source.withUnsafeBufferPointer { (values.pointer + offset).update(from: $0.baseAddress!, count: $0.count) }
         }
-        try put(layout.tokenEmbedding, w.tokenEmbedding.values, "token embedding")
-        try put(layout.positionEmbedding, w.positionEmbedding?.values, "position embedding")
-        for (i, b) in layout.blocks.enumerated() {
-            let bw = w.blocks[i]
-            try put(b.ln1Weight, bw.ln1.weight, "ln1 weight in block \(i)")
-            try put(b.ln1Bias, bw.ln1.bias, "ln1 bias in block \(i)")
-            try put(b.qkvWeight, bw.qkv.weight.unpacked(), "qkv")
-            try put(b.qkvBias, bw.qkv.bias, "qkv bias in block \(i)")
-            try put(b.outWeight, bw.output.weight.unpacked(), "attention output")
-            try put(b.outBias, bw.output.bias, "attention output bias in block \(i)")
-            try put(b.ln2Weight, bw.ln2.weight, "ln2 weight in block \(i)")
-            try put(b.ln2Bias, bw.ln2.bias, "ln2 bias in block \(i)")
-            try put(b.upWeight, bw.up.weight.unpacked(), "mlp up")
-            try put(b.upBias, bw.up.bias, "mlp up bias in block \(i)")
-            try put(b.downWeight, bw.down.weight.unpacked(), "mlp down")
-            try put(b.downBias, bw.down.bias, "mlp down bias in block \(i)")
+        put(layout.tokenEmbedding, w.tokenEmbedding.values)
+        put(layout.positionEmbedding, w.positionEmbedding?.values)
+        put(layout.projectIn, w.projectIn?.weight.unpacked())
+        for (b, bw) in zip(layout.blocks, w.blocks) {
+            put(b.ln1Weight, bw.ln1.weight)
+            put(b.ln1Bias, bw.ln1.bias)
+            put(b.qkvWeight, bw.qkv.weight.unpacked())
+            put(b.qkvBias, bw.qkv.bias)
+            put(b.outWeight, bw.output.weight.unpacked())
+            put(b.outBias, bw.output.bias)
+            put(b.ln2Weight, bw.ln2.weight)
+            put(b.ln2Bias, bw.ln2.bias)
+            put(b.upWeight, bw.up.weight.unpacked())
+            put(b.upBias, bw.up.bias)
+            put(b.downWeight, bw.down.weight.unpacked())
+            put(b.downBias, bw.down.bias)
         }
-        try put(layout.finalNormWeight, w.finalNorm?.weight, "final norm weight")
-        try put(layout.finalNormBias, w.finalNorm?.bias, "final norm bias")
-        try put(layout.unembedWeight, w.unembedding.weight.unpacked(), "unembedding")
-        try put(layout.unembedBias, w.unembedding.bias, "unembedding bias")
+        put(layout.finalNormWeight, w.finalNorm?.weight)
+        put(layout.finalNormBias, w.finalNorm?.bias)
+        put(layout.projectOut, w.projectOut?.weight.unpacked())
+        put(layout.unembedWeight, w.unembedding.weight.unpacked())
+        put(layout.unembedBias, w.unembedding.bias)
     }
 
     /// A copy of parameter `name` as a tensor.
@@ -121,7 +106,9 @@ public final class TrainableModel: @unchecked Sendable {
 
     public func zeroGradients() { gradients.zero() }
 
-    /// The inference `Transformer` with these parameters (packed copies).
+    /// The `Transformer` computing with the current parameters: matrices
+    /// packed from the flat buffer, embedding tables read in place. Make a new
+    /// one after the parameters change.
     public func transformer(threads: Int? = nil) throws -> Transformer {
         let a = architecture, l = layout, v = values.pointer
         func array(_ offset: Int, _ count: Int) -> [Float] { Array(UnsafeBufferPointer(start: v + offset, count: count)) }
@@ -130,7 +117,10 @@ public final class TrainableModel: @unchecked Sendable {
             let packed = PackedMatrix(rowMajor: UnsafeBufferPointer(start: v + w, count: inputs * outputs), rows: inputs, columns: outputs)
             return Linear(weight: packed, bias: optional(b, outputs))
         }
-        let d = a.width, f = a.mlpWidth, up = a.gatedMLP ? 2 * f : f
+        func table(_ offset: Int, rows: Int, width: Int) -> FloatTable {
+            FloatTable(mapped: UnsafePointer(v + offset), rows: rows, width: width, owner: values)
+        }
+        let d = a.width, e = a.embeddingWidth, f = a.mlpWidth, up = a.gatedMLP ? 2 * f : f
         let blocks = l.blocks.map { b in
             BlockWeights(
                 ln1: NormWeights(weight: array(b.ln1Weight, d), bias: optional(b.ln1Bias, d)),
@@ -140,24 +130,23 @@ public final class TrainableModel: @unchecked Sendable {
                 up: linear(b.upWeight, b.upBias, d, up),
                 down: linear(b.downWeight, b.downBias, f, d))
         }
-        let embedding = array(l.tokenEmbedding, a.vocabularySize * d)
-        var positions: [Float]?
+        let embedding = table(l.tokenEmbedding, rows: a.vocabularySize, width: e)
+        var positions: FloatTable?
         if case let .learned(offset) = a.positions, let p = l.positionEmbedding {
-            positions = array(p, (a.maxPositions + offset) * d)
+            positions = table(p, rows: a.maxPositions + offset, width: d)
         }
         let unembedding: Linear
         if let u = l.unembedWeight {
-            unembedding = linear(u, l.unembedBias, d, a.vocabularySize)
+            unembedding = linear(u, l.unembedBias, e, a.vocabularySize)
         } else {
-            let t = WeightSource.transpose(embedding, rows: a.vocabularySize, columns: d)
-            unembedding = WeightSource.linear(t, inputs: d, outputs: a.vocabularySize, bias: optional(l.unembedBias, a.vocabularySize))
+            unembedding = Linear(weight: PackedMatrix(transposed: embedding.base, rows: e, columns: a.vocabularySize, rowStride: e),
+                                 bias: optional(l.unembedBias, a.vocabularySize))
         }
-        let finalNorm = l.finalNormWeight.map { NormWeights(weight: array($0, d), bias: optional(l.finalNormBias, d)) }
-        let d0 = a.width
-        let weights = Weights(tokenEmbedding: FloatTable(embedding, rows: a.vocabularySize, width: d0),
-                              positionEmbedding: positions.map { FloatTable($0, rows: $0.count / d0, width: d0) },
-                              projectIn: nil, blocks: blocks,
-                              finalNorm: finalNorm, projectOut: nil, unembedding: unembedding)
+        let weights = Weights(
+            tokenEmbedding: embedding, positionEmbedding: positions,
+            projectIn: l.projectIn.map { linear($0, nil, e, d) }, blocks: blocks,
+            finalNorm: l.finalNormWeight.map { NormWeights(weight: array($0, d), bias: optional(l.finalNormBias, d)) },
+            projectOut: l.projectOut.map { linear($0, nil, d, e) }, unembedding: unembedding)
         return try Transformer(architecture: a, weights: weights, threads: threads)
     }
 }

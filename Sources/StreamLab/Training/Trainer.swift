@@ -95,7 +95,7 @@ public final class Trainer {
     public let directory: String
     public let threads: Int
     let optimizer: AdamW
-    let pass: TrainingPass
+    let pass: GradientPass
     let schedule: LearningRateSchedule
     var rng: SeededRandom
     var step = 0
@@ -142,7 +142,7 @@ public final class Trainer {
         model = try TrainableModel(architecture: a, seed: settings.seed)
         optimizer = AdamW(layout: model.layout, settings: .init(beta1: settings.beta1, beta2: settings.beta2,
                                                                  weightDecay: settings.weightDecay))
-        pass = TrainingPass(model: model, batch: settings.batch, length: settings.context, threads: self.threads)
+        pass = GradientPass(a, batch: settings.batch, length: settings.context, threads: self.threads)
         schedule = LearningRateSchedule(peak: settings.learningRate, warmup: settings.warmup, total: settings.steps,
                                         floor: settings.finalFraction)
         rng = SeededRandom(seed: settings.seed ^ 0x5EED_DA7A)
@@ -167,8 +167,9 @@ public final class Trainer {
             let (tokens, targets) = corpus.sample(batch: s.batch, context: s.context, rng: &rng)
             pass.setBatch(tokens: tokens, targets: targets)
             model.zeroGradients()
-            let loss = pass.forward()
-            pass.backward()
+            let transformer = try model.transformer()
+            let loss = pass.forward(transformer)
+            pass.backward(transformer, into: model.gradients.pointer)
             lastNorm = clipGradients(model.gradients.pointer, count: model.layout.count, maxNorm: s.clip > 0 ? s.clip : .infinity)
             let lr = schedule.rate(at: step)
             optimizer.update(model.values.pointer, gradients: model.gradients.pointer, count: model.layout.count,
@@ -195,7 +196,7 @@ public final class Trainer {
             }
             let last = step == end
             if last || (s.evalEvery > 0 && step % s.evalEvery == 0) {
-                let (v, n) = evaluate()
+                let (v, n) = try evaluate()
                 validations.append((step, v))
                 progress(.validation(step: step, loss: v, positions: n))
                 windowStart = DispatchTime.now().uptimeNanoseconds   // validation time is not training time
@@ -209,7 +210,7 @@ public final class Trainer {
         }
         // The final training loss in the validation measure (the first evalBytes of the corpus,
         // non-overlapping windows), so that training and validation losses compare directly.
-        finalTrainLoss = Self.evaluate(pass: pass, windows: corpus.evaluationWindows(context: s.context, limit: s.evalBytes)).loss
+        finalTrainLoss = Self.evaluate(try model.transformer(), pass: pass, windows: corpus.evaluationWindows(context: s.context, limit: s.evalBytes)).loss
         try ModelExport.write(model, to: directory)
         try writeLog()
         let final = validations.last
@@ -224,13 +225,13 @@ public final class Trainer {
 
     /// Mean loss (nats per byte) over non-overlapping windows of the first
     /// `evalBytes` validation bytes, positions 0..T-2 of each window.
-    public func evaluate() -> (loss: Double, positions: Int) {
-        Self.evaluate(pass: pass, windows: validation.evaluationWindows(context: settings.context, limit: settings.evalBytes))
+    public func evaluate() throws -> (loss: Double, positions: Int) {
+        Self.evaluate(try model.transformer(), pass: pass, windows: validation.evaluationWindows(context: settings.context, limit: settings.evalBytes))
     }
 
     /// Mean next-token loss of `windows` (each of the pass's length), run
     /// `pass.batch` windows at a time; positions 0..T-2 of each are scored.
-    public static func evaluate(pass: TrainingPass, windows: [[Int]]) -> (loss: Double, positions: Int) {
+    public static func evaluate(_ model: Transformer, pass: GradientPass, windows: [[Int]]) -> (loss: Double, positions: Int) {
         let b = pass.batch, t = pass.length
         var total: Double = 0, count = 0
         var i = 0
@@ -245,7 +246,7 @@ public final class Trainer {
                 }
             }
             pass.setBatch(tokens: tokens, targets: targets)
-            let mean = pass.forward(computeGradient: false)
+            let mean = pass.forward(model, computeGradient: false)
             if pass.scoredCount > 0 {
                 total += Double(mean) * Double(pass.scoredCount)
                 count += pass.scoredCount

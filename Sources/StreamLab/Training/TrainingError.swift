@@ -6,7 +6,6 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable {
     case corpusTooShort(path: String, bytes: Int, needed: Int)
     case invalidShape(String)
     case outputExists(path: String)
-    case unsupportedModel(String)
     case badCheckpoint(path: String, reason: String)
     case checkpointMismatch(path: String, reason: String)
     case invalidSetting(String)
@@ -23,8 +22,6 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable {
             return "invalid model shape: \(reason)"
         case let .outputExists(path):
             return "output directory '\(path)' already exists; pass --overwrite to replace it or --resume to continue its training"
-        case let .unsupportedModel(reason):
-            return reason
         case let .badCheckpoint(path, reason):
             return "cannot resume from '\(path)': \(reason)"
         case let .checkpointMismatch(path, reason):

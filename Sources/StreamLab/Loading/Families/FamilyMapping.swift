@@ -1,6 +1,6 @@
-/// One model family's mapping from a Hugging Face config and checkpoint names
-/// to `Architecture` and `Weights`. All of a family's quirks live in its one
-/// conforming type.
+/// One model family's mapping between a Hugging Face checkpoint (config keys,
+/// tensor names and layouts) and `Architecture` / `Weights` / `ParameterLayout`,
+/// both ways. All of a family's quirks live in its one conforming type.
 protocol FamilyMapping {
     /// `model_type` values this mapping reads.
     static var modelTypes: [String] { get }
@@ -8,6 +8,18 @@ protocol FamilyMapping {
     static func architecture(_ config: ModelConfig, modelType: String) throws -> Architecture
     /// The weights, read from the checkpoint with strict shape checks.
     static func weights(_ architecture: Architecture, from source: WeightSource) throws -> Weights
+    /// Parameters in `ParameterLayout` order (values, or gradients of the
+    /// same layout) as the checkpoint's tensors, named and shaped as the
+    /// family writes them. A tied unembedding is not listed.
+    static func tensors(_ architecture: Architecture, _ parameters: ParameterValues) -> [NamedTensor]
+    /// The `config.json` describing `architecture`.
+    static func config(_ architecture: Architecture) throws -> JSONOutput
+}
+
+extension FamilyMapping {
+    static func config(_ a: Architecture) throws -> JSONOutput {
+        throw LoadError.unsupportedFeature(file: "config.json", feature: "writing a \(a.modelType) config")
+    }
 }
 
 /// Every supported family.
@@ -19,6 +31,85 @@ enum Families {
     static func mapping(for modelType: String) -> FamilyMapping.Type? {
         all.first { $0.modelTypes.contains(modelType) }
     }
+
+    /// The mapping of `a`'s family, or an error naming its model type.
+    static func mapping(of a: Architecture) throws -> FamilyMapping.Type {
+        guard let m = mapping(for: a.modelType) else {
+            throw LoadError.unsupportedFeature(file: "config.json", feature: "model_type '\(a.modelType)'")
+        }
+        return m
+    }
+
+    /// `parameters` (in `ParameterLayout(a)` order) as the family's checkpoint tensors.
+    public static func checkpointTensors(_ a: Architecture, parameters: [Float]) throws -> [NamedTensor] {
+        let layout = ParameterLayout(a)
+        precondition(parameters.count == layout.count)
+        return try mapping(of: a).tensors(a, ParameterValues(layout: layout, flat: parameters))
+    }
+}
+
+/// One tensor in a checkpoint's layout.
+public struct NamedTensor: Sendable {
+    public let name: String
+    public let shape: [Int]
+    public let values: [Float]
+}
+
+/// A flat buffer in `ParameterLayout` order, read back into checkpoint
+/// tensors by the families' writers: the inverse of `WeightSource`.
+struct ParameterValues {
+    let layout: ParameterLayout
+    let flat: [Float]
+    private(set) var tensors: [NamedTensor] = []
+
+    init(layout: ParameterLayout, flat: [Float]) {
+        self.layout = layout
+        self.flat = flat
+    }
+
+    mutating func append(_ tensor: NamedTensor) { tensors.append(tensor) }
+
+    /// `count` floats at `offset`, written as `name` `[count]`.
+    mutating func vector(_ name: String, _ offset: Int?, _ count: Int) {
+        guard let offset else { return }
+        tensors.append(NamedTensor(name: name, shape: [count], values: Array(flat[offset..<(offset + count)])))
+    }
+
+    /// Columns `columns` of the `[inputs, outputs]` weight at `offset`, written
+    /// as `name` in the checkpoint's layout: `[in, cols]` (`.inOut`, Conv1D)
+    /// or `[cols, in]` (`.outIn`, `nn.Linear`).
+    mutating func matrix(_ name: String, _ offset: Int?, inputs: Int, outputs: Int, columns: Range<Int>? = nil,
+                         layout: WeightSource.Layout) {
+        guard let offset else { return }
+        tensors.append(NamedTensor(name: name, shape: [], values: [])
+            .with(Self.columns(flat, offset, inputs: inputs, outputs: outputs, columns ?? 0..<outputs, layout: layout)))
+    }
+
+    /// An embedding-like table `[rows, width]` stored as is.
+    mutating func table(_ name: String, _ offset: Int?, rows: Int, width: Int) {
+        guard let offset else { return }
+        tensors.append(NamedTensor(name: name, shape: [rows, width], values: Array(flat[offset..<(offset + rows * width)])))
+    }
+
+    static func columns(_ flat: [Float], _ offset: Int, inputs: Int, outputs: Int, _ columns: Range<Int>,
+                        layout: WeightSource.Layout) -> (shape: [Int], values: [Float]) {
+        let w = columns.count
+        var out = [Float](repeating: 0, count: inputs * w)
+        for r in 0..<inputs {
+            for (k, c) in columns.enumerated() {
+                let v = flat[offset + r * outputs + c]
+                switch layout {
+                case .inOut: out[r * w + k] = v
+                case .outIn: out[k * inputs + r] = v
+                }
+            }
+        }
+        return (layout == .inOut ? [inputs, w] : [w, inputs], out)
+    }
+}
+
+extension NamedTensor {
+    func with(_ m: (shape: [Int], values: [Float])) -> NamedTensor { NamedTensor(name: name, shape: m.shape, values: m.values) }
 }
 
 /// Reads named tensors from a checkpoint into the layouts `Transformer` uses.

@@ -41,6 +41,61 @@ enum GPT2Mapping: FamilyMapping {
             finalNorm: try s.norm("ln_f.weight", bias: "ln_f.bias", width: d),
             projectOut: nil, unembedding: try s.unembedding("lm_head.weight", embedding: embedding, architecture: a))
     }
+
+    static func tensors(_ a: Architecture, _ p: ParameterValues) -> [NamedTensor] {
+        conv1DTensors(a, p, embedding: "wte.weight", positions: "wpe.weight")
+    }
+
+    static func config(_ a: Architecture) throws -> JSONOutput {
+        .object([
+            ("architectures", .strings(["GPT2LMHeadModel"])), ("model_type", .string("gpt2")),
+            ("vocab_size", .int(a.vocabularySize)), ("n_positions", .int(a.maxPositions)), ("n_embd", .int(a.width)),
+            ("n_layer", .int(a.layerCount)), ("n_head", .int(a.headCount)), ("n_inner", .int(a.mlpWidth)),
+            ("activation_function", .string(a.activation == .geluTanh ? "gelu_new" : a.activation.rawValue)),
+            ("layer_norm_epsilon", .double(Double(a.normEpsilon))), ("scale_attn_weights", .bool(true)),
+        ] + conv1DConfigTail(a))
+    }
+}
+
+/// The checkpoint tensors of a GPT-2 or GPT-1 model (`transformer.` prefix,
+/// Conv1D weights `[in, out]`, fused `c_attn`).
+func conv1DTensors(_ a: Architecture, _ values: ParameterValues, embedding: String, positions: String) -> [NamedTensor] {
+    var p = values
+    let l = p.layout, d = a.width, f = a.mlpWidth, v = a.vocabularySize
+    let t = "transformer."
+    p.table(t + embedding, l.tokenEmbedding, rows: v, width: d)
+    p.table(t + positions, l.positionEmbedding, rows: a.maxPositions, width: d)
+    for (i, b) in l.blocks.enumerated() {
+        let h = t + "h.\(i)."
+        p.vector(h + "ln_1.weight", b.ln1Weight, d)
+        p.vector(h + "ln_1.bias", b.ln1Bias, d)
+        p.matrix(h + "attn.c_attn.weight", b.qkvWeight, inputs: d, outputs: a.qkvWidth, layout: .inOut)
+        p.vector(h + "attn.c_attn.bias", b.qkvBias, a.qkvWidth)
+        p.matrix(h + "attn.c_proj.weight", b.outWeight, inputs: d, outputs: d, layout: .inOut)
+        p.vector(h + "attn.c_proj.bias", b.outBias, d)
+        p.vector(h + "ln_2.weight", b.ln2Weight, d)
+        p.vector(h + "ln_2.bias", b.ln2Bias, d)
+        p.matrix(h + "mlp.c_fc.weight", b.upWeight, inputs: d, outputs: f, layout: .inOut)
+        p.vector(h + "mlp.c_fc.bias", b.upBias, f)
+        p.matrix(h + "mlp.c_proj.weight", b.downWeight, inputs: f, outputs: d, layout: .inOut)
+        p.vector(h + "mlp.c_proj.bias", b.downBias, d)
+    }
+    p.vector(t + "ln_f.weight", l.finalNormWeight, d)
+    p.vector(t + "ln_f.bias", l.finalNormBias, d)
+    p.matrix("lm_head.weight", l.unembedWeight, inputs: d, outputs: v, layout: .outIn)
+    return p.tensors
+}
+
+/// The config keys GPT-2 and GPT-1 share: no dropout, tied embeddings, float32,
+/// and StreamLab's own plain-stack key (transformers ignores it).
+func conv1DConfigTail(_ a: Architecture) -> [(String, JSONOutput)] {
+    var fields: [(String, JSONOutput)] = [
+        ("resid_pdrop", .int(0)), ("embd_pdrop", .int(0)), ("attn_pdrop", .int(0)),
+        ("tie_word_embeddings", .bool(a.tiedEmbeddings)), ("bos_token_id", .null), ("eos_token_id", .null),
+        ("dtype", .string("float32")),
+    ]
+    if !a.skipConnections { fields.append(("streamlab_skip_connections", .bool(false))) }
+    return fields
 }
 
 /// One GPT-2 / GPT-1 block `h.{i}.`: `ln_1`, fused `attn.c_attn`, `attn.c_proj`,
@@ -96,5 +151,29 @@ enum OpenAIGPTMapping: FamilyMapping {
             tokenEmbedding: embedding, positionEmbedding: try s.table("positions_embed.weight", rows: a.maxPositions, width: d),
             projectIn: nil, blocks: blocks, finalNorm: nil, projectOut: nil,
             unembedding: try s.unembedding("lm_head.weight", embedding: embedding, architecture: a))
+    }
+
+    static func tensors(_ a: Architecture, _ p: ParameterValues) -> [NamedTensor] {
+        conv1DTensors(a, p, embedding: "tokens_embed.weight", positions: "positions_embed.weight")
+    }
+
+    static func config(_ a: Architecture) throws -> JSONOutput {
+        let afn: String
+        switch a.activation {
+        case .geluTanh: afn = "gelu"
+        case .relu: afn = "relu"
+        case .silu: afn = "silu"
+        case .geluExact:
+            throw LoadError.unsupportedFeature(file: "config.json", feature: "exact GELU in an openai-gpt config")
+        }
+        guard a.mlpWidth == 4 * a.width else {
+            throw LoadError.unsupportedFeature(file: "config.json", feature: "an openai-gpt MLP width other than 4 x n_embd")
+        }
+        return .object([
+            ("architectures", .strings(["OpenAIGPTLMHeadModel"])), ("model_type", .string("openai-gpt")),
+            ("vocab_size", .int(a.vocabularySize)), ("n_positions", .int(a.maxPositions)), ("n_embd", .int(a.width)),
+            ("n_layer", .int(a.layerCount)), ("n_head", .int(a.headCount)), ("afn", .string(afn)),
+            ("layer_norm_epsilon", .double(Double(a.normEpsilon))),
+        ] + conv1DConfigTail(a))
     }
 }

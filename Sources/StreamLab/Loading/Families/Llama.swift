@@ -72,4 +72,32 @@ enum LlamaMapping: FamilyMapping {
             finalNorm: try s.norm("norm.weight", bias: nil, width: d), projectOut: nil,
             unembedding: try s.unembedding("lm_head.weight", embedding: embedding, architecture: a))
     }
+
+    static func tensors(_ a: Architecture, _ values: ParameterValues) -> [NamedTensor] {
+        var p = values
+        let l = p.layout, d = a.width, f = a.mlpWidth, v = a.vocabularySize, dh = a.headDimension
+        let q = a.headCount * dh, kv = a.keyValueHeadCount * dh, qkv = a.qkvWidth
+        let m = "model."
+        p.table(m + "embed_tokens.weight", l.tokenEmbedding, rows: v, width: d)
+        for (i, b) in l.blocks.enumerated() {
+            let h = m + "layers.\(i)."
+            p.vector(h + "input_layernorm.weight", b.ln1Weight, d)
+            for (name, range) in [("q_proj", 0..<q), ("k_proj", q..<(q + kv)), ("v_proj", (q + kv)..<qkv)] {
+                p.matrix(h + "self_attn.\(name).weight", b.qkvWeight, inputs: d, outputs: qkv, columns: range, layout: .outIn)
+                if let o = b.qkvBias { p.vector(h + "self_attn.\(name).bias", o + range.lowerBound, range.count) }
+            }
+            p.matrix(h + "self_attn.o_proj.weight", b.outWeight, inputs: q, outputs: d, layout: .outIn)
+            p.vector(h + "self_attn.o_proj.bias", b.outBias, d)
+            p.vector(h + "post_attention_layernorm.weight", b.ln2Weight, d)
+            for (name, range) in [("gate_proj", 0..<f), ("up_proj", f..<(2 * f))] {
+                p.matrix(h + "mlp.\(name).weight", b.upWeight, inputs: d, outputs: 2 * f, columns: range, layout: .outIn)
+                if let o = b.upBias { p.vector(h + "mlp.\(name).bias", o + range.lowerBound, f) }
+            }
+            p.matrix(h + "mlp.down_proj.weight", b.downWeight, inputs: f, outputs: d, layout: .outIn)
+            p.vector(h + "mlp.down_proj.bias", b.downBias, d)
+        }
+        p.vector(m + "norm.weight", l.finalNormWeight, d)
+        p.matrix("lm_head.weight", l.unembedWeight, inputs: d, outputs: v, layout: .outIn)
+        return p.tensors
+    }
 }

@@ -62,4 +62,39 @@ enum NeoXMapping: FamilyMapping {
             finalNorm: try s.norm("final_layer_norm.weight", bias: "final_layer_norm.bias", width: d),
             projectOut: nil, unembedding: try s.unembedding("embed_out.weight", embedding: embedding, architecture: a))
     }
+
+    static func tensors(_ a: Architecture, _ values: ParameterValues) -> [NamedTensor] {
+        var p = values
+        let l = p.layout, d = a.width, f = a.mlpWidth, v = a.vocabularySize, h = a.headCount, dh = a.headDimension
+        let g = "gpt_neox."
+        p.table(g + "embed_in.weight", l.tokenEmbedding, rows: v, width: d)
+        for (i, b) in l.blocks.enumerated() {
+            let x = g + "layers.\(i)."
+            p.vector(x + "input_layernorm.weight", b.ln1Weight, d)
+            p.vector(x + "input_layernorm.bias", b.ln1Bias, d)
+            // Our q | k | v columns (part, head, dh) back to NeoX's per-head rows (head, part, dh).
+            let order = (0..<h).flatMap { head in (0..<3).flatMap { part in (0..<dh).map { part * d + head * dh + $0 } } }
+            let qkv = ParameterValues.columns(p.flat, b.qkvWeight, inputs: d, outputs: 3 * d, 0..<(3 * d), layout: .outIn)
+            var fused = [Float](repeating: 0, count: 3 * d * d)
+            for (row, from) in order.enumerated() {
+                for c in 0..<d { fused[row * d + c] = qkv.values[from * d + c] }
+            }
+            p.append(NamedTensor(name: x + "attention.query_key_value.weight", shape: [3 * d, d], values: fused))
+            if let o = b.qkvBias {
+                p.append(NamedTensor(name: x + "attention.query_key_value.bias", shape: [3 * d], values: order.map { p.flat[o + $0] }))
+            }
+            p.matrix(x + "attention.dense.weight", b.outWeight, inputs: d, outputs: d, layout: .outIn)
+            p.vector(x + "attention.dense.bias", b.outBias, d)
+            p.vector(x + "post_attention_layernorm.weight", b.ln2Weight, d)
+            p.vector(x + "post_attention_layernorm.bias", b.ln2Bias, d)
+            p.matrix(x + "mlp.dense_h_to_4h.weight", b.upWeight, inputs: d, outputs: f, layout: .outIn)
+            p.vector(x + "mlp.dense_h_to_4h.bias", b.upBias, f)
+            p.matrix(x + "mlp.dense_4h_to_h.weight", b.downWeight, inputs: f, outputs: d, layout: .outIn)
+            p.vector(x + "mlp.dense_4h_to_h.bias", b.downBias, d)
+        }
+        p.vector(g + "final_layer_norm.weight", l.finalNormWeight, d)
+        p.vector(g + "final_layer_norm.bias", l.finalNormBias, d)
+        p.matrix("embed_out.weight", l.unembedWeight, inputs: d, outputs: v, layout: .outIn)
+        return p.tensors
+    }
 }

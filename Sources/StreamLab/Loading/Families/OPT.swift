@@ -56,4 +56,36 @@ enum OPTMapping: FamilyMapping {
             projectOut: projectOut,
             unembedding: try s.unembedding("lm_head.weight", embedding: embedding, architecture: a))
     }
+
+    static func tensors(_ a: Architecture, _ values: ParameterValues) -> [NamedTensor] {
+        var p = values
+        let l = p.layout, d = a.width, f = a.mlpWidth, v = a.vocabularySize, e = a.embeddingWidth
+        let m = "model.decoder."
+        p.table(m + "embed_tokens.weight", l.tokenEmbedding, rows: v, width: e)
+        p.table(m + "embed_positions.weight", l.positionEmbedding, rows: a.maxPositions + 2, width: d)
+        p.matrix(m + "project_in.weight", l.projectIn, inputs: e, outputs: d, layout: .outIn)
+        for (i, b) in l.blocks.enumerated() {
+            let x = m + "layers.\(i)."
+            p.vector(x + "self_attn_layer_norm.weight", b.ln1Weight, d)
+            p.vector(x + "self_attn_layer_norm.bias", b.ln1Bias, d)
+            for (k, name) in ["q_proj", "k_proj", "v_proj"].enumerated() {
+                let range = (k * d)..<((k + 1) * d)
+                p.matrix(x + "self_attn.\(name).weight", b.qkvWeight, inputs: d, outputs: 3 * d, columns: range, layout: .outIn)
+                if let o = b.qkvBias { p.vector(x + "self_attn.\(name).bias", o + range.lowerBound, d) }
+            }
+            p.matrix(x + "self_attn.out_proj.weight", b.outWeight, inputs: d, outputs: d, layout: .outIn)
+            p.vector(x + "self_attn.out_proj.bias", b.outBias, d)
+            p.vector(x + "final_layer_norm.weight", b.ln2Weight, d)
+            p.vector(x + "final_layer_norm.bias", b.ln2Bias, d)
+            p.matrix(x + "fc1.weight", b.upWeight, inputs: d, outputs: f, layout: .outIn)
+            p.vector(x + "fc1.bias", b.upBias, f)
+            p.matrix(x + "fc2.weight", b.downWeight, inputs: f, outputs: d, layout: .outIn)
+            p.vector(x + "fc2.bias", b.downBias, d)
+        }
+        p.vector(m + "final_layer_norm.weight", l.finalNormWeight, d)
+        p.vector(m + "final_layer_norm.bias", l.finalNormBias, d)
+        p.matrix(m + "project_out.weight", l.projectOut, inputs: d, outputs: e, layout: .outIn)
+        p.matrix("lm_head.weight", l.unembedWeight, inputs: e, outputs: v, layout: .outIn)
+        return p.tensors
+    }
 }

@@ -139,7 +139,7 @@ extension Transformer {
     /// then both divide by `sigma` and multiply by the weight.
     func frozenNorm(_ x: [Double], _ norm: NormWeights, sigma: Double) -> [Double] {
         let mean = architecture.normKind == .layerNorm ? x.reduce(0, +) / Double(x.count) : 0
-        return x.indices.map { c in (x[c] - mean) / sigma * Double(norm.weight?[c] ?? 1) }
+        return x.indices.map { c in (x[c] - mean) / sigma * Double(norm.weight[c]) }
     }
 
     /// `project_out` (linear, no bias) when the model has one.

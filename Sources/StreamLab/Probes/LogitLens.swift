@@ -31,18 +31,17 @@ extension Transformer {
     public func logitLens(_ tokens: [Int], top k: Int = 5) throws -> LogitLens {
         try validate(tokens: tokens)
         let a = architecture, t = tokens.count, d = a.width, v = a.vocabularySize, l = a.layerCount
-        var recorder = Recorder([.residPost])
-        let stream = embed(tokens, recorder: &recorder)
+        let pass = ForwardPass(a, length: t)
+        pass.setTokens(tokens)
+        var recorder = Recorder([.residPre, .residPost])
+        forward(pass, plan: InterventionPlan(layerCount: l), recorder: &recorder, finalRead: false)
         let stacked = FloatBuffer((l + 1) * t * d)                          // [(L+1) T, D]
-        stacked.pointer.update(from: stream.pointer, count: t * d)
-        runBlocks(stream, length: t, from: 0, plans: [BlockPlan](repeating: BlockPlan(), count: l), recorder: &recorder)
-        for i in 0..<l {
-            recorder.arrays[.residPost(i)]!.scalars.withUnsafeBufferPointer {
-                (stacked.pointer + (i + 1) * t * d).update(from: $0.baseAddress!, count: t * d)
-            }
+        let streams = [recorder.arrays[l > 0 ? .residPre(0) : .residPost(0)]] + (0..<l).map { recorder.arrays[.residPost($0)] }
+        for (i, stream) in streams.enumerated() {
+            let source = stream?.scalars ?? Array(UnsafeBufferPointer(start: pass.stream.pointer, count: t * d))
+            source.withUnsafeBufferPointer { (stacked.pointer + i * t * d).update(from: $0.baseAddress!, count: t * d) }
         }
-        var silent = Recorder([])
-        let logits = finalRead(stacked.pointer, rows: (l + 1) * t, recorder: &silent)   // [(L+1) T, V]
+        let logits = finalRead(stacked.pointer, rows: (l + 1) * t)                   // [(L+1) T, V]
         let finalBase = logits.pointer + l * t * v
         let finalLogZ = (0..<t).map { Distribution.logSumExp(finalBase + $0 * v, v) }
         let finalTop = (0..<t).map { Distribution.argmax(finalBase + $0 * v, v) }

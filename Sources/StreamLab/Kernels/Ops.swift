@@ -1,5 +1,5 @@
-/// The operations of the training forward pass, each with its backward beside
-/// it (as llm.c does). Shapes are written beside every buffer; N = B * T rows.
+/// The operations of the forward pass, each with its backward beside it (as
+/// llm.c does). Shapes are written beside every buffer; N = B * T rows.
 /// Matrix products go through `Gemm` (the package's kernels); the rest are
 /// SIMD loops split over rows with `Parallel.forEachSlice`.
 ///
@@ -209,7 +209,7 @@ enum LinearOp {
     }
 
     /// dx `[N, in]` (+)= dy `[N, out]` · W^T (W^T packed: `weightT`, `[out, in]`);
-    /// dW `[in, out]` += x^T · dy; db += column sums of dy.
+    /// dW `[in, out]` += x^T · dy; db += column sums of dy (none when dW is nil).
     ///
     /// The weight gradient is a packed product with the batch as the shared
     /// dimension: A = x^T (a tiled transpose, rows padded) and B = dy packed
@@ -220,12 +220,13 @@ enum LinearOp {
     /// concurrently (packing included) and added in order.
     static func backward(_ dy: UnsafePointer<Float>, x: UnsafePointer<Float>, rows n: Int, inputs: Int, outputs: Int,
                          weightT: PackedMatrix?, dx: UnsafeMutablePointer<Float>?, accumulate: Bool,
-                         dWeight: UnsafeMutablePointer<Float>, dBias: UnsafeMutablePointer<Float>?,
+                         dWeight: UnsafeMutablePointer<Float>?, dBias: UnsafeMutablePointer<Float>?,
                          workspace: TransposeWorkspace, threads: Int) {
         if let dx, let weightT {
             precondition(weightT.rows == outputs && weightT.columns == inputs)
             weightT.multiply(dy, lda: outputs, m: n, into: dx, ldc: inputs, accumulate: accumulate, threads: threads)
         }
+        guard let dWeight else { return }
         let fusedBias = dBias != nil && dBias! == dWeight + inputs * outputs
         let m = inputs + (fusedBias ? 1 : 0)
         let xt = workspace.transpose(x, rows: n, columns: inputs, onesRow: fusedBias, threads: threads)   // [in (+1), N]
@@ -423,8 +424,17 @@ enum ActivationOp {
                 TrainMath.store(v * TrainMath.sigmoid(v), y + i)
                 i += 8
             }
-        case .relu, .geluExact:
-            break
+        case .geluExact:
+            while i + 8 <= n {
+                TrainMath.store(VectorMath.geluExact(TrainMath.load(x + i)), y + i)
+                i += 8
+            }
+        case .relu:
+            while i + 8 <= n {
+                let v = TrainMath.load(x + i)
+                TrainMath.store(v.replacing(with: 0, where: v .< 0), y + i)
+                i += 8
+            }
         }
         while i < n {
             y[i] = scalar(x[i], activation).value
@@ -461,7 +471,18 @@ enum ActivationOp {
                 TrainMath.store(sg * (1 + v * (1 - sg)), slope + i)
                 i += 8
             }
-        case .relu, .geluExact:
+        case .geluExact:
+            // x Phi(x); d/dx = Phi(x) + x phi(x), Phi from erfc of |x| / sqrt(2).
+            while i + 8 <= n {
+                let v = TrainMath.load(x + i)
+                let tail = 0.5 * VectorMath.erfcPositive(VectorMath.magnitude(v) * 0.70710678118654752)
+                let phi = (1 - tail).replacing(with: tail, where: v .< 0)
+                let density = 0.39894228040143268 * TrainMath.exp(-0.5 * v * v)
+                TrainMath.store(v * phi, value + i)
+                TrainMath.store(phi + v * density, slope + i)
+                i += 8
+            }
+        case .relu:
             break
         }
         while i < n {
@@ -494,6 +515,44 @@ enum ActivationOp {
 }
 
 // MARK: - Rotary positions
+
+/// Cosines and sines of the rotary angles `t * base^(-2i/dims)`, computed as
+/// the reference does (frequencies and products in float32, cos/sin of that
+/// float angle), for positions `0..<length`.
+struct RotaryTable {
+    let half: Int
+    let cos: [Float]   // [T, dims/2]
+    let sin: [Float]   // [T, dims/2]
+
+    init(dimensions dims: Int, base: Float, length t: Int) {
+        half = dims / 2
+        var c = [Float](repeating: 0, count: t * half), s = c
+        for i in 0..<half {
+            let inverseFrequency: Float = 1 / CMath.pow(base, Float(2 * i) / Float(dims))
+            for p in 0..<t {
+                let angle = Double(Float(p) * inverseFrequency)
+                c[p * half + i] = Float(CMath.cos(angle))
+                s[p * half + i] = Float(CMath.sin(angle))
+            }
+        }
+        cos = c
+        sin = s
+    }
+
+    /// Rotates the first `dimensions` entries of one head vector in place
+    /// (rotate-half: pairs `(i, i + dims/2)`).
+    @inline(__always)
+    func apply(_ v: UnsafeMutablePointer<Float>, position: Int, dimensions: Int) {
+        let base = position * half
+        for i in 0..<half {
+            let x1 = v[i], x2 = v[i + half]
+            let c = cos[base + i], s = sin[base + i]
+            v[i] = x1 * c - x2 * s
+            v[i + half] = x2 * c + x1 * s
+        }
+    }
+}
+
 
 enum RotaryOp {
     /// Rotates (or, with `inverse`, rotates back) the first `dims` entries of

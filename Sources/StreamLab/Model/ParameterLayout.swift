@@ -1,6 +1,7 @@
 /// One named parameter tensor: a slice of the flat parameter buffer.
 public struct ParameterSlot: Sendable, Equatable {
-    /// StreamLab's own name, e.g. `blocks.3.attn.qkv.weight` (HF names are in `HuggingFaceNames`).
+    /// StreamLab's own name, e.g. `blocks.3.attn.qkv.weight` (checkpoint names
+    /// are the families' business, in `Loading/Families`).
     public let name: String
     /// Row-major shape; linear weights are `[in, out]`.
     public let shape: [Int]
@@ -24,19 +25,22 @@ struct BlockSlots: Sendable {
     var downWeight = 0, downBias: Int?      // [F, D], [D]
 }
 
-/// Every parameter of a trainable model laid out in one flat float buffer,
-/// so that the optimizer, gradient clipping and checkpoints see a single array
-/// (as llm.c does). The order is the forward order: embeddings, blocks, final read.
+/// Every parameter of a model laid out in one flat float buffer, so that the
+/// backward pass, the optimizer, gradient clipping and checkpoints see a single
+/// array (as llm.c does). The order is the forward order: embeddings, blocks,
+/// final read. Linear weights are `[in, out]`.
 public struct ParameterLayout: Sendable {
     public private(set) var slots: [ParameterSlot] = []
     /// Total number of floats.
     public private(set) var count = 0
 
-    let tokenEmbedding: Int                 // [V, D]
+    let tokenEmbedding: Int                 // [V, E]
     let positionEmbedding: Int?             // [P + offset, D]
+    let projectIn: Int?                     // [E, D] (OPT-350m)
     let blocks: [BlockSlots]
     let finalNormWeight: Int?, finalNormBias: Int?
-    let unembedWeight: Int?                 // [D, V] when untied
+    let projectOut: Int?                    // [D, E]
+    let unembedWeight: Int?                 // [E, V] when untied
     let unembedBias: Int?                   // [V]
 
     init(_ a: Architecture) {
@@ -48,13 +52,14 @@ public struct ParameterLayout: Sendable {
             count += slot.count
             return slot.offset
         }
-        let d = a.width, v = a.vocabularySize, f = a.mlpWidth
-        tokenEmbedding = add("embed.weight", [v, d], decays: true)
+        let d = a.width, v = a.vocabularySize, f = a.mlpWidth, e = a.embeddingWidth
+        tokenEmbedding = add("embed.weight", [v, e], decays: true)
         if case let .learned(offset) = a.positions {
             positionEmbedding = add("pos_embed.weight", [a.maxPositions + offset, d], decays: true)
         } else {
             positionEmbedding = nil
         }
+        projectIn = a.hasProjection ? add("project_in.weight", [e, d], decays: true) : nil
         var blocks: [BlockSlots] = []
         for i in 0..<a.layerCount {
             let p = "blocks.\(i)."
@@ -82,7 +87,8 @@ public struct ParameterLayout: Sendable {
             finalNormWeight = nil
             finalNormBias = nil
         }
-        unembedWeight = a.tiedEmbeddings ? nil : add("unembed.weight", [d, v], decays: true)
+        projectOut = a.hasProjection ? add("project_out.weight", [d, e], decays: true) : nil
+        unembedWeight = a.tiedEmbeddings ? nil : add("unembed.weight", [e, v], decays: true)
         unembedBias = a.unembeddingBias ? add("unembed.bias", [v]) : nil
         self.slots = slots
         self.count = count

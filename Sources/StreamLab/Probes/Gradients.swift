@@ -52,30 +52,31 @@ public enum GradientAnalysis {
     /// `progress` is called with the number of sequences done.
     public static func run<S: Sequence>(_ model: Transformer, sequences: S, threads: Int,
                                         progress: ((Int) -> Void)? = nil) throws -> GradientReport where S.Element == [Int] {
-        let trainable = try TrainableModel(model)
-        let a = trainable.architecture, l = trainable.layout
+        let a = model.architecture, l = ParameterLayout(a)
+        let gradients = FloatBuffer(l.count)
         var sum = [GradientReport.Layer](repeating: .init(layer: 0, residPre: 0, skip: 0, attention: 0, mlp: 0, parameters: 0,
                                                           attentionParameters: 0, mlpParameters: 0), count: a.layerCount)
         var finalStream = 0.0, embedding = 0.0, finalRead = 0.0, lossSum = 0.0
         var weightTotal = 0, count = 0, longest = 0
-        var passes: [Int: TrainingPass] = [:]
+        var passes: [Int: GradientPass] = [:]
+        let embeddingNames: Set = ["embed.weight", "pos_embed.weight", "project_in.weight"]
         let blockSlots = (0..<a.layerCount).map { i in l.slots.filter { $0.layer == i } }
-        let embeddingSlots = l.slots.filter { $0.name == "embed.weight" || $0.name == "pos_embed.weight" }
-        let finalSlots = l.slots.filter { $0.layer == nil && $0.name != "embed.weight" && $0.name != "pos_embed.weight" }
+        let embeddingSlots = l.slots.filter { embeddingNames.contains($0.name) }
+        let finalSlots = l.slots.filter { $0.layer == nil && !embeddingNames.contains($0.name) }
         for s in sequences {
             try model.validate(tokens: s)
             longest = max(longest, s.count)
             guard s.count >= 2 else { continue }
-            let pass = passes[s.count] ?? TrainingPass(model: trainable, batch: 1, length: s.count, threads: threads)
+            let pass = passes[s.count] ?? GradientPass(a, batch: 1, length: s.count, threads: threads)
             passes[s.count] = pass
             pass.setSequence(s)
-            trainable.zeroGradients()
-            let loss = pass.forward()
-            let paths = pass.backward(recordPaths: true)
+            gradients.zero()
+            let loss = pass.forward(model)
+            let paths = pass.backward(model, into: gradients.pointer, paths: true)
             let w = Double(s.count - 1)
             weightTotal += s.count - 1
             lossSum += Double(loss) * w
-            let grads = trainable.gradients.pointer
+            let grads = gradients.pointer
             func norm(_ slots: [ParameterSlot]) -> Double {
                 var total = 0.0
                 for slot in slots {

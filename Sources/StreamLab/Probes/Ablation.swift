@@ -21,6 +21,7 @@ public struct AblationEntry: Sendable {
     /// The (first) layer removed.
     public var layer: Int { interventions.map(\.target.layer).min() ?? 0 }
     public var mode: AblationMode { interventions.first?.mode ?? .skip }
+
     /// `block`, `attn`, `mlp`, `head` or `joint` (several layers at once).
     public var sublayer: String {
         guard interventions.count == 1, let t = interventions.first?.target else { return "joint" }
@@ -29,6 +30,8 @@ public struct AblationEntry: Sendable {
         case .attention: return "attn"
         case .mlp: return "mlp"
         case .head: return "head"
+        case let .hook(point): return point.name
+        case .blockOrder: return "order"
         }
     }
     /// The head, for a head ablation.
@@ -81,38 +84,41 @@ extension Transformer {
     /// `progress(done)` is called after each.
     public func ablationSweep(_ plan: [[Intervention]], on sequences: some Sequence<[Int]>,
                               progress: ((Int) -> Void)? = nil) throws -> AblationSweep {
+        let l = architecture.layerCount, v = architecture.vocabularySize
         for interventions in plan { try validate(interventions: interventions) }
+        let plans = plan.map { InterventionPlan($0, layerCount: l) }
         var clean = MetricSums()
         var sums = [MetricSums](repeating: MetricSums(), count: plan.count)
         var first: [Int]?, count = 0, positions = 0
+        var passes: [Int: ForwardPass] = [:]
         for (index, tokens) in sequences.enumerated() {
             try validate(tokens: tokens)
+            for interventions in plan { try validate(interventions: interventions, length: tokens.count) }
             if index == 0 { first = tokens }
             count += 1
             positions += tokens.count
-            let t = tokens.count, v = architecture.vocabularySize
+            let t = tokens.count
+            let pass = passes[t] ?? ForwardPass(architecture, length: t)
+            passes[t] = pass
+            pass.setTokens(tokens)
             // Clean pass, keeping the stream entering every block.
             var recorder = Recorder([.residPre])
-            let stream = embed(tokens, recorder: &recorder)
-            let noPlans = [BlockPlan](repeating: BlockPlan(), count: architecture.layerCount)
-            runBlocks(stream, length: t, from: 0, plans: noPlans, recorder: &recorder)
-            var silent = Recorder([])
-            let cleanLogits = finalRead(stream.pointer, rows: t, recorder: &silent)
+            forward(pass, plan: InterventionPlan(layerCount: l), recorder: &recorder)
+            let cleanLogits = FloatBuffer(copying: UnsafeBufferPointer(start: pass.logits.pointer, count: t * v))
             let logZ = (0..<t).map { Distribution.logSumExp(cleanLogits.pointer + $0 * v, v) }
             clean.addLoss(cleanLogits.pointer, logZ: logZ, tokens: tokens, vocabulary: v)
-            for (k, interventions) in plan.enumerated() {
-                let plans = BlockPlan.plans(interventions, layerCount: architecture.layerCount)
-                let start = interventions.map(\.target.layer).min() ?? architecture.layerCount
-                let x: FloatBuffer
-                if start < architecture.layerCount, let pre = recorder.arrays[.residPre(start)] {
-                    x = FloatBuffer(copying: pre.scalars)
+            var silent = Recorder([])
+            for (k, ablated) in plans.enumerated() {
+                // Restart from the clean stream entering the first slot that differs.
+                let start = ablated.firstChangedSlot
+                if start < ablated.order.count, let pre = recorder.arrays[.residPre(start)] {
+                    pre.scalars.withUnsafeBufferPointer { pass.stream.pointer.update(from: $0.baseAddress!, count: $0.count) }
+                    forward(pass, plan: ablated, recorder: &silent, from: start)
                 } else {
-                    x = FloatBuffer(copying: stream.array)
+                    forward(pass, plan: ablated, recorder: &silent)
                 }
-                runBlocks(x, length: t, from: start, plans: plans, recorder: &silent)
-                let logits = finalRead(x.pointer, rows: t, recorder: &silent)
-                sums[k].add(clean: cleanLogits.pointer, logZClean: logZ, intervened: logits.pointer, tokens: tokens, vocabulary: v,
-                            threads: threads)
+                sums[k].add(clean: cleanLogits.pointer, logZClean: logZ, intervened: pass.logits.pointer, tokens: tokens,
+                            vocabulary: v, threads: threads)
             }
             progress?(index + 1)
         }
