@@ -1,7 +1,3 @@
-#if canImport(CStreamLabSupport)
-import CStreamLabSupport
-#endif
-
 /// StreamLab: record and probe the residual stream of decoder-only Transformers.
 public enum StreamLab {
     /// The library version, printed by `stream-probe --version`.
@@ -11,9 +7,5 @@ public enum StreamLab {
     /// forward passes do not pay page faults and zeroing for their scratch
     /// space (measured: about 4% of a GPT-2-small forward). Programs that run
     /// many passes call it once at start; memory stays at its peak afterwards.
-    public static func keepLargeBuffersForReuse() {
-        #if canImport(CStreamLabSupport)
-        _ = streamlab_tune_allocator()
-        #endif
-    }
+    public static func keepLargeBuffersForReuse() { Allocator.keepLargeBuffersForReuse() }
 }

@@ -256,7 +256,7 @@ public final class GradientPass {
     /// Every step packs multi-megabyte matrices and frees them again. glibc
     /// serves such blocks with fresh mmap pages by default, which the kernel
     /// must zero on first touch (5% of a step); keep them in the heap instead.
-    static let configureAllocator: Void = StreamLab.keepLargeBuffersForReuse()
+    static let configureAllocator: Void = Allocator.keepLargeBuffersForReuse()
 
     public init(_ architecture: Architecture, batch: Int, length: Int, threads: Int) {
         Self.configureAllocator

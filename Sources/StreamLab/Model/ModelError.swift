@@ -10,6 +10,7 @@ public enum ModelError: Error, CustomStringConvertible, Equatable {
     case targetOutOfRange(target: Int, vocabularySize: Int)
     case invalidArchitecture(String)
     case invalidIntervention(String)
+    case tooShortForLoss(length: Int)
     case unsupported(String)
 
     public var description: String {
@@ -30,6 +31,8 @@ public enum ModelError: Error, CustomStringConvertible, Equatable {
             return "target token \(target) is not in the vocabulary (ids 0..<\(v))"
         case let .invalidArchitecture(reason):
             return "invalid architecture: \(reason)"
+        case let .tooShortForLoss(length):
+            return "the gradient of the next-token loss needs at least 2 tokens, got \(length)"
         case let .invalidIntervention(reason):
             return "invalid intervention \(reason)"
         case let .unsupported(reason):

@@ -104,7 +104,7 @@ public enum GradientAnalysis {
         }
         guard weightTotal > 0 else {
             if longest == 0 { throw ModelError.emptyTokens }
-            throw TrainingError.invalidSetting("the gradient of the next-token loss needs at least 2 tokens, got \(longest)")
+            throw ModelError.tooShortForLoss(length: longest)
         }
         let total = Double(weightTotal)
         let layers = sum.map { s in
@@ -121,86 +121,5 @@ public enum GradientAnalysis {
         var s = 0.0
         for x in v { s += Double(x) * Double(x) }
         return s.squareRoot()
-    }
-}
-
-extension GradientReport {
-    /// One JSON object: the loss, counts, and one entry per layer.
-    public var json: JSONOutput {
-        .object([
-            ("loss", .double(loss)), ("sequences", .int(sequences)), ("positions", .int(positions)),
-            ("final_stream_grad_norm", .double(finalStream)), ("embedding_param_grad_norm", .double(embeddingParameters)),
-            ("final_read_param_grad_norm", .double(finalReadParameters)),
-            ("layers", .array(layers.map { l in
-                .object([
-                    ("layer", .int(l.layer)), ("resid_pre_grad_norm", .double(l.residPre)), ("skip_path_norm", .double(l.skip)),
-                    ("attention_path_norm", .double(l.attention)), ("mlp_path_norm", .double(l.mlp)),
-                    ("param_grad_norm", .double(l.parameters)), ("attention_param_grad_norm", .double(l.attentionParameters)),
-                    ("mlp_param_grad_norm", .double(l.mlpParameters)),
-                ])
-            })),
-        ])
-    }
-
-    static let columns = ["layer", "resid_pre_grad_norm", "skip_path_norm", "attention_path_norm", "mlp_path_norm",
-                          "param_grad_norm", "attention_param_grad_norm", "mlp_param_grad_norm"]
-
-    func cells(_ l: Layer, format: (Double) -> String) -> [String] {
-        [String(l.layer), format(l.residPre), format(l.skip), format(l.attention), format(l.mlp), format(l.parameters),
-         format(l.attentionParameters), format(l.mlpParameters)]
-    }
-
-    /// CSV with a header row, one row per layer.
-    public var csv: String {
-        var out = Self.columns.joined(separator: ",") + "\n"
-        for l in layers { out += cells(l) { JSONOutput.double($0).serialized() }.joined(separator: ",") + "\n" }
-        return out
-    }
-
-    /// An aligned table, one row per layer, plus the totals under it.
-    public var table: String {
-        var t = TextTable(headers: ["layer", "|dL/d resid_pre|", "skip path", "attention path", "mlp path", "|dL/d params|"])
-        for l in layers {
-            t.add([String(l.layer), Self.short(l.residPre), Self.short(l.skip), Self.short(l.attention), Self.short(l.mlp),
-                   Self.short(l.parameters)])
-        }
-        var out = t.render()
-        out += "|dL/d resid_post| of the last block: \(Self.short(finalStream)); embeddings' |dL/d params|: \(Self.short(embeddingParameters))\n"
-        out += "loss \(Format.fixed(loss, 4)) (mean over \(Format.count(positions)) positions of \(sequences) sequence\(sequences == 1 ? "" : "s")); "
-            + "norms are L2 over each sequence's [T, D] array, averaged over sequences\n"
-        return out
-    }
-
-    /// Four significant digits, scientific notation outside [1e-3, 1e4).
-    static func short(_ x: Double) -> String {
-        guard x.isFinite else { return Format.fixed(x, 0) }
-        if x == 0 { return "0" }
-        if x >= 1e4 || x < 1e-3 {
-            var e = 0, m = x
-            while m >= 10 { m /= 10; e += 1 }
-            while m < 1 { m *= 10; e -= 1 }
-            return Format.fixed(m, 3) + "e" + String(e)
-        }
-        let digits = x >= 1000 ? 0 : x >= 100 ? 1 : x >= 10 ? 2 : x >= 1 ? 3 : 4
-        return Format.fixed(x, digits)
-    }
-
-    /// Gradient norm against depth: dL/d resid_pre (dashed, drawn last), its three paths and the
-    /// block's parameter-gradient norm per layer, on a log scale.
-    public func plot(title: String) -> SVGPlot {
-        var p = SVGPlot(title: title, xLabel: "layer (block input)", yLabel: "L2 norm of the gradient")
-        p.logY = true
-        // Zero norms (the skip path of a plain stack) have no place on a log axis and are left out.
-        // A path that is zero everywhere is named as such in the legend.
-        func path(_ name: String, _ norm: (Layer) -> Double) {
-            let points = layers.map { (Double($0.layer), norm($0)) }
-            p.add(.init(name: points.allSatisfy { $0.1 == 0 } ? "\(name): none" : name, points: points))
-        }
-        path("skip path", \.skip)
-        path("attention path", \.attention)
-        path("mlp path", \.mlp)
-        p.add(.init(name: "block parameters", points: layers.map { (Double($0.layer), $0.parameters) }))
-        p.add(.init(name: "dL/d resid_pre", points: layers.map { (Double($0.layer), $0.residPre) }, dashed: true))
-        return p
     }
 }

@@ -59,3 +59,15 @@ public enum TokenizerError: Error, CustomStringConvertible, Equatable, Sendable 
         }
     }
 }
+
+extension JSONReader {
+    /// Parses `bytes` (valid UTF-8) as one JSON value; `file` names it in errors
+    /// (`TokenizerError.malformedJSON`).
+    static func parse(_ bytes: [UInt8], file: String) throws -> JSONValue {
+        do {
+            return try parseLocated(bytes)
+        } catch let failure as Failure {
+            throw TokenizerError.malformedJSON(file: file, line: failure.line, column: failure.column, reason: failure.reason)
+        }
+    }
+}

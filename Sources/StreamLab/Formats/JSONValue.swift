@@ -75,16 +75,6 @@ struct JSONReader {
         var description: String { "line \(line), column \(column): \(reason)" }
     }
 
-    /// Parses `bytes` (valid UTF-8) as one JSON value; `file` names it in errors
-    /// (`TokenizerError.malformedJSON`).
-    static func parse(_ bytes: [UInt8], file: String) throws -> JSONValue {
-        do {
-            return try parseLocated(bytes)
-        } catch let failure as Failure {
-            throw TokenizerError.malformedJSON(file: file, line: failure.line, column: failure.column, reason: failure.reason)
-        }
-    }
-
     /// Parses `bytes` as one JSON value, throwing a `Failure` with its position.
     static func parseLocated(_ bytes: [UInt8]) throws -> JSONValue {
         do {
