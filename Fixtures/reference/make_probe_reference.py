@@ -13,8 +13,8 @@ Nothing is downloaded. For every fixture model in Fixtures/models/<name>/ the sc
 checkpoint with Hugging Face transformers (float32 -- F16/BF16 weights upcast --, eager
 attention, eval mode, one thread) and writes Fixtures/reference/<name>.probes.json for the
 length-13 and the length-6 token sequences of Fixtures/reference/<name>.json (sequences 2 and 1).
-The definitions are those of DESIGN.md sections 4-6 and 8; PROBES.md in this folder describes
-the file format and every definition used.
+The definitions are those of docs/definitions.md (Interventions, Metrics, Logit lens,
+Decomposition); PROBES.md in this folder describes the file format and every definition used.
 
 Nothing of the model is re-implemented. Interventions are forward hooks / forward pre-hooks on
 the Hugging Face modules that replace a module's output (or the output projection's input, for
@@ -52,7 +52,7 @@ SEQUENCES = (2, 1)          # sidecar sequence indices used: length 13, then len
 TOP_K = 5
 FIXED_TARGET = 7            # the "other" decomposition target (8 if 7 is the top prediction)
 DECOMP_POSITIONS = (-1, 2)
-REL_TOL = 1e-4              # DESIGN.md section 8 scalar tolerance, used for the identities
+REL_TOL = 1e-4              # scalar parity tolerance (1e-4 x max(1, |ref|)), used for the identities
 HOOK_TOL = 1e-6             # hook-behaviour checks (same computation, possibly other kernels)
 
 

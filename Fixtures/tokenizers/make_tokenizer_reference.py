@@ -13,7 +13,7 @@ Run from the package root (takes a few seconds; deterministic for a given `token
     /work/venv/bin/python Fixtures/tokenizers/make_tokenizer_reference.py [--corpus PATH]
 
 `--corpus` is the training text for the two small tokenizers, by default the first 400 KB of
-shakespeare-train.txt (../shared/corpora/ in the development setup). Only this script reads it.
+Fixtures/corpora/shakespeare-train.txt. Only this script reads it.
 
 Reads:  Fixtures/tokenizers/gpt2.tiktoken, Fixtures/tokenizers/conformance.txt
 Writes (all in Fixtures/tokenizers/):
@@ -307,8 +307,7 @@ def sentencepiece_references(tokens, merges, text, lines):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--corpus", default=os.path.join(HERE, "..", "..", "..", "shared", "corpora",
-                                                         "shakespeare-train.txt"))
+    parser.add_argument("--corpus", default=os.path.join(HERE, "..", "corpora", "shakespeare-train.txt"))
     args = parser.parse_args()
     if not os.path.exists(args.corpus):
         sys.exit(f"training corpus not found: {args.corpus} (pass --corpus PATH)")

@@ -6,7 +6,7 @@ For each model directory given:
     unexpected or mismatched tensors;
   - tokenizers loads its tokenizer.json (and transformers' AutoTokenizer the directory), and
     both map the validation text to its bytes and back;
-  - the held-out loss of DESIGN.md section 8: mean next-byte cross-entropy over positions
+  - the held-out loss (docs/definitions.md, "Training loss"): mean next-byte cross-entropy over positions
     0..T-2 of non-overlapping windows of n_positions bytes of the first --valid-bytes bytes of
     --valid (a last partial window is dropped);
   - logits of one window (the first --logit-tokens bytes of --valid), for the Swift test that
