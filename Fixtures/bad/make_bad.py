@@ -114,7 +114,8 @@ def main():
          config={"model_type": "llama", "vocab_size": 8, "hidden_size": 4, "intermediate_size": 8, "num_hidden_layers": 1,
                  "num_attention_heads": 1, "max_position_embeddings": 4, "rope_scaling": {"rope_type": "yarn", "factor": 2.0}})
 
-    case("model-larger-than-memory", info, "of memory for its float32 weights but only",
+    # info describes such a model instead (tested in CLITests); every other command refuses it.
+    case("model-larger-than-memory", ["ablate", "$CASE", "--tokens", "1,2"], "of memory for its float32 weights but only",
          config=dict(CONFIG, n_embd=65536, n_head=64, n_layer=4096, vocab_size=256000), weights=good)
 
     # Weights.

@@ -25,13 +25,7 @@ enum GradientsCommand {
             source = args.value("--tokens") != nil ? "\(tokens.count) tokens" : "prompt of \(tokens.count) tokens"
         }
         let a = model.architecture
-        try Inputs.writeSVG(args) {
-            report.plot(title: "Gradient norm by depth: \(loaded.url.lastPathComponent) (\(a.normPlacement.rawValue)-norm\(a.skipConnections ? "" : ", plain"), \(a.layerCount) layers)").render()
-        }
-        Inputs.emit(format, table: { "\(loaded.name): \(source)\n" + report.table }, json: {
-            var fields: [(String, JSONOutput)] = [("model", .string(loaded.name)), ("input", .string(source))]
-            if case let .object(rest) = report.json { fields += rest }
-            return .object(fields)
-        }, csv: { report.csv })
+        let title = "Gradient norm by depth: \(loaded.url.lastPathComponent) (\(a.normPlacement.rawValue)-norm\(a.skipConnections ? "" : ", plain"), \(a.layerCount) layers)"
+        try Inputs.output(args, format, GradientsReport(model: loaded.name, source: source, title: title, report: report))
     }
 }

@@ -4,21 +4,14 @@ import StreamLab
 enum InfoCommand {
     static let spec = CommandSpec(
         name: "info", summary: "Architecture, sizes and memory of a model.",
-        usage: "stream-probe info [MODEL] [--format table|json]",
-        options: [OptionSpec(name: "--format", valueName: "table|json", help: "output format (default table)")])
+        usage: "stream-probe info [MODEL] [--format table|json|csv]",
+        options: [Inputs.formatOption])
 
     static func run(_ args: ParsedArguments) throws {
         let format = try Inputs.format(args)
-        let loaded = try Inputs.loadModel(args)
-        let summary = ModelSummary(path: loaded.name, model: loaded.model, report: loaded.report)
-        if format == "json" {
-            print(summary.json.serialized())
-        } else {
-            let width = summary.rows.map { $0.0.count }.max() ?? 0
-            for (label, value) in summary.rows {
-                print(label + String(repeating: " ", count: width - label.count + 2) + value)
-            }
-        }
+        let url = try Inputs.modelPath(args)
+        let threads = try args.int("--threads", default: ProcessInfo.processInfo.activeProcessorCount, range: 1...1024)
+        try Inputs.output(args, format, try ModelSummary.of(directory: url, path: Inputs.displayName(url), threads: threads))
     }
 }
 
@@ -49,22 +42,9 @@ enum TraceCommand {
         FileHandle.standardError.write(Data("wrote \(run.points.count) arrays for \(tokens.count) tokens to \(out)\n".utf8))
     }
 
-    /// Kind names as they end a hook name (`hook_resid_post`, `attn.hook_pattern`, `logits`).
+    /// `--hooks` as kinds (default all).
     static func hookKinds(_ text: String?) throws -> Set<HookKind> {
         guard let text else { return .all }
-        let byName: [String: HookKind] = Dictionary(uniqueKeysWithValues: HookKind.allCases.map { kind in
-            let example = HookPoint.example(of: kind).name
-            let suffix = example.hasPrefix("blocks.0.") ? String(example.dropFirst("blocks.0.".count)) : example
-            return (suffix, kind)
-        })
-        var kinds: Set<HookKind> = []
-        for part in text.split(separator: ",") {
-            let name = String(part).trimmingCharacters(in: .whitespaces)
-            guard let kind = byName[name] else {
-                throw UsageError("option '--hooks': unknown hook '\(name)' (known: \(byName.keys.sorted().joined(separator: ", ")))")
-            }
-            kinds.insert(kind)
-        }
-        return kinds
+        do { return try HookKind.parse(list: text) } catch { throw UsageError("option '--hooks': \(error)") }
     }
 }

@@ -41,6 +41,11 @@ enum Inputs {
         return model
     }
 
+    /// How reports name a model directory: relative to the package for the bundled ones, else the path as given.
+    static func displayName(_ url: URL) -> String {
+        url.path.hasPrefix(packageRoot.path + "/") ? String(url.path.dropFirst(packageRoot.path.count + 1)) : url.path
+    }
+
     /// A loaded model, where it came from, and its tokenizer (if any).
     struct LoadedModel {
         let model: Transformer
@@ -49,7 +54,7 @@ enum Inputs {
         let tokenizer: (any Tokenizer)?
 
         /// How reports name the model: the path as given.
-        var name: String { url.path.hasPrefix(packageRoot.path + "/") ? String(url.path.dropFirst(packageRoot.path.count + 1)) : url.path }
+        var name: String { Inputs.displayName(url) }
 
         /// Token text for tables: the tokenizer's, else the id.
         var tokenText: TokenText {
@@ -142,26 +147,27 @@ enum Inputs {
         try args.choice("--format", choices, default: "table")
     }
 
-    /// Writes `text` atomically to `--svg FILE` if given.
-    static func writeSVG(_ args: ParsedArguments, _ render: () -> String) throws {
-        guard let path = args.value("--svg") else { return }
-        try AtomicFile.write(render(), to: path)
-        FileHandle.standardError.write(Data("wrote \(path)\n".utf8))
-    }
-
-    /// Writes the report's SVG if `--svg` asks for one, then prints it in the chosen format.
-    static func output(_ args: ParsedArguments, _ format: String, _ report: some ProbeReport) throws {
-        try writeSVG(args, report.svg)
-        emit(format, table: report.table, json: report.json, csv: report.csv)
-    }
-
-    /// Prints a report in the chosen format.
-    static func emit(_ format: String, table: () -> String, json: () -> JSONOutput, csv: () -> String) {
-        switch format {
-        case "json": print(json().serialized())
-        case "csv": print(csv(), terminator: "")
-        default: print(table(), terminator: "")
+    /// `--layers all|0,3,5` as indices (nil for all; range checks happen in the library).
+    static func layers(_ args: ParsedArguments) throws -> [Int]? {
+        guard let text = args.value("--layers"), text != "all" else { return nil }
+        var layers: [Int] = []
+        for part in text.split(separator: ",", omittingEmptySubsequences: false) {
+            let s = part.trimmingCharacters(in: .whitespaces)
+            guard let layer = Int(s) else { throw UsageError("option '--layers': '\(s)' is not a layer index (use all, or indices like 0,3,5)") }
+            if !layers.contains(layer) { layers.append(layer) }
         }
+        return layers
+    }
+
+    /// The one output function of every command: writes the report's picture
+    /// to `--svg FILE` if asked, then prints the report in `format`.
+    static func output(_ args: ParsedArguments, _ format: String, _ report: some ProbeReport) throws {
+        if let path = args.value("--svg") {
+            guard let svg = report.svg() else { throw UsageError("option '--svg': this command draws no picture") }
+            try AtomicFile.write(svg, to: path)
+            FileHandle.standardError.write(Data("wrote \(path)\n".utf8))
+        }
+        print(report.rendered(as: format), terminator: "")
     }
 }
 

@@ -15,19 +15,11 @@ enum AblateCommand {
 
     static func run(_ args: ParsedArguments) throws {
         let format = try Inputs.format(args)
-        let sublayer = try args.choice("--sublayer", ["block", "attn", "mlp", "head"], default: "block")
+        let sublayer = Sublayer(rawValue: try args.choice("--sublayer", Sublayer.allCases.map(\.rawValue), default: "block"))!
         let mode = AblationMode(rawValue: try args.choice("--mode", AblationMode.allCases.map(\.rawValue), default: "skip"))!
         let loaded = try Inputs.loadModel(args)
         let model = loaded.model
-        let layers = try Layers.parse(args.value("--layers"), layerCount: model.architecture.layerCount)
-        var plan: [[Intervention]] = []
-        for layer in layers {
-            switch sublayer {
-            case "head": plan += (0..<model.architecture.headCount).map { [Intervention(.head(layer: layer, head: $0), mode: mode)] }
-            default: plan.append([Intervention(Sublayer(rawValue: sublayer)!.target(layer: layer), mode: mode)])
-            }
-        }
-        if args.has("--joint") { plan = [plan.flatMap { $0 }] }
+        let plan = try model.ablationPlan(layers: try Inputs.layers(args), sublayer: sublayer, mode: mode, joint: args.has("--joint"))
         let sweep: AblationSweep, source: String
         if let windows = try Inputs.windows(args, loaded) {
             (sweep, source) = try Inputs.overWindows(windows) { try model.ablationSweep(plan, on: $0, progress: $1) }
@@ -83,41 +75,15 @@ enum DecomposeCommand {
         let loaded = try Inputs.loadModel(args)
         let tokens = try Inputs.sequence(args, loaded)
         let position = try args.int("--position", default: -1, range: Int.min / 2...Int.max / 2)
-        var target: Int?
         if args.value("--target") != nil && args.value("--target-text") != nil {
             throw UsageError("give only one of --target and --target-text")
         }
-        if args.value("--target") != nil {
-            target = try args.int("--target", default: 0, range: Int.min / 2...Int.max / 2)
-        } else if let text = args.value("--target-text") {
-            let tokenizer = try Inputs.requireTokenizer(loaded, for: "--target-text")
-            if let id = tokenizer.id(ofTokenText: text) {
-                target = id
-            } else {
-                let ids = tokenizer.encode(text, addSpecialTokens: false)
-                guard ids.count == 1 else {
-                    throw UsageError("option '--target-text': '\(text)' is not one token (it encodes to \(ids.count): \(ids.map(String.init).joined(separator: ",")))")
-                }
-                target = ids[0]
-            }
+        var target = try args.value("--target").map { _ in try args.int("--target", default: 0, range: Int.min / 2...Int.max / 2) }
+        if let text = args.value("--target-text") {
+            target = try Inputs.requireTokenizer(loaded, for: "--target-text").singleToken(text)
         }
         let decomposition = try loaded.model.decompose(tokens, position: position, target: target, heads: args.has("--heads"))
         let report = DecompositionReport(model: loaded.name, decomposition: decomposition, tokenText: loaded.tokenText)
         try Inputs.output(args, format, report)
-    }
-}
-
-/// `--layers all|0,3,5` parsing with range checks.
-enum Layers {
-    static func parse(_ text: String?, layerCount: Int) throws -> [Int] {
-        guard let text, text != "all" else { return Array(0..<layerCount) }
-        var layers: [Int] = []
-        for part in text.split(separator: ",", omittingEmptySubsequences: false) {
-            let s = part.trimmingCharacters(in: .whitespaces)
-            guard let layer = Int(s) else { throw UsageError("option '--layers': '\(s)' is not a layer index (use all, or indices like 0,3,5)") }
-            guard layer >= 0 && layer < layerCount else { throw ModelError.layerOutOfRange(layer: layer, layerCount: layerCount) }
-            if !layers.contains(layer) { layers.append(layer) }
-        }
-        return layers
     }
 }

@@ -4,16 +4,16 @@ import StreamLab
 enum TokenizeCommand {
     static let spec = CommandSpec(
         name: "tokenize", summary: "Text to token ids, with each token's text.",
-        usage: "stream-probe tokenize PATH (--prompt TEXT | --text-file FILE) [--format table|json]",
+        usage: "stream-probe tokenize PATH (--prompt TEXT | --text-file FILE) [--format table|json|csv]",
         options: [
             OptionSpec(name: "--prompt", valueName: "TEXT", help: "the text to tokenize"),
             Inputs.textFileOption,
             OptionSpec(name: "--special", valueName: nil, help: "add the tokenizer's special tokens (e.g. Llama's BOS)"),
-            OptionSpec(name: "--format", valueName: "table|json", help: "output format (default table)"),
+            Inputs.formatOption,
         ])
 
     static func run(_ args: ParsedArguments) throws {
-        let format = try Inputs.format(args, ["table", "json"])
+        let format = try Inputs.format(args)
         guard args.positionals.count == 1 else {
             throw UsageError("tokenize needs one PATH: a model directory, a tokenizer.json or a .tiktoken file")
         }
@@ -26,12 +26,6 @@ enum TokenizeCommand {
         default: throw UsageError("give only one of --prompt and --text-file")
         }
         let ids = tokenizer.encode(text, addSpecialTokens: args.has("--special"))
-        if format == "json" {
-            print(JSONOutput.object([("ids", .ints(ids)), ("tokens", .strings(ids.map(tokenizer.displayText)))]).serialized())
-        } else {
-            var table = TextTable(headers: ["position", "id", "token"], alignments: [.right, .right, .left])
-            for (i, id) in ids.enumerated() { table.add([String(i), String(id), Format.token(tokenizer.displayText(of: id))]) }
-            print("\(ids.count) tokens\n" + table.render(), terminator: "")
-        }
+        try Inputs.output(args, format, TokenizationReport(ids: ids, tokenizer: tokenizer))
     }
 }

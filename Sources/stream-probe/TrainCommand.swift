@@ -76,7 +76,7 @@ enum TrainCommand {
         print("wrote \(out): \(ModelExport.files.joined(separator: ", ")), \(Trainer.logName), \(Trainer.checkpointName)")
     }
 
-    /// The settings from the flags; defaults per DESIGN.md section 7.
+    /// The settings from the flags; defaults in docs/training.md.
     static func settings(_ args: ParsedArguments) throws -> TrainingSettings {
         var s = TrainingSettings()
         s.layers = try args.int("--layers", default: s.layers, range: 1...4096)

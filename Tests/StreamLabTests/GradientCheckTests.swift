@@ -87,7 +87,7 @@ func randomBatch(vocabulary: Int, batch: Int, length: Int, seed: UInt64) -> (tok
         tokens.append(Array(seq[0..<length]))
         targets.append(Array(seq[1...length]))
     }
-    targets[batch - 1][length - 1] = -1      // one unscored position, as in DESIGN.md section 5
+    targets[batch - 1][length - 1] = -1      // one unscored position, as in docs/definitions.md (Metrics)
     return (tokens, targets)
 }
 

@@ -5,7 +5,7 @@ import Testing
 /// A committed reference: a tiny Hugging Face model and what PyTorch computed on it.
 struct ReferenceFixture: CustomStringConvertible, Sendable {
     let name: String
-    /// DESIGN.md section 8: 1e-4 for F32 checkpoints, 2e-4 for F16 / BF16
+    /// docs/definitions.md (Numbers and tolerances): 1e-4 for F32 checkpoints, 2e-4 for F16 / BF16
     /// (against a float32 run of the same, upcast weights).
     let tolerance: Float
     var description: String { name }
@@ -39,7 +39,7 @@ struct ReferenceFixture: CustomStringConvertible, Sendable {
     }
 }
 
-/// max |got - ref| / max(1, max |ref|), the parity measure of DESIGN.md section 8.
+/// max |got - ref| / max(1, max |ref|), the parity measure of docs/definitions.md.
 func relativeError(_ got: Tensor, _ ref: Tensor) -> Float {
     precondition(got.shape == ref.shape, "shape \(got.shape) vs \(ref.shape)")
     var worst: Float = 0

@@ -2,7 +2,7 @@ import Foundation
 import Testing
 @testable import StreamLab
 
-/// Scalar parity (DESIGN.md section 8): |got - ref| <= tol or <= tol * |ref|.
+/// Scalar parity (docs/definitions.md, Numbers and tolerances): |got - ref| <= tol or <= tol * |ref|.
 func scalarClose(_ got: Double, _ ref: Double, _ tolerance: Double) -> Bool {
     let error = abs(got - ref)
     return error <= tolerance || error <= tolerance * abs(ref)

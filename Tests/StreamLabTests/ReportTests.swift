@@ -28,7 +28,7 @@ struct ReportTests {
         let model = try Transformer.load(from: Self.model, threads: 2)
         let sweep = try model.ablationSweep(on: text("To be, or not to be, that is the question."))
         let longSource = String(repeating: "a very long description of the input ", count: 8)
-        let svg = AblationReport(model: "shakespeare-pre", source: longSource, sweep: sweep).svg()
+        let svg = try #require(AblationReport(model: "shakespeare-pre", source: longSource, sweep: sweep).svg())
         let marks = try titles(svg)
         #expect(marks.count == 2 * model.architecture.layerCount)
         #expect(svg.contains("0.1 nats"))
@@ -41,7 +41,7 @@ struct ReportTests {
         let tokens = text("HAMLET: To be, or not to be, that is the question.")  // 50 positions
         let lens = try model.logitLens(tokens)
         let report = LensReport(model: "shakespeare-pre", lens: lens, tokenText: { String(UnicodeScalar(UInt8($0))) })
-        let svg = report.svg()
+        let svg = try #require(report.svg())
         let cells = try titles(svg).filter { $0.hasPrefix("layer ") }
         #expect(cells.count == lens.layers.count * tokens.count)
         for start in [0, 16, 32, 48] { #expect(svg.contains(">input \(start)-<")) }
@@ -55,7 +55,7 @@ struct ReportTests {
     func decompositionChart() throws {
         let model = try Transformer.load(from: Self.model, threads: 2)
         let d = try model.decompose(text("To be, or not to be"), heads: true)
-        let svg = DecompositionReport(model: "shakespeare-pre", decomposition: d).svg()
+        let svg = try #require(DecompositionReport(model: "shakespeare-pre", decomposition: d).svg())
         #expect(try titles(svg).count == d.components.count)
         #expect(svg.contains("logit \(Format.fixed(d.logit, 3))"))
     }

@@ -35,7 +35,7 @@ struct TrainedModelTests {
         let refLoss = try #require(reference["loss"]?.tensor.scalars.first)
         #expect(abs(loss - refLoss) <= 1e-4 * max(1, refLoss))
 
-        // The held-out loss of DESIGN.md section 8, as transformers measured it: the first
+        // The held-out loss (docs/definitions.md, Training loss), as transformers measured it: the first
         // few windows always (a debug build is slow), all 64 KiB in optimized builds.
         let info = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir.path + ".hf.json"))) as! [String: Any]
         let valid = try ByteCorpus(path: FixturePaths.root.appendingPathComponent("corpora/shakespeare-valid.txt").path)

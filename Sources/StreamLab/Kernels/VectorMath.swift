@@ -12,7 +12,7 @@
 ///   (Chebyshev-fitted `t exp(-x^2 + P(t))`, t = 1 / (1 + x/2); the fit error
 ///   is below 1.2e-7, and for large x the float rounding of x^2 dominates).
 /// - GELU (both forms) and SiLU: error <= 1e-6 x max(1, |f(x)|) on [-10, 10].
-/// These are far inside the 1e-4 parity tolerance of DESIGN.md section 8.
+/// These are far inside the 1e-4 parity tolerance (docs/definitions.md, Numbers and tolerances).
 public enum VectorMath {
     public typealias V = SIMD8<Float>
 

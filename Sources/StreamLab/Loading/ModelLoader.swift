@@ -52,6 +52,22 @@ extension Transformer {
         return (model, report)
     }
 
+    /// What a model directory holds, from its config and the checkpoint
+    /// headers, without reading any weight (for a model too large to load):
+    /// the architecture and what loading would report (every stored tensor
+    /// counted; none reported unused).
+    public static func describe(directory: URL) throws -> (architecture: Architecture, report: LoadReport) {
+        guard FileManager.default.fileExists(atPath: directory.path) else {
+            throw LoadError.missingFile(path: directory.path, what: "model directory")
+        }
+        let config = try ModelConfig(url: directory.appendingPathComponent("config.json"))
+        let architecture = try architecture(config)
+        let checkpoint = try Checkpoint(directory: directory)
+        let stored = checkpoint.names.reduce(0) { $0 + (checkpoint.info($1)?.elementCount ?? 0) }
+        return (architecture, LoadReport(dtypes: checkpoint.dtypes.map(\.rawValue).sorted(), fileCount: checkpoint.files.count,
+                                         storedParameterCount: stored, unusedTensors: []))
+    }
+
     /// The architecture a config describes, without reading any weights.
     public static func architecture(_ config: ModelConfig) throws -> Architecture {
         let modelType = try config.string("model_type")

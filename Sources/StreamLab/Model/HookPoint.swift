@@ -5,6 +5,29 @@ public enum HookKind: String, Sendable, Hashable, CaseIterable {
          ln2Scale, mlpPost, mlpOut, residPost, lnFinalScale, lnFinalNormalized, logits
 }
 
+extension HookKind {
+    /// The kind's name as it ends a hook name: `hook_resid_post`, `attn.hook_pattern`, `logits`.
+    public var hookName: String {
+        let example = HookPoint.example(of: self).name
+        return example.hasPrefix("blocks.0.") ? String(example.dropFirst("blocks.0.".count)) : example
+    }
+
+    /// Kinds from a comma-separated list of hook names (`hook_resid_post,attn.hook_pattern`).
+    public static func parse(list text: String) throws -> Set<HookKind> {
+        let byName = Dictionary(uniqueKeysWithValues: allCases.map { ($0.hookName, $0) })
+        var kinds: Set<HookKind> = []
+        for part in text.split(separator: ",") {
+            let name = String(part.filter { $0 != " " && $0 != "\t" })
+            guard let kind = byName[name] else {
+                throw ModelError.unknownHook(name: name, known: byName.keys.sorted())
+            }
+            kinds.insert(kind)
+        }
+        if kinds.isEmpty { throw ModelError.unknownHook(name: text, known: byName.keys.sorted()) }
+        return kinds
+    }
+}
+
 extension Set where Element == HookKind {
     /// Every hook point.
     public static var all: Set<HookKind> { Set(HookKind.allCases) }
@@ -12,7 +35,7 @@ extension Set where Element == HookKind {
     public static var stream: Set<HookKind> { [.embed, .posEmbed, .residPre, .attnOut, .residMid, .mlpOut, .residPost] }
 }
 
-/// One recorded array, named as in TransformerLens (DESIGN.md section 3).
+/// One recorded array, named as in TransformerLens (docs/definitions.md, Hook points).
 ///
 /// | point | name | shape |
 /// |---|---|---|

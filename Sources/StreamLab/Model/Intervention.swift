@@ -183,6 +183,7 @@ struct InterventionPlan {
     /// The first slot of `order` whose computation differs from a clean pass:
     /// everything before it equals the clean run.
     var firstChangedSlot: Int {
+        if points.keys.contains(where: { $0.layer == nil }) { return 0 }    // the embedding changes
         for (slot, layer) in order.enumerated() {
             if layer != slot || skipBlock[layer] || skipAttention[layer] || skipMLP[layer] || !heads[layer].isEmpty
                 || points.keys.contains(where: { $0.layer == layer }) {

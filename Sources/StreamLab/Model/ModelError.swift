@@ -11,6 +11,7 @@ public enum ModelError: Error, CustomStringConvertible, Equatable {
     case invalidArchitecture(String)
     case invalidIntervention(String)
     case tooShortForLoss(length: Int)
+    case unknownHook(name: String, known: [String])
     case unsupported(String)
 
     public var description: String {
@@ -31,6 +32,8 @@ public enum ModelError: Error, CustomStringConvertible, Equatable {
             return "target token \(target) is not in the vocabulary (ids 0..<\(v))"
         case let .invalidArchitecture(reason):
             return "invalid architecture: \(reason)"
+        case let .unknownHook(name, known):
+            return "unknown hook '\(name)' (known: \(known.joined(separator: ", ")))"
         case let .tooShortForLoss(length):
             return "the gradient of the next-token loss needs at least 2 tokens, got \(length)"
         case let .invalidIntervention(reason):

@@ -78,3 +78,53 @@ extension GradientReport {
         return p
     }
 }
+
+/// The `gradients` command's report: a gradient analysis with what it ran on.
+public struct GradientsReport: ProbeReport {
+    public let model: String
+    public let source: String
+    public let title: String
+    public let report: GradientReport
+
+    public init(model: String, source: String, title: String, report: GradientReport) {
+        self.model = model
+        self.source = source
+        self.title = title
+        self.report = report
+    }
+
+    public func table() -> String { "\(model): \(source)\n" + report.table }
+
+    public func json() -> JSONOutput {
+        var fields: [(String, JSONOutput)] = [("model", .string(model)), ("input", .string(source))]
+        if case let .object(rest) = report.json { fields += rest }
+        return .object(fields)
+    }
+
+    public func csv() -> String { report.csv }
+
+    public func svg() -> String? { report.plot(title: title).render() }
+}
+
+/// Token ids of a text with each token's text (the `tokenize` command).
+public struct TokenizationReport: ProbeReport {
+    public let ids: [Int]
+    public let tokens: [String]
+
+    public init(ids: [Int], tokenizer: any Tokenizer) {
+        self.ids = ids
+        tokens = ids.map(tokenizer.displayText)
+    }
+
+    public func table() -> String {
+        var table = TextTable(headers: ["position", "id", "token"], alignments: [.right, .right, .left])
+        for (i, (id, token)) in zip(ids, tokens).enumerated() { table.add([String(i), String(id), Format.token(token)]) }
+        return "\(ids.count) tokens\n" + table.render()
+    }
+
+    public func json() -> JSONOutput { .object([("ids", .ints(ids)), ("tokens", .strings(tokens))]) }
+
+    public func csv() -> String {
+        "position,id,token\n" + zip(ids, tokens).enumerated().map { "\($0),\($1.0),\(CSV.field($1.1))\n" }.joined()
+    }
+}

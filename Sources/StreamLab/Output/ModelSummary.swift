@@ -1,6 +1,12 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
 /// What `stream-probe info` shows about a loaded model: architecture facts in
 /// words, sizes, and what it costs in memory.
-public struct ModelSummary: Sendable {
+public struct ModelSummary: ProbeReport {
     public let path: String
     public let architecture: Architecture
     public let parameterCount: Int
@@ -11,6 +17,11 @@ public struct ModelSummary: Sendable {
     /// Bytes of embedding tables read straight from the memory-mapped checkpoint.
     public let mappedBytes: Int
     public let unusedTensors: [String]
+    /// Whether the weights were loaded; false when the model does not fit in
+    /// memory and was described from its config and checkpoint headers.
+    public let loaded: Bool
+    /// Memory available when a model did not fit.
+    public let availableBytes: Int?
 
     public init(path: String, model: Transformer, report: LoadReport) {
         self.path = path
@@ -21,6 +32,35 @@ public struct ModelSummary: Sendable {
         residentBytes = model.weights.residentBytes
         mappedBytes = model.weights.mappedBytes
         unusedTensors = report.unusedTensors
+        loaded = true
+        availableBytes = nil
+    }
+
+    /// A model that was not loaded: `residentBytes` is what loading would take.
+    public init(path: String, architecture: Architecture, report: LoadReport, availableBytes: Int?) {
+        self.path = path
+        self.architecture = architecture
+        parameterCount = report.storedParameterCount
+        dtypes = report.dtypes
+        fileCount = report.fileCount
+        residentBytes = architecture.estimatedWeightBytes
+        mappedBytes = 0
+        unusedTensors = report.unusedTensors
+        loaded = false
+        self.availableBytes = availableBytes
+    }
+
+    /// The summary of the model directory `directory` (named `path` in the
+    /// report): loaded when it fits in memory, else described from its config
+    /// and checkpoint headers with the memory it would need.
+    public static func of(directory: URL, path: String, threads: Int? = nil) throws -> ModelSummary {
+        do {
+            let (model, report) = try Transformer.loadWithReport(from: directory, threads: threads)
+            return ModelSummary(path: path, model: model, report: report)
+        } catch LoadError.insufficientMemory(_, _, let available) {
+            let (architecture, report) = try Transformer.describe(directory: directory)
+            return ModelSummary(path: path, architecture: architecture, report: report, availableBytes: available)
+        }
     }
 
     /// Human-readable (label, value) rows.
@@ -62,8 +102,12 @@ public struct ModelSummary: Sendable {
             ("parameters", Format.count(parameterCount)),
             ("dtype", dtypes.joined(separator: ", ") + " on disk, computed in F32"),
             ("files", fileCount == 1 ? "1 safetensors file" : "\(fileCount) safetensors shards"),
-            ("memory", Format.bytes(residentBytes) + " private (float32; every matrix is packed into panels for the multiply)"
-                + (mappedBytes > 0 ? " + " + Format.bytes(mappedBytes) + " of embeddings read from the memory map, paged in as used" : "")),
+            loaded
+                ? ("memory", Format.bytes(residentBytes) + " private (float32; every matrix is packed into panels for the multiply)"
+                    + (mappedBytes > 0 ? " + " + Format.bytes(mappedBytes) + " of embeddings read from the memory map, paged in as used" : ""))
+                : ("memory", "needs about " + Format.bytes(residentBytes) + " for its float32 weights, "
+                    + (availableBytes.map { Format.bytes($0) } ?? "an unknown amount") + " available: too large to load here"
+                    + " (described from config.json and the checkpoint headers; other commands refuse it)"),
         ]
         if !unusedTensors.isEmpty {
             rows.append(("unused tensors", unusedTensors.prefix(5).joined(separator: ", ") + (unusedTensors.count > 5 ? ", ... (\(unusedTensors.count))" : "")))
@@ -71,7 +115,7 @@ public struct ModelSummary: Sendable {
         return rows
     }
 
-    public var json: JSONOutput {
+    public func json() -> JSONOutput {
         let a = architecture
         var positions: [(String, JSONOutput)] = []
         switch a.positions {
@@ -91,10 +135,21 @@ public struct ModelSummary: Sendable {
             ("parallel_residual", .bool(a.parallelResidual)), ("tied_embeddings", .bool(a.tiedEmbeddings)),
             ("vocab_size", .int(a.vocabularySize)), ("parameters", .int(parameterCount)),
             ("dtypes", .strings(dtypes)), ("files", .int(fileCount)),
-            ("resident_bytes", .int(residentBytes)), ("mapped_bytes", .int(mappedBytes)),
+            ("loaded", .bool(loaded)), ("resident_bytes", .int(residentBytes)), ("mapped_bytes", .int(mappedBytes)),
+            ("available_bytes", availableBytes.map { .int($0) } ?? .null),
             ("unused_tensors", .strings(unusedTensors)),
         ])
     }
+}
+
+extension ModelSummary {
+    /// Aligned `label  value` lines.
+    public func table() -> String {
+        let width = rows.map { $0.0.count }.max() ?? 0
+        return rows.map { $0.0 + String(repeating: " ", count: width - $0.0.count + 2) + $0.1 + "\n" }.joined()
+    }
+
+    public func csv() -> String { keyValueCSV(rows) }
 }
 
 extension String {

@@ -15,7 +15,26 @@ public protocol ProbeReport: Sendable {
     func table() -> String
     func json() -> JSONOutput
     func csv() -> String
-    func svg() -> String
+    /// The picture, for reports that have one.
+    func svg() -> String?
+}
+
+extension ProbeReport {
+    public func svg() -> String? { nil }
+
+    /// The report in `format` (`table`, `json` or `csv`): what the CLI prints.
+    public func rendered(as format: String) -> String {
+        switch format {
+        case "json": return json().serialized() + "\n"
+        case "csv": return csv()
+        default: return table()
+        }
+    }
+}
+
+/// Rows of (name, value) as CSV with a header.
+func keyValueCSV(_ rows: [(String, String)]) -> String {
+    "field,value\n" + rows.map { CSV.field($0.0) + "," + CSV.field($0.1) + "\n" }.joined()
 }
 
 /// An ablation sweep with what it ran on.
@@ -85,7 +104,7 @@ public struct AblationReport: ProbeReport {
     }
 
     /// Two bar charts sharing the layer axis: delta loss (top) and mean KL (bottom).
-    public func svg() -> String {
+    public func svg() -> String? {
         let entries = sweep.entries
         let count = max(entries.count, 1)
         let barWidth = max(10.0, min(100.0, 560.0 / Double(count)))
@@ -220,7 +239,7 @@ public struct LensReport: ProbeReport {
     /// Heatmap: layers (rows, embedding at the bottom) x positions (columns),
     /// colored by the probability of the model's final prediction, with each
     /// layer's top-1 token written in its cell.
-    public func svg() -> String {
+    public func svg() -> String? {
         let t = lens.tokens.count, rows = lens.layers.count
         // Long inputs wrap into panels of `perPanel` positions stacked top to bottom.
         let perPanel = 16, panels = max(1, (t + perPanel - 1) / perPanel), columns = min(t, perPanel)
@@ -340,7 +359,7 @@ public struct DecompositionReport: ProbeReport {
 
     /// Horizontal bars of direct logit attribution, one per component in
     /// computation order (per-head detail rows lighter and indented).
-    public func svg() -> String {
+    public func svg() -> String? {
         let d = decomposition, comps = d.components
         let rowHeight = 20.0, left = 190.0, plotWidth = 460.0, top = 78.0
         var svg = SVGDocument(width: left + plotWidth + 90, height: top + rowHeight * Double(comps.count) + 50)
@@ -455,7 +474,7 @@ public struct LensSummaryReport: ProbeReport {
 
     /// Mean KL to the final distribution (left axis) and top-1 agreement
     /// (right axis, 0..1) against depth.
-    public func svg() -> String {
+    public func svg() -> String? {
         let left = 70.0, top = 70.0, plotWidth = 460.0, plotHeight = 260.0
         var svg = SVGDocument(width: left + plotWidth + 80, height: top + plotHeight + 70)
         svg.text("Logit lens over a text: how far each layer is from the output", x: left, y: 24, size: 16, bold: true)

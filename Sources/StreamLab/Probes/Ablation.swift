@@ -1,15 +1,6 @@
-/// The part of a block an ablation sweep removes.
+/// The part of a block an ablation sweep removes (`head`: every head of the layer, one entry each).
 public enum Sublayer: String, Sendable, CaseIterable {
-    case block, attn, mlp
-
-    /// The intervention target of this sublayer in `layer`.
-    public func target(layer: Int) -> InterventionTarget {
-        switch self {
-        case .block: return .block(layer: layer)
-        case .attn: return .attention(layer: layer)
-        case .mlp: return .mlp(layer: layer)
-        }
-    }
+    case block, attn, mlp, head
 }
 
 /// One row of an ablation report: what was removed and what it cost.
@@ -56,7 +47,7 @@ public struct AblationSweep: Sendable {
 }
 
 extension Transformer {
-    /// Removes `target` (DESIGN.md section 4) and measures the damage on `tokens`:
+    /// Removes `target` (docs/definitions.md, Interventions) and measures the damage on `tokens`:
     /// e.g. `try model.ablate(.block(layer: 3), mode: .skip, on: tokens)`.
     public func ablate(_ target: InterventionTarget, mode: AblationMode = .skip, on tokens: [Int]) throws -> AblationMetrics {
         try ablate([Intervention(target, mode: mode)], on: tokens)
@@ -71,8 +62,26 @@ extension Transformer {
     /// its own. Default: every block skipped.
     public func ablationSweep(layers: [Int]? = nil, sublayer: Sublayer = .block, mode: AblationMode = .skip,
                               on tokens: [Int]) throws -> AblationSweep {
-        let plan = (layers ?? Array(0..<architecture.layerCount)).map { [Intervention(sublayer.target(layer: $0), mode: mode)] }
-        return try ablationSweep(plan, on: [tokens])
+        try ablationSweep(ablationPlan(layers: layers, sublayer: sublayer, mode: mode), on: [tokens])
+    }
+
+    /// The entries of an ablation sweep: for each of `layers` (default all),
+    /// `sublayer` removed with `mode` (for `head`, one entry per head of the
+    /// layer); with `joint`, everything listed removed together as one entry.
+    public func ablationPlan(layers: [Int]? = nil, sublayer: Sublayer = .block, mode: AblationMode = .skip,
+                             joint: Bool = false) throws -> [[Intervention]] {
+        let a = architecture
+        var plan: [[Intervention]] = []
+        for layer in layers ?? Array(0..<a.layerCount) {
+            guard layer >= 0 && layer < a.layerCount else { throw ModelError.layerOutOfRange(layer: layer, layerCount: a.layerCount) }
+            switch sublayer {
+            case .block: plan.append([Intervention(.block(layer: layer), mode: mode)])
+            case .attn: plan.append([Intervention(.attention(layer: layer), mode: mode)])
+            case .mlp: plan.append([Intervention(.mlp(layer: layer), mode: mode)])
+            case .head: plan += (0..<a.headCount).map { [Intervention(.head(layer: layer, head: $0), mode: mode)] }
+            }
+        }
+        return joint ? [plan.flatMap { $0 }] : plan
     }
 
     /// Runs each intervention set of `plan` on every sequence of `sequences`

@@ -1,4 +1,4 @@
-/// One term of the final stream at a position (DESIGN.md section 6).
+/// One term of the final stream at a position (docs/definitions.md, Decomposition).
 public struct StreamComponent: Sendable {
     public enum Kind: String, Sendable {
         case embed, posEmbed = "pos_embed", attention = "attn", head, mlp, bias

@@ -4,7 +4,7 @@
 /// parameter gradients are.
 ///
 /// The loss is the mean next-token cross-entropy over positions 0..T-2 of a
-/// sequence (DESIGN.md section 5). All norms are L2 norms over the whole
+/// sequence (docs/definitions.md, Gradients). All norms are L2 norms over the whole
 /// `[T, D]` array (or all of a block's parameters). For block i:
 ///
 /// - `residPre`: ||dL/d resid_pre_i||.

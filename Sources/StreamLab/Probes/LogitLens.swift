@@ -15,7 +15,7 @@ public struct LensLayer: Sendable {
     public let top: [[TokenProbability]]
 }
 
-/// The logit lens of a sequence (DESIGN.md section 5): layers -1..L-1.
+/// The logit lens of a sequence (docs/definitions.md, Logit lens): layers -1..L-1.
 public struct LogitLens: Sendable {
     public let tokens: [Int]
     /// The model's top-1 prediction at each position.

@@ -1,5 +1,5 @@
 /// Distribution statistics of logit rows, in float64 with natural logarithms
-/// (DESIGN.md section 5). Logits stay float32; every sum is a double.
+/// (docs/definitions.md, Metrics). Logits stay float32; every sum is a double.
 enum Distribution {
     typealias V = SIMD8<Float>
 
@@ -96,7 +96,7 @@ public struct TokenProbability: Sendable, Equatable {
     public let probability: Double
 }
 
-/// Running sums of the ablation metrics of DESIGN.md section 5 over one or
+/// Running sums of the ablation metrics of docs/definitions.md over one or
 /// more sequences (windows): every figure is a mean over all scored positions.
 struct MetricSums {
     var klSum = 0.0, klPositions = 0
@@ -167,8 +167,8 @@ struct MetricSums {
     }
 }
 
-/// How much an intervention changes the model's predictions (DESIGN.md
-/// section 5, natural logarithms). Over several sequences, each figure is the
+/// How much an intervention changes the model's predictions (docs/definitions.md,
+/// Metrics; natural logarithms). Over several sequences, each figure is the
 /// mean over all their scored positions (`kl_last` over sequences).
 public struct AblationMetrics: Sendable, Equatable {
     /// Mean over positions 0..T-1 of KL(clean || intervened).

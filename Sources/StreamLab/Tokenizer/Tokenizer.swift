@@ -46,3 +46,15 @@ public protocol Tokenizer: Sendable {
     /// display text (`" the"`).
     func id(ofTokenText: String) -> Int?
 }
+
+extension Tokenizer {
+    /// The one token `text` stands for (a target such as `--target-text`): an
+    /// exact vocabulary entry (see `id(ofTokenText:)`), else the encoding of
+    /// `text` if it is exactly one token.
+    public func singleToken(_ text: String) throws -> Int {
+        if let id = id(ofTokenText: text) { return id }
+        let ids = encode(text, addSpecialTokens: false)
+        guard ids.count == 1 else { throw TokenizerError.notOneToken(text: text, ids: ids) }
+        return ids[0]
+    }
+}

@@ -27,6 +27,8 @@ public enum TokenizerError: Error, CustomStringConvertible, Equatable, Sendable 
     case unknownTokenID(Int, vocabularySize: Int)
     /// A text file is not valid UTF-8; `byteOffset` is the first byte of the bad sequence.
     case invalidUTF8(file: String, byteOffset: Int)
+    /// A text that had to be one token encodes to several (or none).
+    case notOneToken(text: String, ids: [Int])
 
     public var description: String {
         switch self {
@@ -56,6 +58,8 @@ public enum TokenizerError: Error, CustomStringConvertible, Equatable, Sendable 
             return "unknown token id \(id): no token has this id (vocabulary size \(vocabularySize))"
         case .invalidUTF8(let file, let byteOffset):
             return "\(file): invalid UTF-8 at byte offset \(byteOffset)"
+        case .notOneToken(let text, let ids):
+            return "'\(text)' is not one token (it encodes to \(ids.count): \(ids.map(String.init).joined(separator: ",")))"
         }
     }
 }

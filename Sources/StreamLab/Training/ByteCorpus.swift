@@ -54,7 +54,7 @@ public struct ByteCorpus: Sendable {
     /// Non-overlapping windows of `context` bytes over the first `limit`
     /// bytes (a last partial window is dropped); each window scores its
     /// positions 0..T-2 against the next byte in the window, as the held-out
-    /// measure of DESIGN.md section 8 does.
+    /// measure of docs/definitions.md (Training loss) does.
     public func evaluationWindows(context: Int, limit: Int? = nil) -> [[Int]] {
         let end = min(bytes.count, limit ?? bytes.count)
         var windows: [[Int]] = []

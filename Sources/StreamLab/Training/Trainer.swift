@@ -6,7 +6,7 @@ import Foundation
 import Dispatch
 
 /// Everything that determines a training run. The defaults are the bundled
-/// shape of DESIGN.md section 7 (6 layers x 128, 4 heads, context 256,
+/// shape of docs/training.md (6 layers x 128, 4 heads, context 256,
 /// batch 16, AdamW 0.9/0.95, weight decay 0.1, clip 1.0, cosine to 10%).
 public struct TrainingSettings: Sendable, Equatable {
     public var layers = 6

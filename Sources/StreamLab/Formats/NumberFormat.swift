@@ -1,0 +1,63 @@
+/// Formatting of numbers and token text for tables.
+public enum Format {
+    /// A float with `digits` decimals, e.g. `fixed(0.12345, 3)` = "0.123".
+    public static func fixed(_ x: Double, _ digits: Int) -> String {
+        guard x.isFinite else { return x.isNaN ? "nan" : (x > 0 ? "inf" : "-inf") }
+        var scale = 1.0
+        for _ in 0..<digits { scale *= 10 }
+        let r = (abs(x) * scale).rounded() / scale
+        var whole = String(Int(r))
+        var frac = ""
+        if digits > 0 {
+            let f = Int(((r - Double(Int(r))) * scale).rounded())
+            let s = String(f)
+            frac = "." + String(repeating: "0", count: max(0, digits - s.count)) + s
+        }
+        if x < 0 && r != 0 { whole = "-" + whole }
+        return whole + frac
+    }
+
+    public static func fixed(_ x: Float, _ digits: Int) -> String { fixed(Double(x), digits) }
+
+    /// Token text made visible for a table cell: quotes around it, control
+    /// characters and newlines escaped, so " the" and "\n" read clearly.
+    public static func token(_ text: String) -> String {
+        var out = ""
+        for u in text.unicodeScalars {
+            switch u {
+            case "\n": out += "\\n"
+            case "\t": out += "\\t"
+            case "\r": out += "\\r"
+            case "\"": out += "\\\""
+            default:
+                if u.value < 0x20 || u.value == 0x7F {
+                    let hex = String(u.value, radix: 16, uppercase: true)
+                    out += "\\x" + (hex.count < 2 ? "0" : "") + hex
+                } else {
+                    out.unicodeScalars.append(u)
+                }
+            }
+        }
+        return "\"" + out + "\""
+    }
+
+    /// Bytes in binary units, e.g. "12.3 MiB".
+    public static func bytes(_ n: Int) -> String {
+        let units = ["B", "KiB", "MiB", "GiB", "TiB"]
+        var v = Double(n)
+        var u = 0
+        while v >= 1024 && u < units.count - 1 { v /= 1024; u += 1 }
+        return u == 0 ? "\(n) B" : fixed(v, 1) + " " + units[u]
+    }
+
+    /// A count with thousands separators, e.g. "124,439,808".
+    public static func count(_ n: Int) -> String {
+        let s = String(abs(n))
+        var out = ""
+        for (i, ch) in s.enumerated() {
+            if i > 0 && (s.count - i) % 3 == 0 { out += "," }
+            out.append(ch)
+        }
+        return (n < 0 ? "-" : "") + out
+    }
+}

@@ -1,0 +1,214 @@
+import Foundation
+import Testing
+@testable import StreamLab
+
+/// Every command's success path, run as a user runs it (the built
+/// `stream-probe`), its JSON or CSV parsed and compared with values that
+/// PyTorch / transformers / tokenizers computed (Fixtures/reference,
+/// Fixtures/tokenizers).
+@Suite("Commands end to end against the references")
+struct CLITests {
+    typealias Object = [String: Any]
+
+    static func json(_ arguments: [String]) throws -> Object {
+        let result = try CLI.run(arguments)
+        try #require(result.status == 0, "stream-probe \(arguments.joined(separator: " ")) failed: \(result.stderr)")
+        let object = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? Object
+        return try #require(object, "stdout is not one JSON object: \(result.stdout.prefix(200))")
+    }
+
+    /// CSV rows as dictionaries keyed by the header (no quoted fields expected).
+    static func csv(_ arguments: [String]) throws -> [[String: String]] {
+        let result = try CLI.run(arguments)
+        try #require(result.status == 0, "stream-probe \(arguments.joined(separator: " ")) failed: \(result.stderr)")
+        let lines = result.stdout.split(separator: "\n").map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
+        guard let header = lines.first else { return [] }
+        return lines.dropFirst().map { Dictionary(uniqueKeysWithValues: zip(header, $0)) }
+    }
+
+    /// The length-13 sequence of a fixture and its probe references.
+    static func probeReference(_ name: String) throws -> Object {
+        let url = FixturePaths.reference.appendingPathComponent(name + ".probes.json")
+        let object = try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as! Object
+        return (object["sequences"] as! [Object]).first { ($0["tokens"] as! [Int]).count == 13 }!
+    }
+
+    static func ids(_ tokens: [Int]) -> String { tokens.map(String.init).joined(separator: ",") }
+
+    @Test("ablate: JSON and CSV equal torch's ablation metrics", arguments: ["gpt2", "opt-post-proj", "neox-parallel"])
+    func ablate(_ name: String) throws {
+        let reference = try Self.probeReference(name)
+        let tokens = reference["tokens"] as! [Int]
+        let model = "Fixtures/models/" + name
+        for (sublayer, mode) in [("block", "skip"), ("attn", "mean"), ("mlp", "zero")] {
+            let expected = (reference["ablations"] as! [Object]).filter { $0["target"] as! String == sublayer && $0["mode"] as! String == mode }
+            let got = try Self.json(["ablate", model, "--tokens", Self.ids(tokens), "--sublayer", sublayer, "--mode", mode, "--format", "json"])
+            let entries = got["ablations"] as! [Object]
+            #expect(entries.count == expected.count && entries.count >= 2, "\(name) \(sublayer) \(mode): \(entries.count) entries")
+            #expect(scalarClose(((got["clean"] as! Object)["loss"] as! Double), reference["clean_loss"] as! Double, 1e-4))
+            for (e, r) in zip(entries, expected) {
+                #expect(e["layer"] as? Int == (r["layers"] as! [Int])[0])
+                for key in ["kl_mean", "kl_last", "top1_agreement", "loss", "delta_loss"] {
+                    #expect(scalarClose(e[key] as! Double, r[key] as! Double, 1e-4), "\(name) \(sublayer) \(mode) \(key): \(e[key]!) vs \(r[key]!)")
+                }
+            }
+            let rows = try Self.csv(["ablate", model, "--tokens", Self.ids(tokens), "--sublayer", sublayer, "--mode", mode, "--format", "csv"])
+            #expect(rows.count == expected.count)
+            for (row, r) in zip(rows, expected) {
+                let kl = try #require(row["kl_mean"].flatMap(Double.init), "CSV row without kl_mean: \(row)")
+                #expect(scalarClose(kl, r["kl_mean"] as! Double, 1e-4))
+            }
+        }
+        // Joint removal of blocks 0 and 1.
+        let joint = try #require((reference["ablations"] as! [Object]).first { $0["target"] as! String == "joint" })
+        let got = try Self.json(["ablate", model, "--tokens", Self.ids(tokens), "--layers", "0,1", "--joint", "--format", "json"])
+        let entries = got["ablations"] as! [Object]
+        #expect(entries.count == 1)
+        #expect(scalarClose(entries[0]["kl_mean"] as! Double, joint["kl_mean"] as! Double, 1e-4))
+    }
+
+    @Test("lens: JSON equals torch's logit lens")
+    func lens() throws {
+        let reference = try Self.probeReference("llama-gqa")
+        let tokens = reference["tokens"] as! [Int]
+        let got = try Self.json(["lens", "Fixtures/models/llama-gqa", "--tokens", Self.ids(tokens), "--format", "json"])
+        let layers = got["layers"] as! [Object], expected = reference["lens"] as! [Object]
+        #expect(layers.count == expected.count && layers.count == 4)
+        for (l, r) in zip(layers, expected) {
+            #expect(l["layer"] as? Int == r["layer"] as? Int)
+            let kl = l["kl_to_final"] as! [Double], klRef = r["kl_to_final"] as! [Double]
+            #expect(kl.count == tokens.count)
+            for (a, b) in zip(kl, klRef) { #expect(scalarClose(a, b, 1e-4), "layer \(l["layer"]!): kl \(a) vs \(b)") }
+            #expect(l["rank"] as? [Int] == r["rank"] as? [Int])
+        }
+    }
+
+    @Test("decompose: JSON equals torch's direct logit attribution")
+    func decompose() throws {
+        let reference = try Self.probeReference("mistral")
+        let tokens = reference["tokens"] as! [Int]
+        let expected = try #require((reference["decompositions"] as! [Object]).first { $0["heads"] as? Bool == false })
+        let got = try Self.json(["decompose", "Fixtures/models/mistral", "--tokens", Self.ids(tokens),
+                                 "--position", String(expected["position"] as! Int), "--target", String(expected["target"] as! Int),
+                                 "--format", "json"])
+        #expect(scalarClose(Double(got["logit"] as! Double), expected["logit"] as! Double, 1e-4))
+        let components = got["components"] as! [Object], referenceComponents = expected["components"] as! [Object]
+        #expect(components.count == referenceComponents.count && components.count > 4)
+        for (c, r) in zip(components, referenceComponents) {
+            #expect(c["name"] as? String == r["name"] as? String)
+            #expect(scalarClose(c["attribution"] as! Double, r["attribution"] as! Double, 1e-4), "\(r["name"]!)")
+        }
+    }
+
+    @Test("gradients: JSON equals the norms of torch autograd's dL/d resid_pre", arguments: ["neox-parallel", "opt-post-proj"])
+    func gradients(_ name: String) throws {
+        let reference = try NpzReader.read(path: FixturePaths.reference.appendingPathComponent(name + ".grads.npz").path)
+        let tokens = try #require(reference["tokens"]?.ints)
+        let got = try Self.json(["gradients", "Fixtures/models/" + name, "--tokens", Self.ids(tokens), "--format", "json"])
+        let loss = try #require(reference["loss"]?.tensor.scalars.first)
+        #expect(scalarClose(got["loss"] as! Double, Double(loss), 1e-4))
+        let layers = got["layers"] as! [Object]
+        var compared = 0
+        for layer in layers {
+            let l = layer["layer"] as! Int
+            let grad = try #require(reference["grad.blocks.\(l).hook_resid_pre"]?.tensor)
+            let norm = grad.scalars.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot()
+            #expect(scalarClose(layer["resid_pre_grad_norm"] as! Double, norm, 1e-4), "\(name) layer \(l)")
+            compared += 1
+        }
+        #expect(compared == 2 || compared == 3)
+    }
+
+    @Test("trace: the .npz holds transformers' arrays")
+    func trace() throws {
+        let reference = try NpzReader.read(path: FixturePaths.reference.appendingPathComponent("qwen2.npz").path)
+        let tokens = try #require(reference["seq2.tokens"]?.ints)
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("streamlab-cli-trace-\(getpid()).npz")
+        defer { try? FileManager.default.removeItem(at: out) }
+        let result = try CLI.run(["trace", "Fixtures/models/qwen2", "--tokens", Self.ids(tokens), "--out", out.path,
+                                  "--hooks", "hook_resid_post,attn.hook_pattern,logits"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let got = try NpzReader.read(path: out.path)
+        #expect(got.keys.count == 1 + 2 * 2 + 1, "arrays: \(got.keys.sorted())")
+        for key in ["logits", "blocks.0.hook_resid_post", "blocks.1.hook_resid_post", "blocks.1.attn.hook_pattern"] {
+            let a = try #require(got[key]?.tensor, "missing \(key)"), b = try #require(reference["seq2." + key]?.tensor)
+            #expect(relativeError(a, b) <= 1e-4, "\(key): \(relativeError(a, b))")
+        }
+    }
+
+    @Test("info: JSON and CSV describe the checkpoint transformers wrote")
+    func info() throws {
+        let sidecar = try JSONSerialization.jsonObject(with: Data(contentsOf: FixturePaths.reference.appendingPathComponent("llama-gqa.json"))) as! Object
+        let architecture = sidecar["architecture"] as! Object
+        let tensors = sidecar["tensors"] as! [String: Object]
+        let stored = tensors.filter { !$0.key.hasSuffix("inv_freq") }.values.reduce(0) { $0 + ($1["shape"] as! [Int]).reduce(1, *) }
+        let got = try Self.json(["info", "Fixtures/models/llama-gqa", "--format", "json"])
+        #expect(got["layers"] as? Int == architecture["num_hidden_layers"] as? Int)
+        #expect(got["width"] as? Int == architecture["hidden_size"] as? Int)
+        #expect(got["heads"] as? Int == architecture["num_attention_heads"] as? Int)
+        #expect(got["vocab_size"] as? Int == architecture["vocab_size"] as? Int)
+        #expect(got["parameters"] as? Int == stored)
+        #expect(got["loaded"] as? Bool == true)
+        let rows = try Self.csv(["info", "Fixtures/models/llama-gqa", "--format", "csv"])
+        #expect(rows.first { $0["field"] == "layers" }?["value"] == String(architecture["num_hidden_layers"] as! Int))
+    }
+
+    @Test("info describes a model too large to load instead of refusing it")
+    func infoTooLarge() throws {
+        let got = try Self.json(["info", "Fixtures/bad/model-larger-than-memory", "--format", "json"])
+        #expect(got["loaded"] as? Bool == false)
+        #expect(got["layers"] as? Int == 4096)
+        #expect(got["width"] as? Int == 65536)
+        let needed = try #require(got["resident_bytes"] as? Int), available = try #require(got["available_bytes"] as? Int)
+        #expect(needed > available)
+        let table = try CLI.run(["info", "Fixtures/bad/model-larger-than-memory"])
+        #expect(table.status == 0)
+        #expect(table.stdout.contains("too large to load here"))
+    }
+
+    @Test("tokenize: JSON ids equal Hugging Face tokenizers'")
+    func tokenize() throws {
+        let url = FixturePaths.tokenizers.appendingPathComponent("reference-bytelevel.json")
+        let reference = try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as! Object
+        let lines = reference["lines"] as! [[Int]]
+        let texts = TokenizerFixtures.conformanceLines
+        #expect(lines.count == texts.count && lines.count > 100)
+        for i in [1, 2, 17] {
+            let got = try Self.json(["tokenize", "Fixtures/tokenizers/bytelevel/tokenizer.json", "--prompt", texts[i], "--special", "--format", "json"])
+            #expect(got["ids"] as? [Int] == lines[i], "line \(i)")
+        }
+    }
+
+    @Test("train: a few steps from scratch start at the uniform loss ln 256 and write a loadable model")
+    func train() throws {
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("streamlab-cli-train-\(getpid())")
+        defer { try? FileManager.default.removeItem(at: out) }
+        let result = try CLI.run(["train", "--corpus", "Fixtures/corpora/shakespeare-valid.txt", "--valid", "Fixtures/corpora/shakespeare-valid.txt",
+                                  "--layers", "1", "--width", "16", "--heads", "2", "--context", "16", "--steps", "3", "--batch", "2",
+                                  "--log-every", "1", "--eval-bytes", "512", "--out", out.path])
+        #expect(result.status == 0, "\(result.stderr)")
+        // The first logged loss of a model initialised with N(0, 0.02) weights is ln(256) = 5.545 within 0.05.
+        let first = try #require(result.stderr.split(separator: "\n").first { $0.hasPrefix("step 1/") })
+        let words = first.split(separator: " ").map(String.init)
+        let index = try #require(words.firstIndex(of: "loss"))
+        let loss = try #require(Double(words[index + 1]))
+        #expect(abs(loss - log(256)) < 0.05, "first loss \(loss)")
+        let model = try Transformer.load(from: out, threads: 1)
+        #expect(model.architecture.layerCount == 1 && model.architecture.width == 16)
+    }
+
+    @Test("a write that fails after the output was opened leaves no file and no temporary behind")
+    func failedWriteLeavesNothing() throws {
+        // The destination is an existing directory: the temporary file is opened and
+        // written in full, then renaming it over the directory fails.
+        let parent = FileManager.default.temporaryDirectory.appendingPathComponent("streamlab-write-fail-\(getpid())")
+        let out = parent.appendingPathComponent("run.npz")
+        try FileManager.default.createDirectory(at: out.appendingPathComponent("inside"), withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: parent) }
+        let result = try CLI.run(["trace", "Fixtures/models/gpt2", "--tokens", "1,2,3", "--out", out.path])
+        #expect(result.status == 1)
+        #expect(result.stderr.hasPrefix("error: cannot write '\(out.path)'"), "\(result.stderr)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: parent.path) == ["run.npz"])
+        #expect(try FileManager.default.contentsOfDirectory(atPath: out.path) == ["inside"])
+    }
+}
