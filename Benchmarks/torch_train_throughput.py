@@ -6,10 +6,11 @@ The same model, batch, threads and optimizer as `stream-probe train`: a Hugging 
 GPT2LMHeadModel (pre-norm) or OpenAIGPTLMHeadModel (post-norm) with vocabulary 256, no
 dropout, tied embeddings; random byte windows of the corpus; AdamW (betas 0.9/0.95, weight
 decay 0.1 on matrices and embeddings only), global-norm clipping at 1.0, a fixed learning rate
-(the schedule costs nothing). Prints one JSON line on stdout:
+(the schedule costs nothing). Prints one JSON line on stdout, of this form (the values here are
+placeholders, not a measurement; measured figures are in Benchmarks/RESULTS.md):
 
     {"impl": "pytorch", "norm": "pre", "threads": 2, "batch": 16, "context": 256, ...,
-     "steps": 80, "seconds": 60.3, "tokens_per_second": 5432.1}
+     "steps": S, "seconds": X, "tokens_per_second": Y}
 
 With --steps N it instead trains exactly N steps with the same warm-up and cosine schedule as
 `stream-probe train` and reports the held-out loss (first 64 KiB of --valid), to compare the
@@ -18,7 +19,7 @@ learning curves of the two implementations.
 Usage (from the repository root; the venv recipe is in Fixtures/reference/README.md):
 
     /work/venv/bin/python Benchmarks/torch_train_throughput.py --threads 2 --seconds 60 \
-        --corpus Fixtures/corpora/shakespeare-excerpt.txt
+        --corpus Fixtures/corpora/shakespeare-train.txt
 """
 
 import argparse
@@ -58,8 +59,8 @@ def main() -> int:
     p.add_argument("--seconds", type=float, default=60.0, help="measure for about this long")
     p.add_argument("--warmup-steps", type=int, default=3)
     p.add_argument("--attn", choices=["eager", "sdpa"], default="eager",
-                   help="attention implementation (eager is the faster one for this shape on CPU: "
-                        "5.4k vs 3.5k tokens/s on one thread)")
+                   help="attention implementation (default eager, the one compare.py measures; "
+                        "rerun with sdpa to compare the two on this machine)")
     p.add_argument("--corpus", default=None, help="bytes to sample windows from (default: random bytes)")
     p.add_argument("--seed", type=int, default=1234)
     p.add_argument("--steps", type=int, default=None,

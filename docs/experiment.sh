@@ -7,8 +7,15 @@
 # Run from the repository root. Resumable: rerun the same command after an interruption and
 # finished models are skipped, unfinished ones continue from their checkpoint.
 #
-#   docs/experiment.sh                      # defaults below; about 45 minutes on 2 cores
+#   docs/experiment.sh                      # defaults below; the committed run's four trainings
+#                                           # took 40 min on 2 shared cores, plus gradients/ablate
 #   STEPS=300 OUT=/tmp/depth docs/experiment.sh    # a quick look
+#   PUBLISH=docs/depth-experiment docs/experiment.sh   # also copy the results to be committed
+#
+# Everything is written to $OUT (experiments/depth by default), which git ignores. The copies
+# committed in docs/depth-experiment/ (summary.md, <model>-gradients.{csv,svg},
+# <model>-ablate.{txt,svg}, and from now on <model>-training.json) are what PUBLISH copies; the
+# two plain models are also committed as Fixtures/models/shakespeare-plain-{2,12}.
 #
 # Settings (environment variables):
 STEPS=${STEPS:-1500}          # optimizer steps for every model
@@ -23,6 +30,7 @@ WARMUP=${WARMUP:-100}
 SEED=${SEED:-1234}
 THREADS=${THREADS:-2}
 OUT=${OUT:-experiments/depth}
+PUBLISH=${PUBLISH:-}          # a directory to copy the results to (e.g. docs/depth-experiment); empty: none
 TRAIN=${TRAIN:-Fixtures/corpora/shakespeare-train.txt}
 VALID=${VALID:-Fixtures/corpora/shakespeare-valid.txt}
 set -euo pipefail
@@ -65,17 +73,47 @@ done
 
 # Summary table (markdown) from training.json and gradients.csv.
 num() { grep -o "\"$1\": *[-0-9.e]*" "$2" | head -1 | sed 's/.*: *//'; }
+# The validation points of a training.json ("log": {"validation": [{"step": s, "loss": x}, ...]}),
+# one "step loss" pair per line.
+validation_curve() {
+  grep -o '"validation": *\[[^]]*\]' "$1" | grep -o '"step": *[0-9]*, *"loss": *[-0-9.e]*' \
+    | sed 's/"step": *//; s/, *"loss": */ /'
+}
+# The unigram level: the held-out loss (same windows, positions 0..T-2 of each) of predicting
+# every byte from the training file's byte frequencies (add-one smoothing).
+unigram_level() {
+  local full=$(( $(wc -c < "$OUT/valid-64k.txt") / CONTEXT * CONTEXT ))
+  awk -v T="$CONTEXT" -v full="$full" '
+    NR == FNR { for (i = 1; i <= NF; i++) { c[$i]++; n++ }; next }
+    { for (i = 1; i <= NF; i++) { if (k < full && k % T > 0) { s -= log((c[$i] + 1) / (n + 256)); m++ }; k++ } }
+    END { printf "%.4f", s / m }' <(od -An -v -tu1 "$TRAIN") <(od -An -v -tu1 "$OUT/valid-64k.txt")
+}
 {
-  echo "| model | layers | skip connections | steps | training loss | validation loss | training time (s) | tokens/s |"
-  echo "|---|---|---|---|---|---|---|---|"
+  echo "| model | layers | skip connections | parameters | steps | training loss | validation loss | training time (s) | tokens/s |"
+  echo "|---|---|---|---|---|---|---|---|---|"
   for depth in $DEPTHS; do
     for kind in residual plain; do
       dir="$OUT/$NORM-$kind-$depth"
       awk -v name="$NORM-$kind-$depth" -v depth="$depth" -v skip="$([ "$kind" = plain ] && echo no || echo yes)" \
+          -v params="$(num parameters "$dir/training.json")" \
           -v steps="$(num steps_done "$dir/training.json")" -v train="$(num final_train_loss "$dir/training.json")" \
           -v valid="$(num final_validation_loss "$dir/training.json")" -v e="$(num elapsed_seconds "$dir/training.json")" \
           -v b="$BATCH" -v t="$CONTEXT" \
-          'BEGIN { printf "| %s | %s | %s | %s | %.4f | %.4f | %.0f | %.0f |\n", name, depth, skip, steps, train, valid, e, (e > 0 ? steps * b * t / e : 0) }'
+          'BEGIN { printf "| %s | %s | %s | %s | %s | %.4f | %.4f | %.0f | %.0f |\n", name, depth, skip, params, steps, train, valid, e, (e > 0 ? steps * b * t / e : 0) }'
+    done
+  done
+  echo
+  echo "Unigram level (each byte predicted from the training file's byte frequencies, add-one smoothing;"
+  echo "the same held-out windows): $(unigram_level) nats/byte."
+  echo
+  echo "Validation loss during training (from each model's training.json):"
+  echo
+  first="$OUT/$NORM-residual-${DEPTHS%% *}/training.json"
+  echo "| model | $(validation_curve "$first" | awk '{ printf "%s%s", (NR > 1 ? " | " : ""), $1 }') |"
+  echo "|---|$(validation_curve "$first" | awk '{ printf "---|" }')"
+  for depth in $DEPTHS; do
+    for kind in residual plain; do
+      echo "| $NORM-$kind-$depth | $(validation_curve "$OUT/$NORM-$kind-$depth/training.json" | awk '{ printf "%s%.4f", (NR > 1 ? " | " : ""), $2 }') |"
     done
   done
   echo
@@ -89,3 +127,21 @@ num() { grep -o "\"$1\": *[-0-9.e]*" "$2" | head -1 | sed 's/.*: *//'; }
   done
 } | tee "$OUT/summary.md"
 echo "wrote $OUT/summary.md and, per model, training.json, gradients.{json,csv,svg}, ablate.{json,txt,svg}"
+
+if [ -n "$PUBLISH" ]; then
+  mkdir -p "$PUBLISH"
+  cp "$OUT/summary.md" "$PUBLISH/summary.md"
+  for depth in $DEPTHS; do
+    for kind in residual plain; do
+      name="$NORM-$kind-$depth"
+      cp "$OUT/$name/training.json" "$PUBLISH/$name-training.json"
+      cp "$OUT/$name/gradients.csv" "$PUBLISH/$name-gradients.csv"
+      cp "$OUT/$name/gradients.svg" "$PUBLISH/$name-gradients.svg"
+      if [ -f "$OUT/$name/ablate.txt" ]; then
+        cp "$OUT/$name/ablate.txt" "$PUBLISH/$name-ablate.txt"
+        cp "$OUT/$name/ablate.svg" "$PUBLISH/$name-ablate.svg"
+      fi
+    done
+  done
+  echo "copied the summary, training logs, gradient CSVs and plots and ablation tables to $PUBLISH"
+fi
