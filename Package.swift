@@ -6,8 +6,9 @@ import PackageDescription
 // every `addingProduct` lane becomes a call to `fmaf`, about 100x slower.
 // A CPU without AVX2/FMA is refused at start-up with a clear message
 // (Sources/CStreamLabSupport); `STREAMLAB_PORTABLE=1 swift build` builds a slower
-// binary that runs anywhere. On arm64, NEON is the baseline and needs no flag.
-let portable = Context.environment["STREAMLAB_PORTABLE"] != nil
+// binary that runs anywhere (0, empty or unset: the fast one). On arm64, NEON is
+// the baseline and needs no flag. Tests/StreamLabTests/PortableBuildTests.swift builds both ways.
+let portable = ["1", "true", "yes"].contains(Context.environment["STREAMLAB_PORTABLE"]?.lowercased() ?? "")
 var vectorFlags: [SwiftSetting] = []
 #if arch(x86_64)
 if !portable {

@@ -2,7 +2,7 @@
 #define CSTREAMLAB_SUPPORT_H
 
 /// Returns 1 when this CPU can run the vector code the library was built with
-/// (AVX2 and FMA on x86_64 unless built with STREAMLAB_PORTABLE), else 0.
+/// (AVX2, FMA and F16C on x86_64 unless built with STREAMLAB_PORTABLE=1), else 0.
 /// The check also runs automatically before `main`: an unsupported CPU gets a
 /// one-line message and exit status 1 instead of an illegal-instruction crash.
 int streamlab_cpu_supported(void);
