@@ -61,6 +61,14 @@ struct KernelTests {
         let p2 = bt.withUnsafeBufferPointer { PackedMatrix(transposed: $0, rows: k, columns: n) }
         #expect(p1.unpacked() == b)
         #expect(p2.unpacked() == b)
+        // The transpose packed straight from a packing (what the backward multiplies by).
+        for (rows, columns) in [(13, 37), (16, 16), (1, 5), (40, 3), (33, 48)] {
+            let m = rng.floats(rows * columns)
+            let packed = m.withUnsafeBufferPointer { PackedMatrix(rowMajor: $0, rows: rows, columns: columns) }
+            let t = packed.transposed()
+            #expect(t.rows == columns && t.columns == rows)
+            #expect(t.unpacked() == WeightSource.transpose(m, rows: rows, columns: columns), "\(rows) x \(columns)")
+        }
     }
 
     @Test("LayerNorm and RMSNorm equal the naive norms", arguments: awkward)

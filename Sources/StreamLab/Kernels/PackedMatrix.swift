@@ -73,17 +73,21 @@ public final class PackedMatrix: @unchecked Sendable {
     }
 
     /// B^T `[N, K]` packed, straight from this packing (no unpacked copy):
-    /// what a backward pass multiplies by.
+    /// what a backward pass multiplies by. Rows p0..<p0+16 of one source panel
+    /// are a contiguous 16 x 16 block, and so is its transpose in the target
+    /// panel, so the copy is a sequence of small in-cache block transposes.
     public func transposed() -> PackedMatrix {
         let t = PackedMatrix(uninitializedRows: columns, columns: rows)
         let w = Self.panelWidth
-        for panel in 0..<t.panelCount {
-            let base = t.storage + panel * columns * w
-            let p0 = panel * w, width = min(w, rows - p0)
-            for j in 0..<columns {                        // row j of B^T = column j of B
-                let source = storage + (j / w) * rows * w + p0 * w + j % w
-                let target = base + j * w
-                for q in 0..<width { target[q] = source[q * w] }
+        for targetPanel in 0..<t.panelCount {                 // 16 rows p0..<p0+16 of B
+            let p0 = targetPanel * w, pCount = min(w, rows - p0)
+            for sourcePanel in 0..<panelCount {               // 16 columns j0..<j0+16 of B
+                let j0 = sourcePanel * w, jCount = min(w, columns - j0)
+                let source = storage + sourcePanel * rows * w + p0 * w      // [pCount, 16]: element (p0 + q, j0 + jj)
+                let target = t.storage + targetPanel * columns * w + j0 * w // [jCount, 16]: element (j0 + jj, p0 + q)
+                for jj in 0..<jCount {
+                    for q in 0..<pCount { target[jj * w + q] = source[q * w + jj] }
+                }
             }
         }
         return t
