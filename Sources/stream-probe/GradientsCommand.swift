@@ -14,15 +14,8 @@ enum GradientsCommand {
         let loaded = try Inputs.loadModel(args)
         let model = loaded.model
         let threads = try args.int("--threads", default: ProcessInfo.processInfo.activeProcessorCount, range: 1...1024)
-        let report: GradientReport, source: String
-        if let windows = try Inputs.windows(args, loaded) {
-            (report, source) = try Inputs.overWindows(windows) {
-                try GradientAnalysis.run(model, sequences: $0, threads: threads, progress: $1)
-            }
-        } else {
-            let tokens = try Inputs.sequence(args, loaded)
-            report = try GradientAnalysis.run(model, sequences: [tokens], threads: threads)
-            source = args.value("--tokens") != nil ? "\(tokens.count) tokens" : "prompt of \(tokens.count) tokens"
+        let (report, source) = try Inputs.overInput(args, loaded) {
+            try GradientAnalysis.run(model, sequences: $0, threads: threads, progress: $1)
         }
         let a = model.architecture
         let title = "Gradient norm by depth: \(loaded.url.lastPathComponent) (\(a.normPlacement.rawValue)-norm\(a.skipConnections ? "" : ", plain"), \(a.layerCount) layers)"

@@ -142,6 +142,19 @@ enum Inputs {
         return (result, "\(name): \(windows.tokenCount) tokens in windows of up to \(windows.length) every \(windows.stride)")
     }
 
+    /// Runs `body` over the `--text-file` windows (with a progress bar), or
+    /// over the one sequence of `--tokens` / `--prompt` / the default prompt;
+    /// returns its result and a description of the input for the report.
+    static func overInput<R>(_ args: ParsedArguments, _ loaded: LoadedModel,
+                             _ body: (AnySequence<[Int]>, ((Int) -> Void)?) throws -> R) throws -> (R, String) {
+        if let windows = try windows(args, loaded) {
+            return try overWindows(windows) { try body(AnySequence($0), $1) }
+        }
+        let tokens = try sequence(args, loaded)
+        let source = args.value("--tokens") != nil ? "\(tokens.count) tokens" : "prompt of \(tokens.count) tokens"
+        return (try body(AnySequence([tokens]), nil), source)
+    }
+
     /// `--format` among `choices`.
     static func format(_ args: ParsedArguments, _ choices: [String] = ["table", "json", "csv"]) throws -> String {
         try args.choice("--format", choices, default: "table")

@@ -20,14 +20,7 @@ enum AblateCommand {
         let loaded = try Inputs.loadModel(args)
         let model = loaded.model
         let plan = try model.ablationPlan(layers: try Inputs.layers(args), sublayer: sublayer, mode: mode, joint: args.has("--joint"))
-        let sweep: AblationSweep, source: String
-        if let windows = try Inputs.windows(args, loaded) {
-            (sweep, source) = try Inputs.overWindows(windows) { try model.ablationSweep(plan, on: $0, progress: $1) }
-        } else {
-            let tokens = try Inputs.sequence(args, loaded)
-            sweep = try model.ablationSweep(plan, on: [tokens])
-            source = args.value("--tokens") != nil ? "\(tokens.count) tokens" : "prompt of \(tokens.count) tokens"
-        }
+        let (sweep, source) = try Inputs.overInput(args, loaded) { try model.ablationSweep(plan, on: $0, progress: $1) }
         let report = AblationReport(model: loaded.name, source: source, sweep: sweep, tokenText: loaded.tokenText)
         try Inputs.output(args, format, report)
     }

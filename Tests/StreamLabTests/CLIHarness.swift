@@ -19,12 +19,14 @@ enum CLI {
         return FixturePaths.packageRoot.appendingPathComponent(".build/debug/stream-probe")
     }
 
-    /// Runs `stream-probe arguments...` in the package root.
-    static func run(_ arguments: [String]) throws -> Result {
+    /// Runs `stream-probe arguments...` (or another `program`) in the package
+    /// root, with `environment` added to this process's environment.
+    static func run(_ arguments: [String], program: URL? = nil, environment: [String: String] = [:]) throws -> Result {
         let process = Process()
-        process.executableURL = executable
+        process.executableURL = program ?? executable
         process.arguments = arguments
         process.currentDirectoryURL = FixturePaths.packageRoot
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
         process.standardError = err

@@ -9,22 +9,7 @@ import Testing
 @Suite("CPU check and the portable build", .serialized)
 struct PortableBuildTests {
     static func run(_ executable: URL, _ arguments: [String], cpu: String?) throws -> CLI.Result {
-        let process = Process()
-        process.executableURL = executable
-        process.arguments = arguments
-        process.currentDirectoryURL = FixturePaths.packageRoot
-        var environment = ProcessInfo.processInfo.environment
-        environment["STREAMLAB_TEST_CPU_FEATURES"] = cpu
-        process.environment = environment
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let outData = out.fileHandleForReading.readDataToEndOfFile()
-        let errData = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return CLI.Result(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
-                          stderr: String(decoding: errData, as: UTF8.self))
+        try CLI.run(arguments, program: executable, environment: cpu.map { ["STREAMLAB_TEST_CPU_FEATURES": $0] } ?? [:])
     }
 
     #if arch(x86_64)

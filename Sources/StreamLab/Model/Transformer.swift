@@ -207,6 +207,14 @@ public struct Transformer: Sendable {
                           rms: rms, threads: threads)
             if recorder.wants(point.kind) { recordScale(point, rstd.pointer, rows: n, recorder: &recorder) }
         }
+        /// A sublayer's input: the stream through the sublayer's norm into `out`
+        /// (pre-norm and parallel blocks), or the stream itself (post-norm: `out` is nil).
+        func read(_ stream: UnsafeMutablePointer<Float>, into out: FloatBuffer?, _ weights: NormWeights,
+                  mean: FloatBuffer, rstd: FloatBuffer, scale point: HookPoint) -> UnsafePointer<Float> {
+            guard let out else { return UnsafePointer(stream) }
+            norm(stream, into: out.pointer, weights, mean: mean, rstd: rstd, scale: point)
+            return UnsafePointer(out.pointer)
+        }
 
         visit(.residPre(layer), x, pass, width: d, plan: plan, recorder: &recorder)
         if plan.skipBlock[layer] {
@@ -221,11 +229,7 @@ public struct Transformer: Sendable {
         if attnSkipped {
             pass.attnWrite.zero()
         } else {
-            var input = UnsafePointer(x)
-            if let ln1Out = c.ln1Out {
-                norm(x, into: ln1Out.pointer, w.ln1, mean: c.ln1Mean, rstd: c.ln1Rstd, scale: .ln1Scale(layer))
-                input = UnsafePointer(ln1Out.pointer)
-            }
+            let input = read(x, into: c.ln1Out, w.ln1, mean: c.ln1Mean, rstd: c.ln1Rstd, scale: .ln1Scale(layer))
             attention(layer, input: input, c, pass, plan: plan, recorder: &recorder)
         }
         visit(.attnOut(layer), pass.attnWrite.pointer, pass, width: d, plan: plan, recorder: &recorder)
@@ -236,9 +240,8 @@ public struct Transformer: Sendable {
             if mlpSkipped {
                 pass.mlpWrite.zero()
             } else {
-                let ln2Out = c.ln2Out!
-                norm(x, into: ln2Out.pointer, w.ln2, mean: c.ln2Mean, rstd: c.ln2Rstd, scale: .ln2Scale(layer))
-                mlp(layer, input: ln2Out.pointer, c, pass, plan: plan, recorder: &recorder)
+                let input = read(x, into: c.ln2Out, w.ln2, mean: c.ln2Mean, rstd: c.ln2Rstd, scale: .ln2Scale(layer))
+                mlp(layer, input: input, c, pass, plan: plan, recorder: &recorder)
             }
             visit(.mlpOut(layer), pass.mlpWrite.pointer, pass, width: d, plan: plan, recorder: &recorder)
             if x != y { y.update(from: x, count: nd) }
@@ -262,11 +265,7 @@ public struct Transformer: Sendable {
         if mlpSkipped {
             pass.mlpWrite.zero()
         } else {
-            var input = UnsafePointer(mid)
-            if let ln2Out = c.ln2Out {
-                norm(mid, into: ln2Out.pointer, w.ln2, mean: c.ln2Mean, rstd: c.ln2Rstd, scale: .ln2Scale(layer))
-                input = UnsafePointer(ln2Out.pointer)
-            }
+            let input = read(mid, into: c.ln2Out, w.ln2, mean: c.ln2Mean, rstd: c.ln2Rstd, scale: .ln2Scale(layer))
             mlp(layer, input: input, c, pass, plan: plan, recorder: &recorder)
         }
         visit(.mlpOut(layer), pass.mlpWrite.pointer, pass, width: d, plan: plan, recorder: &recorder)
