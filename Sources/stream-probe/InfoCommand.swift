@@ -30,15 +30,7 @@ enum TraceCommand {
         let loaded = try Inputs.loadModel(args)
         let tokens = try Inputs.sequence(args, loaded)
         let run = try loaded.model.run(tokens, recording: kinds)
-        let writer = try NpzWriter(path: out)
-        do {
-            try writer.add("tokens", ints: tokens)
-            for point in run.points { try writer.add(point.name, run[point]!) }
-            try writer.finish()
-        } catch {
-            writer.abandon()
-            throw error
-        }
+        try run.writeNpz(to: out)
         FileHandle.standardError.write(Data("wrote \(run.points.count) arrays for \(tokens.count) tokens to \(out)\n".utf8))
     }
 

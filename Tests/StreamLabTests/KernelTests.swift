@@ -96,7 +96,7 @@ struct KernelTests {
         var rng = TestRandom(seed: UInt64(100 + n))
         let x = rng.floats(n).map { $0 * 8 }
         var s = x
-        s.withUnsafeMutableBufferPointer { Elementwise.softmax($0.baseAddress!, n) }
+        s.withUnsafeMutableBufferPointer { AttentionOp.softmax($0.baseAddress!, n, scale: 1) }
         let sr = Reference.softmax(x)
         for i in 0..<n { #expect(abs(s[i] - sr[i]) <= 1e-6) }
         let cases: [(Activation, (Float) -> Float)] = [

@@ -45,20 +45,6 @@ public enum Elementwise {
         return s
     }
 
-    /// Applies `f` to `n` floats in place, 8 at a time (the tail through a
-    /// padded vector).
-    @inline(__always)
-    static func map(_ x: UnsafeMutablePointer<Float>, _ n: Int, _ f: (V) -> V) {
-        var i = 0
-        while i + 8 <= n { store(f(load(x + i)), x + i); i += 8 }
-        if i < n {
-            var v = V()
-            for l in 0..<(n - i) { v[l] = x[i + l] }
-            let r = f(v)
-            for l in 0..<(n - i) { x[i + l] = r[l] }
-        }
-    }
-
     /// Largest of `n` floats (-infinity for none).
     @inline(__always)
     static func maximum(_ x: UnsafePointer<Float>, _ n: Int) -> Float {
@@ -68,14 +54,6 @@ public enum Elementwise {
         var s = m.max()
         while i < n { s = max(s, x[i]); i += 1 }
         return s
-    }
-
-    /// In-place softmax of one row of `n` floats.
-    public static func softmax(_ x: UnsafeMutablePointer<Float>, _ n: Int) {
-        let m = V(repeating: maximum(x, n))
-        map(x, n) { VectorMath.exp($0 - m) }
-        let inv = 1 / sum(x, n)
-        map(x, n) { $0 * inv }
     }
 
     /// `y[i] += x[i]` for `n` floats.
@@ -104,14 +82,5 @@ public enum Elementwise {
         var s = (acc0 + acc1).sum()
         while i < n { s += a[i] * b[i]; i += 1 }
         return s
-    }
-
-    /// `y[i] += alpha * x[i]` for `n` floats.
-    @inline(__always)
-    public static func axpy(_ alpha: Float, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) {
-        let va = V(repeating: alpha)
-        var i = 0
-        while i + 8 <= n { store(load(y + i).addingProduct(va, load(x + i)), y + i); i += 8 }
-        while i < n { y[i] += alpha * x[i]; i += 1 }
     }
 }

@@ -343,3 +343,20 @@ extension Array where Element == UInt8 {
     mutating func le32(_ v: UInt32) { for s in stride(from: 0, to: 32, by: 8) { append(UInt8((v >> UInt32(s)) & 0xFF)) } }
     mutating func le64(_ v: UInt64) { for s in stride(from: 0, to: 64, by: 8) { append(UInt8((v >> UInt64(s)) & 0xFF)) } }
 }
+
+extension Run {
+    /// Writes `tokens` (int64) and every recorded array (float32, named as the
+    /// hook points) as one uncompressed `.npz` that `numpy.load` opens; atomic:
+    /// on any error no file is left behind.
+    public func writeNpz(to path: String) throws {
+        let writer = try NpzWriter(path: path)
+        do {
+            try writer.add("tokens", ints: tokens)
+            for point in points { try writer.add(point.name, self[point]!) }
+            try writer.finish()
+        } catch {
+            writer.abandon()
+            throw error
+        }
+    }
+}
