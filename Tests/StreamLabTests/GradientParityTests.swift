@@ -61,6 +61,9 @@ struct GradientParityTests {
             let split = zip(zip(p.skip, p.mlp), zip(p.attention, p.residPre)).map { abs($0.0 + $0.1 + $1.0 - $1.1) }.max() ?? 0
             #expect(split <= 1e-5 * max(1, p.residPre.map(abs).max() ?? 0), "\(name): paths of block \(layer) do not add up: \(split)")
         }
+        // Stream gradients alone (no parameter gradients, as attribution methods need) are the same.
+        let streamOnly = pass.backward(model, into: nil, paths: true)
+        #expect(zip(streamOnly, paths).allSatisfy { $0.residPre == $1.residPre }, "\(name): stream-only backward differs")
         print("gradient parity \(name): loss \(loss) (torch \(refLoss)), \(compared) parameters, worst relative error \(worst) (\(worstName))")
     }
 }

@@ -25,10 +25,29 @@ struct ReadmeExampleTests {
         let parts = try model.decompose(tokens, position: -1)
         let total = parts.components.filter { !$0.isDetail }.reduce(0) { $0 + $1.attribution }
 
+        // Interventions are values applied at hook points: patch block 2's input with
+        // another run's stream, add a steering vector, run the blocks in another order.
+        let other = try model.run(tokenizer.encode("Or not to be, to be", addSpecialTokens: false), recording: [.residPre])
+        let patched = try model.logits(tokens, interventions: [
+            Intervention(.hook(.residPre(2)), .replace(other["blocks.2.hook_resid_pre"]!), positions: [0, 1]),
+            Intervention(.hook(.residMid(3)), .add(Tensor(zeros: [model.architecture.width]))),
+        ])
+        let reordered = try model.ablate([.order([0, 2, 1, 3, 4, 5])], on: tokens)
+
+        // Gradients of the next-token loss: every parameter (in ParameterLayout order) and the stream.
+        let pass = GradientPass(model.architecture, batch: 1, length: tokens.count, threads: 2)
+        pass.setSequence(tokens)
+        let loss = pass.forward(model)
+        let paths = pass.backward(model, into: nil, paths: true)   // per block: dL/d resid_pre, split by path
+
         #expect(tokens == Array("To be, or not to be".utf8).map(Int.init))   // byte-level: token = byte
         #expect(write.shape == [tokens.count, model.architecture.width])
         #expect(damage.klMean > 0 && damage.deltaLoss.isFinite)
         #expect(lens.layers.count == model.architecture.layerCount + 1)
         #expect(abs(total - parts.logit) <= 1e-4 * max(1, abs(parts.logit)))
+        #expect(patched.shape == [tokens.count, model.architecture.vocabularySize])
+        #expect(patched != (try model.logits(tokens)))
+        #expect(reordered.deltaLoss > 0)
+        #expect(loss.isFinite && paths.count == model.architecture.layerCount)
     }
 }
