@@ -5,7 +5,7 @@ enum TrainCommand {
     static let spec = CommandSpec(
         name: "train",
         summary: "Train a byte-level model (GPT-2 layout for pre-norm, GPT-1 layout for post-norm) and save it as a Hugging Face directory.",
-        usage: "stream-probe train --corpus FILE --valid FILE [--layers N] [--width D] [--heads H] [--context T] [--norm pre|post] [--plain] [--steps S] [--batch B] [--lr X] --out DIR",
+        usage: "stream-probe train --corpus FILE --valid FILE [--layers N] [--width D] [--heads H] [--context T] [--norm pre|post] [--plain] [--steps S] [--batch B] [--lr X] --out DIR [--format table|json|csv]",
         options: [
             OptionSpec(name: "--corpus", valueName: "FILE", help: "training text, read as bytes (vocabulary 256)"),
             OptionSpec(name: "--valid", valueName: "FILE", help: "validation text, scored in non-overlapping windows of the context"),
@@ -31,6 +31,7 @@ enum TrainCommand {
             OptionSpec(name: "--resume", valueName: nil, help: "continue from DIR/train-state.bin (same settings)"),
             OptionSpec(name: "--stop-after", valueName: "N", help: "stop at step N this time (checkpoint and model written); continue later with --resume"),
             OptionSpec(name: "--overwrite", valueName: nil, help: "allow an existing output directory for a fresh run"),
+            Inputs.formatOption,
         ])
 
     static func run(_ args: ParsedArguments) throws {
@@ -43,6 +44,7 @@ enum TrainCommand {
         if args.has("--resume") && args.has("--overwrite") {
             throw UsageError("give either --resume (continue DIR) or --overwrite (start DIR afresh), not both")
         }
+        let format = try Inputs.format(args)
         let settings = try settings(args)
         let threads = try args.int("--threads", default: ProcessInfo.processInfo.activeProcessorCount, range: 1...1024)
         // Validate the whole invocation before reading large files or writing anything.
@@ -63,7 +65,7 @@ enum TrainCommand {
                 let stepText = String(repeating: " ", count: max(0, width - String(e.step).count)) + String(e.step)
                 line = "step \(stepText)/\(steps)  loss \(Format.fixed(e.loss, 4))  lr \(scientific(e.learningRate))"
                     + "  |g| \(Format.fixed(e.gradientNorm, 2))  \(Format.fixed(e.tokensPerSecond / 1000, 1))k tok/s"
-                    + "  elapsed \(clock(e.elapsed))  ETA \(clock(eta))"
+                    + "  elapsed \(TrainingReport.clock(e.elapsed))  ETA \(TrainingReport.clock(eta))"
             case let .validation(step, loss, positions):
                 line = "step \(step): validation loss \(Format.fixed(loss, 4)) nats/byte over \(Format.count(positions)) positions"
             case let .checkpoint(step, path):
@@ -71,9 +73,9 @@ enum TrainCommand {
             }
             FileHandle.standardError.write(Data((line + "\n").utf8))
         }
-        print("trained \(summary.steps)\(summary.steps < settings.steps ? " of \(settings.steps)" : "") steps in \(clock(summary.elapsed)) (\(Format.fixed(summary.tokensPerSecond / 1000, 2))k tokens/s)")
-        print("final loss (first \(Format.count(settings.evalBytes)) bytes, windows of \(settings.context)): training \(Format.fixed(summary.trainLoss, 4)), validation \(Format.fixed(summary.validationLoss, 4)) nats/byte over \(Format.count(summary.validationPositions)) positions")
-        print("wrote \(out): \(ModelExport.files.joined(separator: ", ")), \(Trainer.logName), \(Trainer.checkpointName)")
+        try Inputs.output(args, format, TrainingReport(
+            summary: summary, plannedSteps: settings.steps, evalBytes: settings.evalBytes, context: settings.context,
+            directory: out, files: ModelExport.files + [Trainer.logName, Trainer.checkpointName]))
     }
 
     /// The settings from the flags; defaults in docs/training.md.
@@ -117,13 +119,4 @@ enum TrainCommand {
 
     /// `1.50e-03`.
     static func scientific(_ x: Float) -> String { String(format: "%.2e", Double(x)) }
-
-    /// `m:ss` or `h:mm:ss`.
-    static func clock(_ seconds: Double) -> String {
-        guard seconds.isFinite, seconds >= 0 else { return "?" }
-        let s = Int(seconds.rounded())
-        let (h, m, sec) = (s / 3600, (s / 60) % 60, s % 60)
-        let mm = h > 0 ? (m < 10 ? "0\(m)" : "\(m)") : "\(m)"
-        return (h > 0 ? "\(h):" : "") + mm + ":" + (sec < 10 ? "0\(sec)" : "\(sec)")
-    }
 }

@@ -185,8 +185,12 @@ struct CLITests {
         defer { try? FileManager.default.removeItem(at: out) }
         let result = try CLI.run(["train", "--corpus", "Fixtures/corpora/shakespeare-valid.txt", "--valid", "Fixtures/corpora/shakespeare-valid.txt",
                                   "--layers", "1", "--width", "16", "--heads", "2", "--context", "16", "--steps", "3", "--batch", "2",
-                                  "--log-every", "1", "--eval-bytes", "512", "--out", out.path])
+                                  "--log-every", "1", "--eval-bytes", "512", "--out", out.path, "--format", "json"])
         #expect(result.status == 0, "\(result.stderr)")
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? Object)
+        #expect(report["steps"] as? Int == 3)
+        #expect((report["files"] as? [String])?.contains("model.safetensors") == true)
+        #expect((report["validation_loss"] as? Double).map { $0 > 0 && $0 < log(256) + 0.05 } == true)
         // The first logged loss of a model initialised with N(0, 0.02) weights is ln(256) = 5.545 within 0.05.
         let first = try #require(result.stderr.split(separator: "\n").first { $0.hasPrefix("step 1/") })
         let words = first.split(separator: " ").map(String.init)

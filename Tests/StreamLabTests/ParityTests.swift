@@ -49,6 +49,14 @@ func relativeError(_ got: Tensor, _ ref: Tensor) -> Float {
 
 @Suite("Parity with Hugging Face transformers")
 struct ParityTests {
+    @Test("the references cover the eleven fixture families, three sequences each")
+    func referenceCount() throws {
+        #expect(ReferenceFixture.all.count == 11, "found \(ReferenceFixture.all.map(\.name))")
+        for fixture in ReferenceFixture.all {
+            #expect(try fixture.sequences().map(\.tokens.count) == [1, 6, 13], "\(fixture.name)")
+        }
+    }
+
     @Test("every hook point and the logits match the reference", arguments: ReferenceFixture.all)
     func hookPointsMatch(_ fixture: ReferenceFixture) throws {
         let model = try Transformer.load(from: fixture.modelDirectory, threads: 2)

@@ -15,7 +15,9 @@ struct ProbeParityTests {
     static func reference(_ fixture: ReferenceFixture) throws -> [Object] {
         let url = FixturePaths.reference.appendingPathComponent(fixture.name + ".probes.json")
         let object = try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as! Object
-        return object["sequences"] as! [Object]
+        let sequences = object["sequences"] as! [Object]
+        #expect(sequences.count == 2, "\(fixture.name): \(sequences.count) reference sequences")
+        return sequences
     }
 
     @Test("ablation metrics match", arguments: ReferenceFixture.all)
@@ -38,6 +40,7 @@ struct ProbeParityTests {
                 }
             }
             let sweep = try model.ablationSweep(plan, on: [tokens])
+            #expect(sweep.entries.count == entries.count && entries.count >= 9 * model.architecture.layerCount)
             #expect(scalarClose(sweep.cleanLoss, sequence["clean_loss"] as! Double, tolerance))
             for (entry, reference) in zip(sweep.entries, entries) {
                 let m = entry.metrics
@@ -86,6 +89,7 @@ struct ProbeParityTests {
         var worstIdentity = 0.0
         for sequence in try Self.reference(fixture) {
             let tokens = sequence["tokens"] as! [Int]
+            #expect((sequence["decompositions"] as! [Object]).count >= 2)
             for reference in sequence["decompositions"] as! [Object] {
                 let d = try model.decompose(tokens, position: reference["position"] as! Int, target: reference["target"] as? Int,
                                             heads: reference["heads"] as! Bool)

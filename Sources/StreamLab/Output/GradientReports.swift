@@ -105,26 +105,3 @@ public struct GradientsReport: ProbeReport {
 
     public func svg() -> String? { report.plot(title: title).render() }
 }
-
-/// Token ids of a text with each token's text (the `tokenize` command).
-public struct TokenizationReport: ProbeReport {
-    public let ids: [Int]
-    public let tokens: [String]
-
-    public init(ids: [Int], tokenizer: any Tokenizer) {
-        self.ids = ids
-        tokens = ids.map(tokenizer.displayText)
-    }
-
-    public func table() -> String {
-        var table = TextTable(headers: ["position", "id", "token"], alignments: [.right, .right, .left])
-        for (i, (id, token)) in zip(ids, tokens).enumerated() { table.add([String(i), String(id), Format.token(token)]) }
-        return "\(ids.count) tokens\n" + table.render()
-    }
-
-    public func json() -> JSONOutput { .object([("ids", .ints(ids)), ("tokens", .strings(tokens))]) }
-
-    public func csv() -> String {
-        "position,id,token\n" + zip(ids, tokens).enumerated().map { "\($0),\($1.0),\(CSV.field($1.1))\n" }.joined()
-    }
-}
