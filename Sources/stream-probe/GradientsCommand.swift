@@ -18,7 +18,7 @@ enum GradientsCommand {
             try GradientAnalysis.run(model, sequences: $0, threads: threads, progress: $1)
         }
         let a = model.architecture
-        let title = "Gradient norm by depth: \(loaded.url.lastPathComponent) (\(a.normPlacement.rawValue)-norm\(a.skipConnections ? "" : ", plain"), \(a.layerCount) layers)"
+        let title = "Gradient norm by depth: \(loaded.url.lastPathComponent) (\(a.normPlacement.rawValue)-norm\(a.parallelResidual ? ", parallel blocks" : "")\(a.skipConnections ? "" : ", plain"), \(a.layerCount) layers)"
         try Inputs.output(args, format, GradientsReport(model: loaded.name, source: source, title: title, report: report))
     }
 }

@@ -93,7 +93,10 @@ public struct GradientsReport: ProbeReport {
         self.report = report
     }
 
-    public func table() -> String { "\(model): \(source)\n" + report.table }
+    public func table() -> String {
+        let text = "\(model): \(source)\n" + report.table
+        return text.hasSuffix("\n") ? text : text + "\n"
+    }
 
     public func json() -> JSONOutput {
         var fields: [(String, JSONOutput)] = [("model", .string(model)), ("input", .string(source))]

@@ -40,7 +40,7 @@ public struct ModelSummary: ProbeReport {
     public init(path: String, architecture: Architecture, report: LoadReport, availableBytes: Int?) {
         self.path = path
         self.architecture = architecture
-        parameterCount = report.storedParameterCount
+        parameterCount = architecture.parameterCount      // what config.json implies (tensors not validated)
         dtypes = report.dtypes
         fileCount = report.fileCount
         residentBytes = architecture.estimatedWeightBytes
