@@ -128,6 +128,27 @@ def main():
     case("tensor-shape-mismatch", info, "tensor 'transformer.wte.weight' has shape [8, 5] but the config implies [8, 4]",
          weights=safetensors_bytes(tensors))
     case("truncated-safetensors", info, "(truncated file?)", weights=good[:-40])
+    # Non-finite numbers: in the config, in a stored tensor, or arising in the forward pass.
+    abl = ["ablate", "$CASE", "--tokens", "1,2,3"]
+    case("config-negative-epsilon", abl, "norm epsilon -1.0 must be positive and finite",
+         config=dict(CONFIG, layer_norm_epsilon=-1), weights=good)
+    case("config-infinite-epsilon", abl, "'layer_norm_epsilon' is a number beyond the range of a double, expected a finite number",
+         config=json.dumps(CONFIG).replace('"layer_norm_epsilon": 1e-05', '"layer_norm_epsilon": 1e400'), weights=good)
+    tensors = tiny_tensors()
+    tensors["transformer.h.0.mlp.c_fc.bias"][1][3] = float("nan")
+    case("nan-weight", abl, "tensor 'transformer.h.0.mlp.c_fc.bias' holds NaN or infinite values",
+         weights=safetensors_bytes(tensors))
+    tensors = tiny_tensors()
+    tensors["transformer.wte.weight"][1][5] = float("inf")   # the embedding table is used from the memory map
+    case("infinite-embedding", info, "tensor 'transformer.wte.weight' holds NaN or infinite values",
+         weights=safetensors_bytes(tensors))
+    tensors = tiny_tensors()
+    tensors["transformer.h.0.mlp.c_proj.weight"] = ([F, D], [3e38] * (F * D))   # finite, but its products overflow
+    case("overflow-in-forward", abl, "NaN or infinity first appeared at blocks.0.hook_mlp_out",
+         weights=safetensors_bytes(tensors))
+    case("overflow-in-gradients", ["gradients", "$CASE", "--tokens", "1,2,3"], "NaN or infinity first appeared at blocks.0.hook_mlp_out",
+         weights=safetensors_bytes(tensors))
+
     case("safetensors-header-not-json", info, "header is not valid JSON",
          weights=safetensors_bytes(tiny_tensors(), header_override='{"transformer.wte.weight": {"dtype": "F32", '))
     case("safetensors-header-length-too-large", info, "exceeds the file size", weights=struct.pack("<Q", 10**9) + b"{}")

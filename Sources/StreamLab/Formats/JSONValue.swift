@@ -39,7 +39,9 @@ indirect enum JSONValue: Sendable {
     /// other values by kind.
     var preview: String {
         switch self {
-        case .number(let d): return d.rounded() == d && abs(d) < 1e15 ? String(Int(d)) : String(d)
+        case .number(let d):
+            guard d.isFinite else { return "a number beyond the range of a double" }
+            return d.rounded() == d && abs(d) < 1e15 ? String(Int(d)) : String(d)
         case .string(let s): return s.unicodeScalars.count <= 40 ? "\"\(s)\"" : "a string"
         case .bool(let b): return String(b)
         default: return kindName

@@ -68,6 +68,16 @@ public enum Elementwise {
         for t in 0..<rows { add(b, into: y + t * n, n) }
     }
 
+    /// Whether all `n` floats are finite (x * 0 is NaN exactly for NaN and +-inf).
+    public static func allFinite(_ x: UnsafePointer<Float>, _ n: Int) -> Bool {
+        var acc = V()
+        var i = 0
+        while i + 8 <= n { acc = acc.addingProduct(load(x + i), V()); i += 8 }
+        var s = acc.sum()
+        while i < n { s += x[i] * 0; i += 1 }
+        return s == 0
+    }
+
     /// Dot product of `n` floats.
     @inline(__always)
     public static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {

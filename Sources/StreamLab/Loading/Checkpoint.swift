@@ -84,7 +84,14 @@ public final class Checkpoint: @unchecked Sendable {
             throw LoadError.shapeMismatch(tensor: name, expected: expected, found: info.shape)
         }
         used.insert(name)
-        return files[file].floats(info)
+        let values = files[file].floats(info)
+        try Self.checkFinite(values.withUnsafeBufferPointer { $0.isEmpty || Elementwise.allFinite($0.baseAddress!, $0.count) }, name)
+        return values
+    }
+
+    /// Refuses a tensor holding NaN or infinity, by name.
+    static func checkFinite(_ finite: Bool, _ name: String) throws {
+        if !finite { throw LoadError.nonFiniteTensor(tensor: name) }
     }
 
     /// `name` as a table: a view into the memory map when it is stored as F32
@@ -99,9 +106,13 @@ public final class Checkpoint: @unchecked Sendable {
         used.insert(name)
         let raw = files[file].rawBytes(info)
         if info.dtype == .f32, let start = raw.baseAddress, Int(bitPattern: start) % 4 == 0, rows * width > 0 {
-            return FloatTable(mapped: start.assumingMemoryBound(to: Float.self), rows: rows, width: width, owner: files[file])
+            let base = start.assumingMemoryBound(to: Float.self)
+            try Self.checkFinite(Elementwise.allFinite(base, rows * width), name)
+            return FloatTable(mapped: base, rows: rows, width: width, owner: files[file])
         }
-        return FloatTable(files[file].floats(info), rows: rows, width: width)
+        let values = files[file].floats(info)
+        try Self.checkFinite(values.withUnsafeBufferPointer { $0.isEmpty || Elementwise.allFinite($0.baseAddress!, $0.count) }, name)
+        return FloatTable(values, rows: rows, width: width)
     }
 
     /// Marks a tensor as used without loading it (known non-weights).

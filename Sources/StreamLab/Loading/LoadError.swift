@@ -17,6 +17,7 @@ public enum LoadError: Error, CustomStringConvertible, Equatable {
     case unsupportedModelType(file: String, modelType: String, supported: [String])
     case unsupportedFeature(file: String, feature: String)
     case insufficientMemory(directory: String, needed: Int, available: Int)
+    case nonFiniteTensor(tensor: String)
 
     public var description: String {
         switch self {
@@ -50,6 +51,8 @@ public enum LoadError: Error, CustomStringConvertible, Equatable {
             return "config '\(file)': model_type '\(modelType)' is not supported (supported: \(supported.joined(separator: ", ")))"
         case let .unsupportedFeature(file, feature):
             return "config '\(file)': \(feature) is not supported"
+        case let .nonFiniteTensor(tensor):
+            return "tensor '\(tensor)' holds NaN or infinite values"
         case let .insufficientMemory(directory, needed, available):
             return "the model in '\(directory)' needs about \(Format.bytes(needed)) of memory for its float32 weights but only \(Format.bytes(available)) is available"
         }

@@ -79,6 +79,7 @@ public struct ModelConfig: Sendable {
     public func double(_ key: String, default d: Double, nested: Bool = false) throws -> Double {
         guard let v = value(key, nested: nested) else { return d }
         guard let x = v.double else { throw LoadError.badConfigValue(file: file, key: key, value: v.preview, expected: "a number") }
+        guard x.isFinite else { throw LoadError.badConfigValue(file: file, key: key, value: v.preview, expected: "a finite number") }
         return x
     }
 

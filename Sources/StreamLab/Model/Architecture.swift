@@ -145,11 +145,13 @@ public struct Architecture: Sendable, Equatable {
             return "\(headCount) attention heads are not a multiple of \(keyValueHeadCount) key-value heads"
         }
         if maxPositions <= 0 { return "maximum positions \(maxPositions) must be positive" }
+        if !(normEpsilon > 0) || !normEpsilon.isFinite { return "norm epsilon \(normEpsilon) must be positive and finite" }
+        if !(attentionScale > 0) || !attentionScale.isFinite { return "attention scale \(attentionScale) must be positive and finite" }
         if case let .rotary(dims, base) = positions {
             if dims <= 0 || dims > headDimension || dims % 2 != 0 {
                 return "rotary dimensions \(dims) must be even and within the head dimension \(headDimension)"
             }
-            if !(base > 0) { return "rotary base \(base) must be positive" }
+            if !(base > 0) || !base.isFinite { return "rotary base \(base) must be positive and finite" }
         }
         if parallelResidual && normPlacement == .post { return "parallel residual blocks with post-norm" }
         if parallelResidual && !skipConnections { return "parallel residual blocks without skip connections" }

@@ -329,6 +329,9 @@ public final class GradientPass {
         return model.backward(pass, dLogits: dLogits.pointer, into: gradients, transposed: transposed, paths: paths)
     }
 
+    /// The first hook point of the last forward that held NaN or infinity, if any.
+    public var firstNonFinite: HookPoint? { pass.firstNonFinite }
+
     /// dL/d resid_pre of block 0 after `backward` `[N, D]`.
     public var embeddingStreamGradient: Tensor { pass.gradients.stream.tensor([rows, architecture.width]) }
 

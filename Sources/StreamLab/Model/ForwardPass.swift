@@ -64,6 +64,9 @@ public final class ForwardPass {
     /// whether it ran with interventions (the backward refuses those).
     var order: [Int] = []
     var intervened = false
+    /// The first hook point of the last forward whose array held NaN or
+    /// infinity (`logits` for the final read), if any.
+    public internal(set) var firstNonFinite: HookPoint?
     /// Scratch of the backward pass, made on first use.
     lazy var gradients = GradientBuffers(architecture, rows: rows)
 

@@ -11,6 +11,7 @@ public enum ModelError: Error, CustomStringConvertible, Equatable {
     case invalidArchitecture(String)
     case invalidIntervention(String)
     case tooShortForLoss(length: Int)
+    case nonFinite(where: String, context: String?)
     case unknownHook(name: String, known: [String])
     case unsupported(String)
 
@@ -34,6 +35,8 @@ public enum ModelError: Error, CustomStringConvertible, Equatable {
             return "invalid architecture: \(reason)"
         case let .unknownHook(name, known):
             return "unknown hook '\(name)' (known: \(known.joined(separator: ", ")))"
+        case let .nonFinite(point, context):
+            return "NaN or infinity first appeared at \(point)\(context.map { " (\($0))" } ?? ""): check the model's weights and config"
         case let .tooShortForLoss(length):
             return "the gradient of the next-token loss needs at least 2 tokens, got \(length)"
         case let .invalidIntervention(reason):

@@ -44,6 +44,7 @@ public struct Transformer: Sendable {
         let read = recording.contains(.logits) || recording.contains(.lnFinalScale) || recording.contains(.lnFinalNormalized)
         forward(pass, plan: InterventionPlan(interventions, layerCount: architecture.layerCount), recorder: &recorder,
                 finalRead: read)
+        try checkFinite(pass, interventions.isEmpty ? nil : "with \(interventions.map(String.init(describing:)).joined(separator: ", "))")
         if read { recorder.record(.logits, pass.logits.pointer, shape: [tokens.count, architecture.vocabularySize]) }
         return Run(tokens: tokens, arrays: recorder.arrays)
     }
@@ -131,6 +132,7 @@ public struct Transformer: Sendable {
                      "a pass that keeps activations runs every block once, in order")
         pass.order = plan.order
         pass.intervened = !plan.isClean
+        pass.firstNonFinite = nil
         if start == 0 { embed(pass, plan: plan, recorder: &recorder) }
         for slot in start..<plan.order.count {
             block(plan.order[slot], slot: slot, pass, plan: plan, recorder: &recorder)
@@ -139,6 +141,9 @@ public struct Transformer: Sendable {
             let a = architecture, n = pass.rows
             finalRead(pass.stream.pointer, rows: n, normed: pass.finalNormed?.pointer, mean: pass.finalMean.pointer,
                       rstd: pass.finalRstd.pointer, projected: pass.projected?.pointer, into: pass.logits.pointer)
+            if pass.firstNonFinite == nil && !Elementwise.allFinite(pass.logits.pointer, n * a.vocabularySize) {
+                pass.firstNonFinite = .logits
+            }
             if let normed = pass.finalNormed {
                 recordScale(.lnFinalScale, pass.finalRstd.pointer, rows: n, recorder: &recorder)
                 recorder.record(.lnFinalNormalized, normed.pointer, shape: [n, a.width])
@@ -146,7 +151,9 @@ public struct Transformer: Sendable {
         }
     }
 
-    /// Applies the plan's actions at `point` to the array `[N, width]` and records it.
+    /// Applies the plan's actions at `point` to the array `[N, width]`,
+    /// notes it in `pass.firstNonFinite` if it is the first to hold NaN or
+    /// infinity, and records it.
     func visit(_ point: HookPoint, _ x: UnsafeMutablePointer<Float>, _ pass: ForwardPass, width: Int,
                plan: InterventionPlan, recorder: inout Recorder) {
         if let actions = plan.points[point] {
@@ -156,7 +163,14 @@ public struct Transformer: Sendable {
                 }
             }
         }
+        if pass.firstNonFinite == nil && !Elementwise.allFinite(x, pass.rows * width) { pass.firstNonFinite = point }
         recorder.record(point, x, shape: [pass.rows, width])
+    }
+
+    /// Throws when the last forward of `pass` produced NaN or infinity, naming
+    /// the first hook point where it appeared.
+    func checkFinite(_ pass: ForwardPass, _ context: String? = nil) throws {
+        if let point = pass.firstNonFinite { throw ModelError.nonFinite(where: point.name, context: context) }
     }
 
     /// Records a norm's divisor `[N, 1]` (sigma or RMS, eps included) from its reciprocal.

@@ -113,6 +113,7 @@ extension Transformer {
             // Clean pass, keeping the stream entering every block.
             var recorder = Recorder([.residPre])
             forward(pass, plan: InterventionPlan(layerCount: l), recorder: &recorder)
+            try checkFinite(pass)
             let cleanLogits = FloatBuffer(copying: UnsafeBufferPointer(start: pass.logits.pointer, count: t * v))
             let logZ = (0..<t).map { Distribution.logSumExp(cleanLogits.pointer + $0 * v, v) }
             clean.addLoss(cleanLogits.pointer, logZ: logZ, tokens: tokens, vocabulary: v)
@@ -126,6 +127,7 @@ extension Transformer {
                 } else {
                     forward(pass, plan: ablated, recorder: &silent)
                 }
+                try checkFinite(pass, "with \(plan[k].map(String.init(describing:)).joined(separator: ", "))")
                 sums[k].add(clean: cleanLogits.pointer, logZClean: logZ, intervened: pass.logits.pointer, tokens: tokens,
                             vocabulary: v, threads: threads)
             }

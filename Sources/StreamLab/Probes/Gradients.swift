@@ -72,7 +72,14 @@ public enum GradientAnalysis {
             pass.setSequence(s)
             gradients.zero()
             let loss = pass.forward(model)
+            if let point = pass.firstNonFinite { throw ModelError.nonFinite(where: point.name, context: nil) }
             let paths = pass.backward(model, into: gradients.pointer, paths: true)
+            for (i, p) in paths.enumerated() where !p.residPre.allSatisfy(\.isFinite) {
+                throw ModelError.nonFinite(where: "the gradient at blocks.\(i).hook_resid_pre", context: nil)
+            }
+            if !gradients.array.allSatisfy(\.isFinite) {
+                throw ModelError.nonFinite(where: "the parameter gradients", context: nil)
+            }
             let w = Double(s.count - 1)
             weightTotal += s.count - 1
             lossSum += Double(loss) * w

@@ -35,6 +35,7 @@ extension Transformer {
         pass.setTokens(tokens)
         var recorder = Recorder([.residPre, .residPost])
         forward(pass, plan: InterventionPlan(layerCount: l), recorder: &recorder, finalRead: false)
+        try checkFinite(pass)
         let stacked = FloatBuffer((l + 1) * t * d)                          // [(L+1) T, D]
         let streams = [recorder.arrays[l > 0 ? .residPre(0) : .residPost(0)]] + (0..<l).map { recorder.arrays[.residPost($0)] }
         for (i, stream) in streams.enumerated() {
@@ -42,6 +43,9 @@ extension Transformer {
             source.withUnsafeBufferPointer { (stacked.pointer + i * t * d).update(from: $0.baseAddress!, count: t * d) }
         }
         let logits = finalRead(stacked.pointer, rows: (l + 1) * t)                   // [(L+1) T, V]
+        if !Elementwise.allFinite(logits.pointer, (l + 1) * t * v) {
+            throw ModelError.nonFinite(where: "the logit lens's logits", context: nil)
+        }
         let finalBase = logits.pointer + l * t * v
         let finalLogZ = (0..<t).map { Distribution.logSumExp(finalBase + $0 * v, v) }
         let finalTop = (0..<t).map { Distribution.argmax(finalBase + $0 * v, v) }
