@@ -67,7 +67,7 @@ CONFIG = {"model_type": "gpt2", "vocab_size": V, "n_embd": D, "n_layer": 1, "n_h
           "n_positions": P, "n_inner": None, "activation_function": "gelu_new", "layer_norm_epsilon": 1e-5}
 
 
-def case(name, args, expect, status=1, config=CONFIG, weights=None, files=None):
+def case(name, args, expect, status=1, config=CONFIG, weights=None, files=None, links=None):
     folder = os.path.join(HERE, name)
     os.makedirs(folder, exist_ok=True)
     if config is not None:
@@ -79,6 +79,8 @@ def case(name, args, expect, status=1, config=CONFIG, weights=None, files=None):
     for fname, content in (files or {}).items():
         with open(os.path.join(folder, fname), "wb") as f:
             f.write(content if isinstance(content, bytes) else content.encode())
+    for fname, target in (links or {}).items():         # symbolic links (git keeps them)
+        os.symlink(target, os.path.join(folder, fname))
     args = [a.replace("$CASE", f"{REL}/{name}") for a in args]
     with open(os.path.join(folder, "case.json"), "w") as f:
         json.dump({"args": args, "expect": expect, "status": status}, f, indent=1)
@@ -218,6 +220,17 @@ def main():
     case("text-file-invalid-utf8", ["tokenize", "Fixtures/tokenizers/bytelevel/tokenizer.json", "--text-file", "$CASE/latin1.txt"],
          "invalid UTF-8", config=None, files={"latin1.txt": "caf\xe9 au lait\n".encode("latin-1")})
     case("tokenizer-missing", ["tokenize", "$CASE/none.json", "--prompt", "hi"], "none.json", config=None)
+    # Special files where regular files belong: refused before any read (a FIFO would block, a
+    # device would be read forever). FIFOs cannot be committed; Tests/.../SpecialFileTests.swift makes them.
+    case("config-is-a-device", info, "config.json': it is a device, not a regular file", config=None, weights=good,
+         links={"config.json": "/dev/zero"})
+    case("tokenizer-is-a-device", ["ablate", "$CASE", "--prompt", "hi"], "tokenizer.json: cannot read: it is a device, not a regular file",
+         weights=good, links={"tokenizer.json": "/dev/zero"})
+    case("text-file-is-a-device", ["ablate", good_model, "--tokenizer", "Fixtures/tokenizers/bytelevel/tokenizer.json",
+                                   "--text-file", "/dev/zero"], "/dev/zero: cannot read: it is a device, not a regular file", config=None)
+    case("weights-are-a-device", info, "model.safetensors': it is a device, not a regular file",
+         links={"model.safetensors": "/dev/zero"})
+    case("symlink-loop", info, "a symbolic link loop", config=None, weights=good, links={"config.json": "config.json"})
     # train (issue 7): data, shapes, output directory. Every case fails before anything is written.
     text = "To be, or not to be, that is the question:\n" * 6          # 270 bytes
     def train(case_dir_files, extra, corpus="$CASE/corpus.txt", valid="$CASE/corpus.txt", out="/tmp/streamlab-bad-train-out"):
@@ -233,6 +246,8 @@ def main():
          "cannot read corpus 'Fixtures/bad/no-such-corpus.txt': no such file", config=None, files={"corpus.txt": text})
     case("train-corpus-is-a-directory", train(None, [], corpus="$CASE"), "it is a directory", config=None,
          files={"corpus.txt": text})
+    case("train-corpus-is-a-device", train(None, [], corpus="/dev/zero"), "cannot read corpus '/dev/zero': it is a device",
+         config=None, files={"corpus.txt": text})
     case("train-corpus-empty", train(None, [], corpus="$CASE/empty.txt"), "empty.txt' is empty", config=None,
          files={"corpus.txt": text, "empty.txt": ""})
     case("train-corpus-shorter-than-context", train(None, [], corpus="$CASE/short.txt"),

@@ -39,4 +39,23 @@ struct TextWindowTests {
         _ = Array(stream)
         #expect(stream.error == .invalidUTF8(file: url.path, byteOffset: 2500))
     }
+
+    @Test("a text without line breaks streams in bounded pieces cut between characters", arguments: ["東京の空 ", "東京の空"])
+    func longLine(_ unit: String) throws {
+        let text = String(repeating: unit, count: 3000)           // 9-12 KB, no newline at all
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("windows-line-\(getpid())-\(unit.count).txt")
+        try text.write(to: url, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: url) }
+        let stream = try TokenWindows(url: url, tokenizer: tokenizer, length: 64, stride: 64, chunkBytes: 1000)
+        let first = try #require(stream.next())
+        #expect(first.count == 64)
+        #expect(stream.bytesRead <= 3000, "the first window needed \(stream.bytesRead) bytes buffered")
+        var windows = [first]
+        while let w = stream.next() { windows.append(w) }
+        #expect(stream.error == nil)
+        #expect(stream.bytesRead == text.utf8.count)
+        // Cut only between characters: the tokens still spell the text exactly.
+        #expect(try tokenizer.decode(windows.flatMap { $0 }) == text)
+    }
 }
+

@@ -64,7 +64,7 @@ extension LoadError {
     /// index). An unreadable file is `cannotOpen`; bad JSON becomes `malformed(reason)`.
     static func readJSON(_ path: String, malformed: (String) -> LoadError) throws -> JSONValue {
         let bytes: [UInt8]
-        do { bytes = try FileBytes.read(path) } catch {
+        do { bytes = try FileBytes.read(path, limit: ReadLimit.json) } catch {
             throw LoadError.cannotOpen(path: path, reason: "\(error)")
         }
         do { return try JSONReader.parseLocated(bytes) } catch {

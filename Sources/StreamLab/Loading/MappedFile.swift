@@ -20,17 +20,13 @@ public final class MappedFile: @unchecked Sendable {
     /// - Throws: `LoadError.cannotOpen` when the file is missing or unreadable.
     public init(path: String) throws {
         self.path = path
-        let fd = open(path, O_RDONLY)
-        if fd < 0 { throw LoadError.cannotOpen(path: path, reason: String(cString: strerror(errno))) }
+        let opened: (fd: Int32, size: Int)
+        do { opened = try FileBytes.openRegular(path) } catch {
+            throw LoadError.cannotOpen(path: path, reason: "\(error)")
+        }
+        let fd = opened.fd
         defer { close(fd) }
-        var info = stat()
-        guard fstat(fd, &info) == 0 else {
-            throw LoadError.cannotOpen(path: path, reason: String(cString: strerror(errno)))
-        }
-        if (info.st_mode & S_IFMT) == S_IFDIR {
-            throw LoadError.cannotOpen(path: path, reason: "it is a directory")
-        }
-        count = Int(info.st_size)
+        count = opened.size
         if count == 0 {
             base = nil
             return

@@ -14,7 +14,7 @@ public struct ModelConfig: Sendable {
     /// Reads and parses `config.json` at `url`.
     public init(url: URL) throws {
         file = url.path
-        guard FileManager.default.fileExists(atPath: url.path) else {
+        guard FileBytes.entryExists(url.path) else {
             throw LoadError.missingFile(path: url.path, what: "config")
         }
         let json = try LoadError.readJSON(url.path) { .malformedConfig(file: url.path, reason: $0) }

@@ -30,7 +30,7 @@ public enum TextFile {
             throw TokenizerError.unreadable(file: url.path, reason: "it is a directory")
         }
         do {
-            return try FileBytes.read(url.path)
+            return try FileBytes.read(url.path, limit: ReadLimit.tokenizer)
         } catch {
             throw TokenizerError.unreadable(file: url.path, reason: "\(error)")
         }

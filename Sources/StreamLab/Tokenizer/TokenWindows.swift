@@ -14,8 +14,10 @@ import Foundation
 /// The token windows of a text file, produced while the file is read: the
 /// text is read in chunks of `chunkBytes`, each cut just after a newline that
 /// is followed by a visible ASCII character, checked as UTF-8, tokenized, and
-/// cut into windows of `length` tokens every `stride` tokens. Memory stays
-/// bounded by one chunk and one window, so a file of many gigabytes streams.
+/// cut into windows of `length` tokens every `stride` tokens. A text with no
+/// such newline in two chunks (one long line, CJK lines) is cut after its last
+/// newline, else its last space, else at the last UTF-8 character boundary,
+/// so memory stays bounded by two chunks and the windows whatever the text.
 ///
 /// For GPT-2-style byte-level BPE the cut points are pre-tokenizer boundaries,
 /// so the tokens equal those of the whole text. A SentencePiece-style
@@ -48,16 +50,19 @@ public final class TokenWindows: Sequence, IteratorProtocol {
         self.length = length
         self.stride = stride
         self.chunkBytes = chunkBytes
-        var isDirectory = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+        guard FileManager.default.fileExists(atPath: path) else {
             throw TokenizerError.fileNotFound(file: path)
         }
-        guard !isDirectory, let handle = fopen(path, "rb") else {
-            throw TokenizerError.unreadable(file: path, reason: isDirectory ? "it is a directory" : String(cString: strerror(errno)))
+        let opened: (fd: Int32, size: Int)
+        do { opened = try FileBytes.openRegular(path) } catch {
+            throw TokenizerError.unreadable(file: path, reason: "\(error)")
+        }
+        guard let handle = fdopen(opened.fd, "rb") else {
+            close(opened.fd)
+            throw TokenizerError.unreadable(file: path, reason: String(cString: strerror(errno)))
         }
         file = handle
-        var info = stat()
-        totalBytes = stat(path, &info) == 0 ? Int(info.st_size) : 0
+        totalBytes = opened.size
     }
 
     deinit { if let file { fclose(file) } }
@@ -94,6 +99,17 @@ public final class TokenWindows: Sequence, IteratorProtocol {
         }
     }
 
+    /// Where to cut a buffer with no newline-before-visible-ASCII: after the
+    /// last newline, else after the last space, else before the last byte that
+    /// starts a UTF-8 character (never inside one).
+    static func fallbackCut(_ bytes: [UInt8]) -> Int {
+        if let i = bytes.lastIndex(of: 0x0A), i > 0 { return i + 1 }
+        if let i = bytes.lastIndex(of: 0x20), i > 0 { return i + 1 }
+        var i = bytes.count - 1
+        while i > 0 && bytes[i] & 0xC0 == 0x80 { i -= 1 }
+        return i > 0 ? i : bytes.count
+    }
+
     private func readChunk() {
         guard error == nil, let file else { finished = true; return }
         var buffer = [UInt8](repeating: 0, count: chunkBytes)
@@ -105,8 +121,13 @@ public final class TokenWindows: Sequence, IteratorProtocol {
             // Cut after the last "\n" followed by a visible ASCII byte.
             var i = pending.count - 2
             while i >= 0 && !(pending[i] == 0x0A && pending[i + 1] > 0x20 && pending[i + 1] < 0x7F) { i -= 1 }
-            if i < 0 { return }               // no safe cut yet: read more
-            cut = i + 1
+            if i >= 0 {
+                cut = i + 1
+            } else if pending.count < 2 * chunkBytes {
+                return                        // no safe cut yet: read more
+            } else {
+                cut = Self.fallbackCut(pending)
+            }
         }
         let chunk = Array(pending[0..<cut])
         if let bad = TextFile.firstInvalidUTF8Offset(chunk) {

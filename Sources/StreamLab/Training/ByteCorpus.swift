@@ -20,7 +20,7 @@ public struct ByteCorpus: Sendable {
             throw TrainingError.unreadableCorpus(path: path, reason: "it is a directory")
         }
         let data: [UInt8]
-        do { data = try FileBytes.read(path) } catch {
+        do { data = try FileBytes.read(path, limit: ReadLimit.corpus) } catch {
             throw TrainingError.unreadableCorpus(path: path, reason: "\(error)")
         }
         guard !data.isEmpty else { throw TrainingError.emptyCorpus(path: path) }

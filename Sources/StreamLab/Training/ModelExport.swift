@@ -48,7 +48,7 @@ public enum ByteLevelVocabulary {
     /// single-byte symbols, no merges), so raw bytes are its token ids.
     public static func isByteLevel(directory: URL) -> Bool {
         let url = directory.appendingPathComponent("tokenizer.json")
-        guard let data = try? FileBytes.read(url.path), let json = try? JSONReader.parseLocated(data),
+        guard let data = try? FileBytes.read(url.path, limit: ReadLimit.json), let json = try? JSONReader.parseLocated(data),
               let model = json["model"], model["type"]?.string == "BPE",
               let vocab = model["vocab"], vocab.members?.count == 256,
               (model["merges"]?.array ?? []).isEmpty

@@ -289,7 +289,7 @@ public final class Trainer {
 
     func restore(from path: String) throws {
         func bad(_ reason: String) -> TrainingError { .badCheckpoint(path: path, reason: reason) }
-        guard let bytes = try? FileBytes.read(path) else { throw bad("unreadable") }
+        guard let bytes = try? FileBytes.read(path, limit: 12 * model.layout.count + (1 << 20)) else { throw bad("unreadable") }
         guard bytes.count >= 24, Array(bytes[0..<16]) == Self.magic else { throw bad("not a StreamLab training checkpoint") }
         var length: UInt64 = 0
         for i in 0..<8 { length |= UInt64(bytes[16 + i]) << (8 * UInt64(i)) }

@@ -1,0 +1,54 @@
+import Foundation
+import Testing
+
+/// FIFOs where regular files belong: each is refused at once with one line
+/// (opening a FIFO for reading would block until a writer came). FIFOs cannot be
+/// committed, so this test makes them; devices and symlink loops are cases in
+/// Fixtures/bad.
+@Suite("Special files")
+struct SpecialFileTests {
+    /// Runs stream-probe, failing the test (and killing the child) after `seconds`.
+    static func runBounded(_ arguments: [String], seconds: Double = 20) throws -> CLI.Result? {
+        let process = Process()
+        process.executableURL = CLI.executable
+        process.arguments = arguments
+        process.currentDirectoryURL = FixturePaths.packageRoot
+        let err = Pipe()
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = err
+        try process.run()
+        let deadline = Date().addingTimeInterval(seconds)
+        while process.isRunning && Date() < deadline { usleep(20_000) }
+        if process.isRunning {
+            process.terminate()
+            process.waitUntilExit()
+            return nil
+        }
+        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        return CLI.Result(status: process.terminationStatus, stdout: "", stderr: stderr)
+    }
+
+    @Test("a FIFO as weights, config, shard index, tokenizer or text file is refused without blocking",
+          arguments: ["model.safetensors", "config.json", "model.safetensors.index.json", "tokenizer.json", "text.txt"])
+    func fifo(_ name: String) throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("streamlab-fifo-\(getpid())-\(name)")
+        try? FileManager.default.removeItem(at: dir)
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let model = FixturePaths.root.appendingPathComponent("bad/valid-tiny-gpt2")
+        for file in ["config.json", "model.safetensors"] where file != name && !(name.hasPrefix("model.safetensors") && file == "model.safetensors") {
+            try FileManager.default.copyItem(at: model.appendingPathComponent(file), to: dir.appendingPathComponent(file))
+        }
+        #expect(mkfifo(dir.appendingPathComponent(name).path, 0o644) == 0)
+        var arguments = ["info", dir.path]
+        if name == "tokenizer.json" { arguments = ["ablate", dir.path, "--prompt", "hi"] }
+        if name == "text.txt" {
+            arguments = ["ablate", dir.path, "--tokenizer", "Fixtures/tokenizers/bytelevel/tokenizer.json",
+                         "--text-file", dir.appendingPathComponent(name).path]
+        }
+        let result = try #require(try Self.runBounded(arguments), "stream-probe \(arguments.joined(separator: " ")) blocked on the FIFO")
+        #expect(result.status == 1)
+        #expect(result.stderr.split(separator: "\n").count == 1)
+        #expect(result.stderr.contains("FIFO (named pipe), not a regular file"), "\(result.stderr)")
+    }
+}
