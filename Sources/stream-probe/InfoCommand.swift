@@ -31,7 +31,7 @@ enum TraceCommand {
         let tokens = try Inputs.sequence(args, loaded)
         let run = try loaded.model.run(tokens, recording: kinds)
         try run.writeNpz(to: out)
-        FileHandle.standardError.write(Data("wrote \(run.points.count) arrays for \(tokens.count) tokens to \(out)\n".utf8))
+        Console.err("wrote \(run.points.count) arrays for \(tokens.count) tokens to \(out)\n")
     }
 
     /// `--hooks` as kinds (default all).

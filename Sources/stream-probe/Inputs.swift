@@ -178,9 +178,9 @@ enum Inputs {
         if let path = args.value("--svg") {
             guard let svg = report.svg() else { throw UsageError("option '--svg': this command draws no picture") }
             try AtomicFile.write(svg, to: path)
-            FileHandle.standardError.write(Data("wrote \(path)\n".utf8))
+            Console.err("wrote \(path)\n")
         }
-        print(report.rendered(as: format), terminator: "")
+        try Console.out(report.rendered(as: format))
     }
 }
 
@@ -208,12 +208,12 @@ final class ProgressBar {
         let amount = label == "MB" ? String(format: "%.1f/%.1f MB", Double(done) / 1e6, Double(total) / 1e6) : "\(done)/\(total) \(label)"
         var line = "\r[\(bar)] \(amount), \(Int(elapsed))s elapsed"
         if done < total { line += ", ETA \(Int(eta.rounded()))s   " }
-        FileHandle.standardError.write(Data(line.utf8))
+        Console.err(line)
         drawn = true
     }
 
     /// Ends the line if anything was drawn.
     func finish() {
-        if drawn { FileHandle.standardError.write(Data("\n".utf8)) }
+        if drawn { Console.err("\n") }
     }
 }

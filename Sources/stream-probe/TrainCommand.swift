@@ -71,7 +71,7 @@ enum TrainCommand {
             case let .checkpoint(step, path):
                 line = "step \(step): checkpoint \(path)"
             }
-            FileHandle.standardError.write(Data((line + "\n").utf8))
+            Console.err((line + "\n"))
         }
         try Inputs.output(args, format, TrainingReport(
             summary: summary, plannedSteps: settings.steps, evalBytes: settings.evalBytes, context: settings.context,

@@ -41,10 +41,13 @@ enum StreamProbe {
 
     static func main(_ arguments: [String]) -> Int32 {
         guard let name = arguments.first, name != "--help", name != "-h", name != "help" else {
-            print(overview)
+            do { try Console.out(overview + "\n") } catch { return fail(error) }
             return arguments.isEmpty ? 2 : 0
         }
-        if name == "--version" { print(StreamLab.version); return 0 }
+        if name == "--version" {
+            do { try Console.out(StreamLab.version + "\n") } catch { return fail(error) }
+            return 0
+        }
         guard let (spec, run) = commands[name] else {
             let hint = ParsedArguments.closest(to: name, among: Array(commands.keys)).map { "; did you mean '\($0)'?" } ?? ""
             return fail(UsageError("unknown command '\(name)'\(hint) (commands: \(commands.keys.sorted().joined(separator: ", ")))"))
@@ -52,7 +55,7 @@ enum StreamProbe {
         do {
             let parsed = try ParsedArguments(Array(arguments.dropFirst()), spec: spec)
             if parsed.has("--help") {
-                print(spec.helpText, terminator: "")
+                try Console.out(spec.helpText)
                 return 0
             }
             try run(parsed)
@@ -65,7 +68,7 @@ enum StreamProbe {
     /// Prints `error: <one line>` to stderr; usage mistakes exit 2, others 1.
     static func fail(_ error: Error) -> Int32 {
         let message = String(describing: error).replacingOccurrences(of: "\n", with: " ")
-        FileHandle.standardError.write(Data("error: \(message)\n".utf8))
+        Console.err("error: \(message)\n")
         return error is UsageError ? 2 : 1
     }
 }

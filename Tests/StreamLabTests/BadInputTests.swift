@@ -60,9 +60,10 @@ struct BadInputTests {
 
 @Suite("Interrupted runs")
 struct InterruptTests {
-    @Test("SIGINT while an output is being written leaves neither the file nor its temporary")
-    func interruptLeavesNothing() throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("streamlab-sigint-\(getpid())")
+    @Test("a terminating signal while an output is being written leaves neither the file nor its temporary, and no backtrace",
+          arguments: [SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGALRM, SIGXCPU])
+    func interruptLeavesNothing(_ signal: Int32) throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("streamlab-signal-\(getpid())-\(signal)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
         let out = directory.appendingPathComponent("run.npz")
@@ -70,7 +71,8 @@ struct InterruptTests {
         process.executableURL = CLI.executable
         process.arguments = ["trace", FixturePaths.models.appendingPathComponent("gpt2").path, "--tokens", "1,2,3", "--out", out.path]
         process.environment = ProcessInfo.processInfo.environment.merging(["STREAMLAB_TEST_PAUSE_BEFORE_COMMIT": "20"]) { $1 }
-        process.standardError = Pipe()
+        let err = Pipe()
+        process.standardError = err
         try process.run()
         // Wait for the temporary file: the output is complete but not renamed yet.
         var sawTemporary = false
@@ -80,9 +82,11 @@ struct InterruptTests {
             usleep(25_000)
         }
         #expect(sawTemporary, "the temporary output never appeared")
-        kill(process.processIdentifier, SIGINT)
+        kill(process.processIdentifier, signal)
+        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
-        #expect(process.terminationStatus == 128 + SIGINT)
+        #expect(process.terminationStatus == 128 + signal)
+        #expect(!stderr.contains("Backtrace") && !stderr.contains("Crash"), "\(stderr.prefix(300))")
         let left = try FileManager.default.contentsOfDirectory(atPath: directory.path)
         #expect(left.isEmpty, "files left behind: \(left)")
     }

@@ -5,7 +5,7 @@ import Testing
 /// (opening a FIFO for reading would block until a writer came). FIFOs cannot be
 /// committed, so this test makes them; devices and symlink loops are cases in
 /// Fixtures/bad.
-@Suite("Special files")
+@Suite("Special files and failing streams")
 struct SpecialFileTests {
     /// Runs stream-probe, failing the test (and killing the child) after `seconds`.
     static func runBounded(_ arguments: [String], seconds: Double = 20) throws -> CLI.Result? {
@@ -51,4 +51,34 @@ struct SpecialFileTests {
         #expect(result.stderr.split(separator: "\n").count == 1)
         #expect(result.stderr.contains("FIFO (named pipe), not a regular file"), "\(result.stderr)")
     }
+
+    /// Runs stream-probe with standard output and error sent to the given files.
+    static func run(_ arguments: [String], stdout: String?, stderr: String?) throws -> (status: Int32, stderr: String) {
+        let process = Process()
+        process.executableURL = CLI.executable
+        process.arguments = arguments
+        process.currentDirectoryURL = FixturePaths.packageRoot
+        let errPipe = Pipe()
+        process.standardOutput = stdout.flatMap { FileHandle(forWritingAtPath: $0) } ?? FileHandle.nullDevice
+        process.standardError = stderr.flatMap { FileHandle(forWritingAtPath: $0) } ?? errPipe
+        try process.run()
+        let text = stderr == nil ? String(decoding: errPipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self) : ""
+        process.waitUntilExit()
+        return (process.terminationStatus, text)
+    }
+
+    @Test("a failed standard output is exit 1 with a message; a failed standard error never traps",
+          arguments: [["info", "Fixtures/models/gpt2"], ["ablate", "Fixtures/models/gpt2", "--tokens", "1,2,3", "--format", "json"],
+                      ["--version"], ["tokenize", "Fixtures/tokenizers/bytelevel/tokenizer.json", "--prompt", "hi"]])
+    func writeErrors(_ arguments: [String]) throws {
+        let full = try Self.run(arguments, stdout: "/dev/full", stderr: nil)
+        #expect(full.status == 1)
+        #expect(full.stderr == "error: cannot write to standard output: No space left on device\n", "\(full.stderr)")
+        // An error whose message cannot be written: still its exit status, no crash.
+        let failing = try Self.run(arguments + ["--no-such-flag"], stdout: "/dev/full", stderr: "/dev/full")
+        #expect(failing.status == (arguments == ["--version"] ? 1 : 2))
+        let both = try Self.run(arguments, stdout: "/dev/full", stderr: "/dev/full")
+        #expect(both.status == 1)
+    }
 }
+

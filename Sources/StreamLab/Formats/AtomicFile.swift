@@ -116,16 +116,18 @@ public final class AtomicFile {
         try file.commit()
     }
 
-    /// Removes temporary files when the process is interrupted (SIGINT,
-    /// SIGTERM, SIGHUP), then exits with 128 + signal. Call once from a CLI.
+    /// Removes temporary files when a signal ends the process (SIGINT, SIGTERM,
+    /// SIGHUP, SIGQUIT, SIGUSR1/2, SIGALRM, SIGXCPU, SIGXFSZ, SIGVTALRM, SIGPROF),
+    /// then exits with 128 + signal, without a backtrace. Call once from a CLI.
     public static func installInterruptCleanup() {
         // A parent may have started us with these signals blocked (threads of
         // a test runner often block everything): unblock them.
+        let terminating = [SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGALRM, SIGXCPU, SIGXFSZ, SIGVTALRM, SIGPROF]
         var set = sigset_t()
         sigemptyset(&set)
-        for sig in [SIGINT, SIGTERM, SIGHUP] { sigaddset(&set, sig) }
+        for sig in terminating { sigaddset(&set, sig) }
         sigprocmask(SIG_UNBLOCK, &set, nil)
-        for sig in [SIGINT, SIGTERM, SIGHUP] {
+        for sig in terminating {
             signal(sig) { sig in
                 TemporaryFiles.shared.removeAllForSignal()
                 _exit(128 + sig)
