@@ -220,6 +220,13 @@ def main():
     case("text-file-invalid-utf8", ["tokenize", "Fixtures/tokenizers/bytelevel/tokenizer.json", "--text-file", "$CASE/latin1.txt"],
          "invalid UTF-8", config=None, files={"latin1.txt": "caf\xe9 au lait\n".encode("latin-1")})
     case("tokenizer-missing", ["tokenize", "$CASE/none.json", "--prompt", "hi"], "none.json", config=None)
+    # Terminal injection: strings from files are escaped before they reach the terminal.
+    tensors = tiny_tensors()
+    tensors["evil\x1b[2J\x07\nforged: line"] = ([1], [0.0])
+    case("escape-sequence-in-tensor-name", info, "evil\\x1B[2J\\x07\\x0Aforged: line", status=0,
+         weights=safetensors_bytes(tensors))
+    case("escape-sequence-in-model-type", info, "'gpt2\\x1B[31m\\x0Ared'",
+         config=dict(CONFIG, model_type="gpt2\x1b[31m\nred"), weights=good)
     # Special files where regular files belong: refused before any read (a FIFO would block, a
     # device would be read forever). FIFOs cannot be committed; Tests/.../SpecialFileTests.swift makes them.
     case("config-is-a-device", info, "config.json': it is a device, not a regular file", config=None, weights=good,

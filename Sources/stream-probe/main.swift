@@ -67,7 +67,7 @@ enum StreamProbe {
 
     /// Prints `error: <one line>` to stderr; usage mistakes exit 2, others 1.
     static func fail(_ error: Error) -> Int32 {
-        let message = String(describing: error).replacingOccurrences(of: "\n", with: " ")
+        let message = Format.visible(String(describing: error))      // one line; nothing from a file reaches the terminal raw
         Console.err("error: \(message)\n")
         return error is UsageError ? 2 : 1
     }

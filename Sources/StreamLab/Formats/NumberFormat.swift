@@ -41,6 +41,25 @@ public enum Format {
         return "\"" + out + "\""
     }
 
+    /// `text` safe for a terminal: control characters (C0, DEL, C1), which a
+    /// file could use to move the cursor, ring the bell or forge lines, are
+    /// written as `\x1B` / `\u{9B}`; everything else is kept.
+    public static func visible(_ text: String) -> String {
+        guard text.unicodeScalars.contains(where: isControl) else { return text }
+        var out = ""
+        for u in text.unicodeScalars {
+            if isControl(u) {
+                out += u.value < 0x80 ? "\\x" + (u.value < 0x10 ? "0" : "") + String(u.value, radix: 16, uppercase: true)
+                                      : "\\u{" + String(u.value, radix: 16, uppercase: true) + "}"
+            } else {
+                out.unicodeScalars.append(u)
+            }
+        }
+        return out
+    }
+
+    static func isControl(_ u: Unicode.Scalar) -> Bool { u.value < 0x20 || (u.value >= 0x7F && u.value < 0xA0) }
+
     /// Bytes in binary units, e.g. "12.3 MiB".
     public static func bytes(_ n: Int) -> String {
         let units = ["B", "KiB", "MiB", "GiB", "TiB"]

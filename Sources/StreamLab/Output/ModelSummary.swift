@@ -146,7 +146,7 @@ extension ModelSummary {
     /// Aligned `label  value` lines.
     public func table() -> String {
         let width = rows.map { $0.0.count }.max() ?? 0
-        return rows.map { $0.0 + String(repeating: " ", count: width - $0.0.count + 2) + $0.1 + "\n" }.joined()
+        return rows.map { $0.0 + String(repeating: " ", count: width - $0.0.count + 2) + Format.visible($0.1) + "\n" }.joined()
     }
 
     public func csv() -> String { keyValueCSV(rows) }

@@ -20,9 +20,10 @@ public struct TextTable: Sendable {
 
     /// The table as text, each line ending in a newline.
     public func render() -> String {
-        var widths = headers.map(Self.displayWidth)
-        for row in rows { for (i, cell) in row.enumerated() { widths[i] = max(widths[i], Self.displayWidth(cell)) } }
-        func line(_ cells: [String]) -> String {
+        var widths = headers.map { Self.displayWidth(Format.visible($0)) }
+        for row in rows { for (i, cell) in row.enumerated() { widths[i] = max(widths[i], Self.displayWidth(Format.visible(cell))) } }
+        func line(_ raw: [String]) -> String {
+            let cells = raw.map(Format.visible)       // strings from files never reach the terminal raw
             var parts: [String] = []
             for (i, cell) in cells.enumerated() {
                 let pad = String(repeating: " ", count: widths[i] - Self.displayWidth(cell))
