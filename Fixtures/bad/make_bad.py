@@ -227,6 +227,16 @@ def main():
          weights=safetensors_bytes(tensors))
     case("escape-sequence-in-model-type", info, "'gpt2\\x1B[31m\\x0Ared'",
          config=dict(CONFIG, model_type="gpt2\x1b[31m\nred"), weights=good)
+    # Small lies (issue 13): each refused or reported as what it is.
+    case("trace-empty-hooks", ["trace", good_model, "--tokens", "1,2", "--hooks", "", "--out", "/tmp/streamlab-bad-empty.npz"],
+         "option '--hooks': unknown hook ''", status=2, config=None)
+    case("svg-is-a-directory", ["ablate", good_model, "--tokens", "1,2", "--svg", REL], "option '--svg': 'Fixtures/bad' is a directory",
+         status=2, config=None)
+    case("threads-beyond-64-bit", ["info", good_model, "--threads", "9223372036854775808"], "(beyond a 64-bit integer)",
+         status=2, config=None)
+    tensors = tiny_tensors()
+    tensors["lm_head.weight"] = ([V, D], [9.0] * (V * D))        # a tied model's stray head: transformers ignores it
+    case("tied-model-with-lm-head", info, "unused tensors  lm_head.weight", status=0, weights=safetensors_bytes(tensors))
     # Special files where regular files belong: refused before any read (a FIFO would block, a
     # device would be read forever). FIFOs cannot be committed; Tests/.../SpecialFileTests.swift makes them.
     case("config-is-a-device", info, "config.json': it is a device, not a regular file", config=None, weights=good,
@@ -253,6 +263,8 @@ def main():
          "cannot read corpus 'Fixtures/bad/no-such-corpus.txt': no such file", config=None, files={"corpus.txt": text})
     case("train-corpus-is-a-directory", train(None, [], corpus="$CASE"), "it is a directory", config=None,
          files={"corpus.txt": text})
+    case("train-lr-below-float-range", train(None, ["--lr", "1e-300"]), "outside the range of a 32-bit float", status=2,
+         config=None, files={"corpus.txt": text})
     case("train-corpus-is-a-device", train(None, [], corpus="/dev/zero"), "cannot read corpus '/dev/zero': it is a device",
          config=None, files={"corpus.txt": text})
     case("train-corpus-empty", train(None, [], corpus="$CASE/empty.txt"), "empty.txt' is empty", config=None,

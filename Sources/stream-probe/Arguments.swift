@@ -93,7 +93,12 @@ struct ParsedArguments {
     /// An integer option within `range`, or `defaultValue` when absent.
     func int(_ name: String, default defaultValue: Int, range: ClosedRange<Int>) throws -> Int {
         guard let text = values[name] else { return defaultValue }
-        guard let v = Int(text.trimmingCharacters(in: .whitespaces)) else {
+        let trimmed = text.trimmingCharacters(in: .whitespaces)
+        guard let v = Int(trimmed) else {
+            let digits = trimmed.drop { $0 == "-" || $0 == "+" }
+            if !digits.isEmpty && digits.allSatisfy(\.isASCII) && digits.allSatisfy(\.isNumber) {
+                throw UsageError("option '\(name)' must be within \(range.lowerBound)...\(range.upperBound), got \(trimmed) (beyond a 64-bit integer)")
+            }
             throw UsageError("option '\(name)' expects an integer, got '\(text)'")
         }
         guard range.contains(v) else {

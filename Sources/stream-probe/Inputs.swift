@@ -172,6 +172,23 @@ enum Inputs {
         return layers
     }
 
+    /// Whether an output file can be written, checked before any work: its
+    /// directory exists and is writable, and the path is not a directory.
+    static func checkWritable(_ path: String, flag: String) throws {
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
+            throw UsageError("option '\(flag)': '\(path)' is a directory")
+        }
+        let parent = (path as NSString).deletingLastPathComponent
+        let directory = parent.isEmpty ? "." : parent
+        guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw OutputError.cannotWrite(path: path, reason: "the directory '\(directory)' does not exist")
+        }
+        guard access(directory, W_OK) == 0 else {
+            throw OutputError.cannotWrite(path: path, reason: "the directory '\(directory)' is not writable")
+        }
+    }
+
     /// The one output function of every command: writes the report's picture
     /// to `--svg FILE` if asked, then prints the report in `format`.
     static func output(_ args: ParsedArguments, _ format: String, _ report: some ProbeReport) throws {

@@ -108,8 +108,12 @@ enum TrainCommand {
 
     static func float(_ args: ParsedArguments, _ name: String, default value: Float, positive: Bool) throws -> Float {
         guard let text = args.value(name) else { return value }
-        guard let x = Float(text.trimmingCharacters(in: .whitespaces)), x.isFinite else {
-            throw UsageError("option '\(name)' expects a number, got '\(text)'")
+        guard let wide = Double(text.trimmingCharacters(in: .whitespaces)), wide.isFinite else {
+            throw UsageError("option '\(name)' expects a finite number, got '\(text)'")
+        }
+        let x = Float(wide)
+        if wide != 0 && (x == 0 || !x.isFinite || abs(x) < Float.leastNormalMagnitude) {
+            throw UsageError("option '\(name)' is \(text), outside the range of a 32-bit float (about 1.2e-38 to 3.4e38)")
         }
         if positive ? x <= 0 : x < 0 {
             throw UsageError("option '\(name)' must be \(positive ? "positive" : "non-negative"), got \(text)")

@@ -53,15 +53,35 @@ enum StreamProbe {
             return fail(UsageError("unknown command '\(name)'\(hint) (commands: \(commands.keys.sorted().joined(separator: ", ")))"))
         }
         do {
+            try checkRawArguments()
             let parsed = try ParsedArguments(Array(arguments.dropFirst()), spec: spec)
             if parsed.has("--help") {
                 try Console.out(spec.helpText)
                 return 0
             }
+            // Outputs are checked before any work, so an unwritable one does not cost the computation.
+            for flag in ["--svg", "--out"] where name != "train" {
+                if let path = parsed.value(flag) { try Inputs.checkWritable(path, flag: flag) }
+            }
             try run(parsed)
             return 0
         } catch {
             return fail(error)
+        }
+    }
+
+    /// Refuses an argument that is not valid UTF-8 (Swift would silently
+    /// replace its bytes by U+FFFD), naming it and the option before it.
+    static func checkRawArguments() throws {
+        let argv = CommandLine.unsafeArgv
+        for i in 1..<Int(CommandLine.argc) {
+            guard let p = argv[i] else { continue }
+            let bytes = Array(UnsafeBufferPointer(start: UnsafeRawPointer(p).assumingMemoryBound(to: UInt8.self), count: strlen(p)))
+            if let offset = TextFile.firstInvalidUTF8Offset(bytes) {
+                let previous = i > 1 ? argv[i - 1].map { String(cString: $0) } : nil
+                let which = previous.map { $0.hasPrefix("--") ? "the value of '\($0)'" : "argument \(i)" } ?? "argument \(i)"
+                throw UsageError("\(which) is not valid UTF-8 (byte \(offset) of it)")
+            }
         }
     }
 

@@ -203,16 +203,24 @@ struct CLITests {
 
     @Test("a write that fails after the output was opened leaves no file and no temporary behind")
     func failedWriteLeavesNothing() throws {
-        // The destination is an existing directory: the temporary file is opened and
-        // written in full, then renaming it over the directory fails.
+        // The file-size limit (1 block of 512 bytes, SIGXFSZ ignored) makes a write of
+        // the .npz fail with EFBIG once the temporary file is open and partly written.
         let parent = FileManager.default.temporaryDirectory.appendingPathComponent("streamlab-write-fail-\(getpid())")
-        let out = parent.appendingPathComponent("run.npz")
-        try FileManager.default.createDirectory(at: out.appendingPathComponent("inside"), withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(at: parent, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: parent) }
-        let result = try CLI.run(["trace", "Fixtures/models/gpt2", "--tokens", "1,2,3", "--out", out.path])
-        #expect(result.status == 1)
-        #expect(result.stderr.hasPrefix("error: cannot write '\(out.path)'"), "\(result.stderr)")
-        #expect(try FileManager.default.contentsOfDirectory(atPath: parent.path) == ["run.npz"])
-        #expect(try FileManager.default.contentsOfDirectory(atPath: out.path) == ["inside"])
+        let out = parent.appendingPathComponent("run.npz")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        process.arguments = ["-c", "ulimit -f 1; trap '' XFSZ; exec \"$0\" trace Fixtures/models/gpt2 --tokens 1,2,3 --out \"$1\"",
+                             CLI.executable.path, out.path]
+        process.currentDirectoryURL = FixturePaths.packageRoot
+        let err = Pipe()
+        process.standardError = err
+        try process.run()
+        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 1)
+        #expect(stderr == "error: cannot write '\(out.path)': File too large\n", "\(stderr)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: parent.path).isEmpty)
     }
 }

@@ -80,5 +80,22 @@ struct SpecialFileTests {
         let both = try Self.run(arguments, stdout: "/dev/full", stderr: "/dev/full")
         #expect(both.status == 1)
     }
+
+    @Test("an argument that is not valid UTF-8 is refused, not silently replaced")
+    func invalidUTF8Argument() throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        process.arguments = ["-c", "\"$0\" tokenize Fixtures/tokenizers/bytelevel/tokenizer.json --prompt \"$(printf 'caf\\351')\"",
+                             CLI.executable.path]
+        process.currentDirectoryURL = FixturePaths.packageRoot
+        let err = Pipe()
+        process.standardError = err
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 2)
+        #expect(stderr == "error: the value of '--prompt' is not valid UTF-8 (byte 3 of it)\n", "\(stderr)")
+    }
 }
 

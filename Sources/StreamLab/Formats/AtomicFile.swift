@@ -128,6 +128,9 @@ public final class AtomicFile {
         for sig in terminating { sigaddset(&set, sig) }
         sigprocmask(SIG_UNBLOCK, &set, nil)
         for sig in terminating {
+            // A signal the parent set to be ignored stays ignored (nohup, `trap '' XFSZ`).
+            let previous = signal(sig, SIG_IGN)
+            if let previous, unsafeBitCast(previous, to: Int.self) == unsafeBitCast(SIG_IGN, to: Int.self) { continue }
             signal(sig) { sig in
                 TemporaryFiles.shared.removeAllForSignal()
                 _exit(128 + sig)

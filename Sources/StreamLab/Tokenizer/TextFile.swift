@@ -38,7 +38,7 @@ public enum TextFile {
 
     /// Offset of the first byte of the first ill-formed UTF-8 sequence, nil if the
     /// bytes are well-formed UTF-8 (Unicode 16, table 3-7).
-    static func firstInvalidUTF8Offset(_ bytes: [UInt8]) -> Int? {
+    public static func firstInvalidUTF8Offset(_ bytes: [UInt8]) -> Int? {
         bytes.withUnsafeBufferPointer { firstInvalidUTF8Offset($0) }
     }
 

@@ -193,13 +193,14 @@ struct WeightSource {
     }
 
     /// The unembedding `[E, V]`: the checkpoint's `name` (`[V, E]`, no prefix)
-    /// when untied or when the file carries it anyway, else the transposed
-    /// token embedding `[V, E]`.
+    /// when untied, else the transposed token embedding `[V, E]` (as
+    /// transformers ties them: a tied model's `name` in the file is not used,
+    /// and `info` lists it as unused).
     func unembedding(_ name: String, embedding: FloatTable, architecture a: Architecture) throws -> Linear {
         var head = self
         head.prefix = ""
         let e = a.embeddingWidth, v = a.vocabularySize
-        if !a.tiedEmbeddings || head.has(name) {
+        if !a.tiedEmbeddings {
             return try head.linear(name, bias: nil, layout: .outIn, inputs: e, outputs: v)
         }
         return Linear(weight: PackedMatrix(transposed: embedding.base, rows: e, columns: v, rowStride: e), bias: nil)
