@@ -17,6 +17,7 @@ import os
 import random
 import shutil
 import struct
+import zlib
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REL = "Fixtures/bad"
@@ -77,6 +78,7 @@ def case(name, args, expect, status=1, config=CONFIG, weights=None, files=None, 
         with open(os.path.join(folder, "model.safetensors"), "wb") as f:
             f.write(weights)
     for fname, content in (files or {}).items():
+        os.makedirs(os.path.dirname(os.path.join(folder, fname)), exist_ok=True)
         with open(os.path.join(folder, fname), "wb") as f:
             f.write(content if isinstance(content, bytes) else content.encode())
     for fname, target in (links or {}).items():         # symbolic links (git keeps them)
@@ -291,6 +293,34 @@ def main():
          config=None, files={"corpus.txt": text})
     case("train-zero-heads", train(None, ["--heads", "0"]), "option '--heads' must be within 1...4096, got 0", status=2,
          config=None, files={"corpus.txt": text})
+
+    # train: the output directory and the training state (train-state.bin: magic, header length,
+    # JSON header, tensors, CRC-32 of all before it). Cases that need a real run's state (a damaged
+    # checkpoint, another corpus, a held lock, an interruption) or that fail after training started
+    # (a diverged run, whose progress lines precede the error) are Swift tests: TrainingStateTests.
+    case("train-out-not-a-directory-name", train(None, [], out="."),
+         "--out must end in a directory name, got '.'", config=None, files={"corpus.txt": text})
+    case("train-unfinished-run", train(None, [], out="$CASE/out"),
+         "output directory 'Fixtures/bad/train-unfinished-run/out' has an unfinished run in 'Fixtures/bad/train-unfinished-run/out.partial'; pass --resume",
+         config=None, files={"corpus.txt": text, "out.partial/train-state.bin": "x"})
+    case("train-partial-is-a-file", train(None, [], out="$CASE/out"),
+         "cannot write 'Fixtures/bad/train-partial-is-a-file/out.partial': it exists and is not a directory",
+         config=None, files={"corpus.txt": text, "out.partial": "x"})
+    def state(header, crc=None):
+        body = b"STREAMLAB-TRAIN2" + struct.pack("<Q", len(header)) + header
+        return body + struct.pack("<I", zlib.crc32(body) if crc is None else crc)
+    case("train-resume-not-a-checkpoint", train(None, ["--resume"], out="$CASE/out"),
+         "cannot resume from 'Fixtures/bad/train-resume-not-a-checkpoint/out/train-state.bin': not a StreamLab training checkpoint",
+         config=None, files={"corpus.txt": text, "out/train-state.bin": "To be, or not to be, that is the question"})
+    case("train-resume-format-1", train(None, ["--resume"], out="$CASE/out"),
+         "train-state.bin': it is a format-1 checkpoint without a checksum", config=None,
+         files={"corpus.txt": text, "out/train-state.bin": b"STREAMLAB-TRAIN1" + struct.pack("<Q", 2) + b"{}"})
+    case("train-resume-checksum-mismatch", train(None, ["--resume"], out="$CASE/out"),
+         "train-resume-checksum-mismatch/out/train-state.bin': checksum mismatch (stored CRC-32 00000000, computed", config=None,
+         files={"corpus.txt": text, "out/train-state.bin": state(b"{}", crc=0)})
+    case("train-resume-malformed-header", train(None, ["--resume"], out="$CASE/out"),
+         "train-resume-malformed-header/out/train-state.bin': malformed header", config=None,
+         files={"corpus.txt": text, "out/train-state.bin": state(b'{"format": 2, "step": 1}')})
 
     # gradients (issue 7).
     grad = ["gradients", f"{REL}/valid-tiny-gpt2"]

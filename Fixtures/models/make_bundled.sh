@@ -49,7 +49,8 @@ for norm in $MODELS; do
     continue
   fi
   extra=()
-  if [ -f "$dir/train-state.bin" ]; then extra=(--resume); elif [ -d "$dir" ]; then extra=(--overwrite); fi
+  # An interrupted run waits in $dir.partial (docs/training.md); --resume continues it.
+  if [ -f "$dir.partial/train-state.bin" ] || [ -f "$dir/train-state.bin" ]; then extra=(--resume); elif [ -d "$dir" ]; then extra=(--overwrite); fi
   echo "== $(command_for "$norm") ${extra[*]}"
   $(command_for "$norm") "${extra[@]}"
   rm -f "$dir/train-state.bin"     # 15 MB of optimizer state; not part of the fixture

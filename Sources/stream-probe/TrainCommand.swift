@@ -9,7 +9,7 @@ enum TrainCommand {
         options: [
             OptionSpec(name: "--corpus", valueName: "FILE", help: "training text, read as bytes (vocabulary 256)"),
             OptionSpec(name: "--valid", valueName: "FILE", help: "validation text, scored in non-overlapping windows of the context"),
-            OptionSpec(name: "--out", valueName: "DIR", help: "output directory: model, tokenizer, training.json, train-state.bin"),
+            OptionSpec(name: "--out", valueName: "DIR", help: "output directory: model, tokenizer, training.json, train-state.bin; built in DIR.partial and renamed to DIR when the run ends, so DIR is always one whole run; DIR.lock keeps a second run off it"),
             OptionSpec(name: "--layers", valueName: "N", help: "blocks (default 6)"),
             OptionSpec(name: "--width", valueName: "D", help: "residual width (default 128)"),
             OptionSpec(name: "--heads", valueName: "H", help: "attention heads, must divide the width (default 4)"),
@@ -26,11 +26,11 @@ enum TrainCommand {
             OptionSpec(name: "--seed", valueName: "N", help: "seed of the initialization and the data order (default 1234)"),
             OptionSpec(name: "--eval-every", valueName: "N", help: "validation every N steps, 0 for only at the end (default 250)"),
             OptionSpec(name: "--eval-bytes", valueName: "N", help: "validate on the first N bytes of --valid (default 65536)"),
-            OptionSpec(name: "--checkpoint-every", valueName: "N", help: "save train-state.bin every N steps (default 250)"),
+            OptionSpec(name: "--checkpoint-every", valueName: "N", help: "save DIR.partial/train-state.bin every N steps (default 250); an interrupted run keeps DIR.partial for --resume"),
             OptionSpec(name: "--log-every", valueName: "N", help: "progress line every N steps (default 10)"),
-            OptionSpec(name: "--resume", valueName: nil, help: "continue from DIR/train-state.bin (same settings)"),
+            OptionSpec(name: "--resume", valueName: nil, help: "continue DIR.partial/train-state.bin (an interrupted run) or else DIR/train-state.bin (same settings and corpora, checked)"),
             OptionSpec(name: "--stop-after", valueName: "N", help: "stop at step N this time (checkpoint and model written); continue later with --resume"),
-            OptionSpec(name: "--overwrite", valueName: nil, help: "allow an existing output directory for a fresh run"),
+            OptionSpec(name: "--overwrite", valueName: nil, help: "start afresh although DIR (replaced at the end) or an unfinished DIR.partial exists"),
             Inputs.formatOption,
         ])
 

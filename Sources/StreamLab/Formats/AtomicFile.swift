@@ -132,10 +132,45 @@ public final class AtomicFile {
             let previous = signal(sig, SIG_IGN)
             if let previous, unsafeBitCast(previous, to: Int.self) == unsafeBitCast(SIG_IGN, to: Int.self) { continue }
             signal(sig) { sig in
+                // While a directory is being swapped into place the signal waits
+                // (`withSignalsDeferred`), so the swap is never left half done.
+                if TemporaryFiles.shared.flags[0] != 0 {
+                    TemporaryFiles.shared.flags[1] = sig
+                    return
+                }
                 TemporaryFiles.shared.removeAllForSignal()
                 _exit(128 + sig)
             }
         }
+    }
+
+    /// Runs `body` with SIGINT, SIGTERM and SIGHUP held back: one that
+    /// arrives meanwhile takes effect (cleanup, exit) when `body` returns.
+    public static func withSignalsDeferred<T>(_ body: () throws -> T) rethrows -> T {
+        let flags = TemporaryFiles.shared.flags
+        flags[0] = 1
+        defer {
+            flags[0] = 0
+            let pending = flags[1]
+            if pending != 0 {
+                TemporaryFiles.shared.removeAllForSignal()
+                _exit(128 + pending)
+            }
+        }
+        return try body()
+    }
+}
+
+extension AtomicFile {
+    /// Registers a file to unlink (`directory` false) or an empty directory
+    /// to remove (`directory` true) if the process is interrupted.
+    public static func removeOnInterrupt(_ path: String, directory: Bool = false) {
+        if directory { TemporaryFiles.shared.addDirectory(path) } else { TemporaryFiles.shared.add(path) }
+    }
+
+    /// Undoes `removeOnInterrupt`.
+    public static func keepOnInterrupt(_ path: String) {
+        TemporaryFiles.shared.remove(path)
     }
 }
 
@@ -147,19 +182,28 @@ public final class AtomicFile {
 final class TemporaryFiles: @unchecked Sendable {
     static let shared = TemporaryFiles()
     private let capacity = 64
+    /// Slots 0..<capacity: files to unlink; capacity..<2*capacity: directories to rmdir (if empty).
     private let slots: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>
+    /// [0]: signals deferred (non-zero while a swap runs); [1]: the signal that arrived meanwhile.
+    let flags: UnsafeMutablePointer<Int32>
     private var lock = pthread_mutex_t()
 
     private init() {
-        slots = .allocate(capacity: capacity)
-        slots.initialize(repeating: nil, count: capacity)
+        slots = .allocate(capacity: 2 * capacity)
+        slots.initialize(repeating: nil, count: 2 * capacity)
+        flags = .allocate(capacity: 2)
+        flags.initialize(repeating: 0, count: 2)
         pthread_mutex_init(&lock, nil)
     }
 
-    func add(_ path: String) {
+    func add(_ path: String) { insert(path, from: 0) }
+
+    func addDirectory(_ path: String) { insert(path, from: capacity) }
+
+    private func insert(_ path: String, from start: Int) {
         pthread_mutex_lock(&lock)
         defer { pthread_mutex_unlock(&lock) }
-        for i in 0..<capacity where slots[i] == nil {
+        for i in start..<(start + capacity) where slots[i] == nil {
             slots[i] = strdup(path)
             return
         }
@@ -168,7 +212,7 @@ final class TemporaryFiles: @unchecked Sendable {
     func remove(_ path: String) {
         pthread_mutex_lock(&lock)
         defer { pthread_mutex_unlock(&lock) }
-        for i in 0..<capacity {
+        for i in 0..<(2 * capacity) {
             if let p = slots[i], String(cString: p) == path {
                 slots[i] = nil
                 free(p)
@@ -176,8 +220,10 @@ final class TemporaryFiles: @unchecked Sendable {
         }
     }
 
-    /// Unlinks every registered path; only async-signal-safe calls.
+    /// Unlinks every registered file, then removes the registered directories
+    /// that are empty by then; only async-signal-safe calls.
     func removeAllForSignal() {
         for i in 0..<capacity { if let p = slots[i] { unlink(p) } }
+        for i in capacity..<(2 * capacity) { if let p = slots[i] { rmdir(p) } }
     }
 }

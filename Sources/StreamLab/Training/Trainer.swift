@@ -87,13 +87,34 @@ public struct TrainingSummary: Sendable {
 /// (pre-norm) or GPT-1 (post-norm) layout, AdamW with warm-up and cosine
 /// decay, gradient clipping, periodic validation, a resumable checkpoint
 /// (`train-state.bin`), and at the end a Hugging Face model directory.
+///
+/// The output directory `DIR` is always one consistent run. A run is built
+/// in the sibling `DIR.partial` (its periodic checkpoints too) and renamed
+/// to `DIR` when it ends (all steps, or `stopAfter`), replacing the old `DIR`;
+/// until then `DIR` is untouched. A diverged or failed run removes
+/// `DIR.partial` (a failed one keeps it when it holds a checkpoint to resume);
+/// an interrupted one keeps it only when it holds a checkpoint. `resume`
+/// continues `DIR.partial/train-state.bin` if there is one (an unfinished
+/// run), else `DIR/train-state.bin` (a run stopped with `stopAfter`). The
+/// lock file `DIR.lock` (`flock`) keeps a second run off the same `DIR`.
 public final class Trainer {
     public let settings: TrainingSettings
     public let model: TrainableModel
     public let corpus: ByteCorpus
     public let validation: ByteCorpus
+    /// The output directory (trailing slashes removed).
     public let directory: String
+    /// Where this run is built: `directory + ".partial"`.
+    public let partialDirectory: String
     public let threads: Int
+    /// The checkpoint restored (nil for a fresh run).
+    public let resumedFrom: String?
+    /// Whether the run continues in an existing `partialDirectory`.
+    let continuesPartial: Bool
+    let lock: PathLock
+    /// CRC-32 of the training and validation corpora (hex), recorded in the checkpoint.
+    let corpusCRC: String
+    let validationCRC: String
     let optimizer: AdamW
     let pass: GradientPass
     let schedule: LearningRateSchedule
@@ -107,10 +128,14 @@ public final class Trainer {
 
     public static let checkpointName = "train-state.bin"
     public static let logName = "training.json"
+    public static let partialSuffix = ".partial"
+    public static let lockSuffix = ".lock"
 
-    /// Checks everything before any file is written: data, shape, output
-    /// directory. `resume` continues `directory/train-state.bin`;
-    /// `overwrite` allows an existing directory for a fresh run.
+    /// Checks everything before any output is written (only the lock file
+    /// `directory.lock` is created): data, shape, output directory, the
+    /// checkpoint to resume. `resume` continues `directory.partial/train-state.bin`
+    /// or else `directory/train-state.bin`; `overwrite` allows an existing
+    /// directory (and discards an unfinished run) for a fresh run.
     public init(settings: TrainingSettings, corpus: ByteCorpus, validation: ByteCorpus, directory: String,
                 threads: Int, resume: Bool = false, overwrite: Bool = false) throws {
         let a = try settings.architecture()
@@ -122,22 +147,45 @@ public final class Trainer {
             throw TrainingError.invalidSetting("--lr must be a positive number, got \(settings.learningRate)")
         }
         guard settings.warmup >= 0 else { throw TrainingError.invalidSetting("--warmup must be >= 0, got \(settings.warmup)") }
-        let exists = FileManager.default.fileExists(atPath: directory)
-        let checkpointPath = directory + "/" + Self.checkpointName
-        if exists && (try? FileManager.default.contentsOfDirectory(atPath: directory)) == nil {
-            throw OutputError.cannotWrite(path: directory, reason: "it exists and is not a directory")
+        guard let (parent, _) = OutputDirectory.split(directory) else {
+            throw TrainingError.invalidSetting("--out must end in a directory name, got '\(directory)'")
         }
+        var dir = directory
+        while dir.count > 1 && dir.hasSuffix("/") { dir.removeLast() }
+        let partial = dir + Self.partialSuffix
+        // Everything below happens under the lock (released when this init throws).
+        try OutputDirectory.create(parent)
+        guard let lock = try PathLock(lockPath: dir + Self.lockSuffix) else {
+            throw TrainingError.outputLocked(path: dir, lockPath: dir + Self.lockSuffix)
+        }
+        for path in [dir, partial] where OutputDirectory.exists(path) && !OutputDirectory.isDirectory(path) {
+            throw OutputError.cannotWrite(path: path, reason: "it exists and is not a directory")
+        }
+        let partialCheckpoint = partial + "/" + Self.checkpointName
+        let partialHasCheckpoint = OutputDirectory.exists(partialCheckpoint)
+        var source: String? = nil
         if resume {
-            guard FileManager.default.fileExists(atPath: checkpointPath) else {
-                throw TrainingError.badCheckpoint(path: checkpointPath, reason: "no such file (nothing to resume)")
+            if partialHasCheckpoint {
+                source = partialCheckpoint
+            } else if OutputDirectory.exists(dir + "/" + Self.checkpointName) {
+                source = dir + "/" + Self.checkpointName
+            } else {
+                throw TrainingError.badCheckpoint(path: dir + "/" + Self.checkpointName, reason: "no such file (nothing to resume)")
             }
-        } else if exists && !overwrite {
-            throw TrainingError.outputExists(path: directory)
+        } else if !overwrite {
+            if OutputDirectory.exists(dir) { throw TrainingError.outputExists(path: dir) }
+            if partialHasCheckpoint { throw TrainingError.unfinishedRun(path: dir, partial: partial) }
         }
         self.settings = settings
         self.corpus = corpus
         self.validation = validation
-        self.directory = directory
+        self.directory = dir
+        partialDirectory = partial
+        resumedFrom = source
+        continuesPartial = source == partialCheckpoint
+        self.lock = lock
+        corpusCRC = Self.crc(corpus)
+        validationCRC = Self.crc(validation)
         self.threads = max(1, threads)
         model = try TrainableModel(architecture: a, seed: settings.seed)
         optimizer = AdamW(layout: model.layout, settings: .init(beta1: settings.beta1, beta2: settings.beta2,
@@ -146,7 +194,21 @@ public final class Trainer {
         schedule = LearningRateSchedule(peak: settings.learningRate, warmup: settings.warmup, total: settings.steps,
                                         floor: settings.finalFraction)
         rng = SeededRandom(seed: settings.seed ^ 0x5EED_DA7A)
-        if resume { try restore(from: checkpointPath) }
+        if let source { try restore(from: source) }
+    }
+
+    static func crc(_ corpus: ByteCorpus) -> String {
+        hex(corpus.bytes.withUnsafeBytes { CRC32.checksum($0) })
+    }
+
+    /// Size and CRC-32 of a corpus, as the checkpoint records them.
+    static func digest(bytes: Int, crc: String) -> JSONOutput {
+        .object([("bytes", .int(bytes)), ("crc32", .string(crc))])
+    }
+
+    static func hex(_ x: UInt32) -> String {
+        let h = String(x, radix: 16)
+        return String(repeating: "0", count: 8 - h.count) + h
     }
 
     /// Trains to `settings.steps` (or only up to step `stopAfter`, then
@@ -154,7 +216,31 @@ public final class Trainer {
     /// writes the model directory; returns the summary.
     @discardableResult
     public func run(stopAfter: Int? = nil, progress: (TrainingEvent) -> Void = { _ in }) throws -> TrainingSummary {
-        try ModelExport.createDirectory(directory)
+        defer { lock.release() }
+        if !continuesPartial {
+            // A leftover of a run discarded by --overwrite, or one that never checkpointed.
+            OutputDirectory.remove(partialDirectory)
+        }
+        try OutputDirectory.create(partialDirectory)
+        AtomicFile.removeOnInterrupt(partialDirectory, directory: true)
+        defer { AtomicFile.keepOnInterrupt(partialDirectory) }
+        do {
+            let summary = try train(stopAfter: stopAfter, progress: progress)
+            try OutputDirectory.replace(directory, with: partialDirectory)
+            return summary
+        } catch {
+            // A diverged run leaves nothing (resuming it would diverge again); another
+            // failure keeps the unfinished run only when it has a checkpoint to resume.
+            if case TrainingError.diverged = error {
+                OutputDirectory.remove(partialDirectory)
+            } else if !OutputDirectory.exists(partialDirectory + "/" + Self.checkpointName) {
+                OutputDirectory.remove(partialDirectory)
+            }
+            throw error
+        }
+    }
+
+    func train(stopAfter: Int?, progress: (TrainingEvent) -> Void) throws -> TrainingSummary {
         let s = settings
         let tokensPerStep = Double(s.batch * s.context)
         progress(.started(parameters: model.layout.count, startStep: step, threads: threads))
@@ -162,6 +248,7 @@ public final class Trainer {
         var lastNorm: Float = 0
         var lastTrainLoss: Float = .nan
         let end = min(s.steps, stopAfter ?? s.steps)
+        var checkpointed = -1
         while step < end {
             let t0 = DispatchTime.now().uptimeNanoseconds
             let (tokens, targets) = corpus.sample(batch: s.batch, context: s.context, rng: &rng)
@@ -180,7 +267,7 @@ public final class Trainer {
             windowSteps += 1
             lastTrainLoss = loss
             if !loss.isFinite {
-                throw TrainingError.invalidSetting("training diverged at step \(step): the loss is \(loss); try a lower --lr or a longer --warmup")
+                throw TrainingError.diverged(step: step, loss: "\(loss)")
             }
             if step % max(1, s.logEvery) == 0 || step == s.steps {
                 let now = DispatchTime.now().uptimeNanoseconds
@@ -202,16 +289,21 @@ public final class Trainer {
                 windowStart = DispatchTime.now().uptimeNanoseconds   // validation time is not training time
             }
             if last || (s.checkpointEvery > 0 && step % s.checkpointEvery == 0) {
-                let path = directory + "/" + Self.checkpointName
+                let path = partialDirectory + "/" + Self.checkpointName
                 try saveCheckpoint(to: path)
                 try writeLog()
+                checkpointed = step
                 progress(.checkpoint(step: step, path: path))
             }
+        }
+        if checkpointed != step {
+            // Nothing left to train (a resumed run that had ended): the new directory still gets the state.
+            try saveCheckpoint(to: partialDirectory + "/" + Self.checkpointName)
         }
         // The final training loss in the validation measure (the first evalBytes of the corpus,
         // non-overlapping windows), so that training and validation losses compare directly.
         finalTrainLoss = Self.evaluate(try model.transformer(), pass: pass, windows: corpus.evaluationWindows(context: s.context, limit: s.evalBytes)).loss
-        try ModelExport.write(model, to: directory)
+        try ModelExport.write(model, to: partialDirectory)
         try writeLog()
         let final = validations.last
         return TrainingSummary(steps: step, trainLoss: finalTrainLoss ?? Double(lastTrainLoss), validationLoss: final?.loss ?? .nan,
@@ -258,28 +350,38 @@ public final class Trainer {
 
     // MARK: - Checkpoints
 
-    static let magic = Array("STREAMLAB-TRAIN1".utf8)
+    static let magic = Array("STREAMLAB-TRAIN2".utf8)
+    static let formatOneMagic = Array("STREAMLAB-TRAIN1".utf8)
 
     /// `train-state.bin`: 16 magic bytes, a little-endian UInt64 header
     /// length, a JSON header (format, step, parameter count, RNG state,
-    /// elapsed seconds, settings, log), then float32 parameters, Adam first
-    /// and second moments (`parameter count` each).
+    /// elapsed seconds, settings, the size and CRC-32 of the training and
+    /// validation corpora, log), then float32 parameters, Adam first and
+    /// second moments (`parameter count` each), and last the little-endian
+    /// CRC-32 of every byte before it.
     func saveCheckpoint(to path: String) throws {
         let header = JSONOutput.object([
-            ("format", .int(1)), ("step", .int(step)), ("optimizer_step", .int(optimizer.step)),
+            ("format", .int(2)), ("step", .int(step)), ("optimizer_step", .int(optimizer.step)),
             ("parameter_count", .int(model.layout.count)),
             ("rng", .strings(rng.stateWords.map { String($0, radix: 16) })), ("elapsed_seconds", .double(elapsed)),
-            ("settings", settings.json), ("log", logJSON),
+            ("settings", settings.json), ("corpus", Self.digest(bytes: corpus.count, crc: corpusCRC)),
+            ("validation", Self.digest(bytes: validation.count, crc: validationCRC)), ("log", logJSON),
         ]).serialized()
         var prefix = Self.magic
         prefix.le64(UInt64(header.utf8.count))
         let file = try AtomicFile(path: path)
         do {
-            try file.write(prefix + Array(header.utf8))
+            var crc = CRC32()
+            let head = prefix + Array(header.utf8)
+            head.withUnsafeBytes { crc.update($0) }
+            try file.write(head)
             let (m, v) = optimizer.moments
             for buffer in [model.flatParameters, m, v] {
-                try buffer.withUnsafeBytes { try file.write($0) }
+                try buffer.withUnsafeBytes { crc.update($0); try file.write($0) }
             }
+            var trailer: [UInt8] = []
+            for i in 0..<4 { trailer.append(UInt8(truncatingIfNeeded: crc.value >> (8 * UInt32(i)))) }
+            try file.write(trailer)
             try file.commit()
         } catch {
             file.abandon()
@@ -290,12 +392,23 @@ public final class Trainer {
     func restore(from path: String) throws {
         func bad(_ reason: String) -> TrainingError { .badCheckpoint(path: path, reason: reason) }
         guard let bytes = try? FileBytes.read(path, limit: 12 * model.layout.count + (1 << 20)) else { throw bad("unreadable") }
-        guard bytes.count >= 24, Array(bytes[0..<16]) == Self.magic else { throw bad("not a StreamLab training checkpoint") }
+        if bytes.count >= 16 && Array(bytes[0..<16]) == Self.formatOneMagic {
+            throw bad("it is a format-1 checkpoint without a checksum (an older StreamLab); start afresh with --overwrite")
+        }
+        guard bytes.count >= 28, Array(bytes[0..<16]) == Self.magic else { throw bad("not a StreamLab training checkpoint") }
+        // The checksum first: a damaged file is refused before any of it is believed.
+        let body = bytes.count - 4
+        var stored: UInt32 = 0
+        for i in 0..<4 { stored |= UInt32(bytes[body + i]) << (8 * UInt32(i)) }
+        let computed = bytes.withUnsafeBytes { CRC32.checksum(UnsafeRawBufferPointer(rebasing: $0[0..<body])) }
+        guard stored == computed else {
+            throw bad("checksum mismatch (stored CRC-32 \(Self.hex(stored)), computed \(Self.hex(computed))): the file is damaged")
+        }
         var length: UInt64 = 0
         for i in 0..<8 { length |= UInt64(bytes[16 + i]) << (8 * UInt64(i)) }
-        guard length <= UInt64(bytes.count - 24) else { throw bad("truncated header") }
+        guard length <= UInt64(body - 24) else { throw bad("truncated header") }
         let headerEnd = 24 + Int(length)
-        guard let header = try? JSONReader.parseLocated(Array(bytes[24..<headerEnd])), header["format"]?.int == 1,
+        guard let header = try? JSONReader.parseLocated(Array(bytes[24..<headerEnd])), header["format"]?.int == 2,
               let savedStep = header["step"]?.int, let optimizerStep = header["optimizer_step"]?.int,
               let count = header["parameter_count"]?.int,
               let words = header["rng"]?.array?.compactMap({ $0.string.flatMap { UInt64($0, radix: 16) } }),
@@ -312,7 +425,16 @@ public final class Trainer {
                     path: path, reason: "it was trained with \(key) = \(savedValue?.serialized() ?? "nothing"), this run has \(value.serialized()); use the same settings")
             }
         }
-        guard bytes.count == headerEnd + 3 * count * 4 else { throw bad("expected \(3 * count * 4) bytes of tensors after the header, found \(bytes.count - headerEnd)") }
+        for (key, name, flag, corpus, crc) in [("corpus", "training corpus", "--corpus", self.corpus, corpusCRC),
+                                               ("validation", "validation corpus", "--valid", validation, validationCRC)] {
+            let savedBytes = header[key]?["bytes"]?.int, savedCRC = header[key]?["crc32"]?.string
+            if savedBytes != corpus.count || savedCRC != crc {
+                let was = savedBytes.map { "\($0) bytes with CRC-32 \(savedCRC ?? "?")" } ?? "unrecorded data"
+                throw TrainingError.checkpointMismatch(
+                    path: path, reason: "the \(name) differs: it was trained on \(was), \(flag) '\(corpus.path)' has \(corpus.count) bytes with CRC-32 \(crc); use the same \(flag)")
+            }
+        }
+        guard body == headerEnd + 3 * count * 4 else { throw bad("expected \(3 * count * 4) bytes of tensors after the header, found \(body - headerEnd)") }
         func floats(_ k: Int) -> [Float] {
             bytes.withUnsafeBytes { raw in
                 (0..<count).map { Float(bitPattern: raw.loadUnaligned(fromByteOffset: headerEnd + (k * count + $0) * 4, as: UInt32.self).littleEndian) }
@@ -363,7 +485,7 @@ public final class Trainer {
             ("final_loss_measure", .string("mean next-byte loss over positions 0..T-2 of non-overlapping windows of the context in the first eval_bytes bytes of each file")),
             ("log", logJSON),
         ])
-        try AtomicFile.write(doc.serialized() + "\n", to: directory + "/" + Self.logName)
+        try AtomicFile.write(doc.serialized() + "\n", to: partialDirectory + "/" + Self.logName)
     }
 }
 

@@ -9,6 +9,9 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable {
     case badCheckpoint(path: String, reason: String)
     case checkpointMismatch(path: String, reason: String)
     case invalidSetting(String)
+    case diverged(step: Int, loss: String)
+    case outputLocked(path: String, lockPath: String)
+    case unfinishedRun(path: String, partial: String)
 
     public var description: String {
         switch self {
@@ -28,6 +31,12 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable {
             return "cannot resume from '\(path)': \(reason)"
         case let .invalidSetting(reason):
             return reason
+        case let .diverged(step, loss):
+            return "training diverged at step \(step): the loss is \(loss); the output directory is left as it was (try a lower --lr or a longer --warmup)"
+        case let .outputLocked(path, lockPath):
+            return "output directory '\(path)' is in use: another train run holds its lock '\(lockPath)'"
+        case let .unfinishedRun(path, partial):
+            return "output directory '\(path)' has an unfinished run in '\(partial)'; pass --resume to continue it or --overwrite to start afresh"
         }
     }
 }
