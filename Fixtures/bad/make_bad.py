@@ -239,6 +239,12 @@ def main():
     tensors = tiny_tensors()
     tensors["lm_head.weight"] = ([V, D], [9.0] * (V * D))        # a tied model's stray head: transformers ignores it
     case("tied-model-with-lm-head", info, "unused tensors  lm_head.weight", status=0, weights=safetensors_bytes(tensors))
+    # Outputs that are not regular files: a device is written in place (never replaced by a file),
+    # a link to a directory is refused before any work.
+    case("svg-to-a-device", ["ablate", good_model, "--tokens", "1,2", "--svg", "$CASE/chart.svg"], "delta_loss", status=0,
+         config=None, links={"chart.svg": "/dev/null"})
+    case("svg-link-to-a-directory", ["ablate", good_model, "--tokens", "1,2", "--svg", "$CASE/chart.svg"], "' is a directory",
+         status=2, config=None, links={"chart.svg": "/tmp"})
     # Special files where regular files belong: refused before any read (a FIFO would block, a
     # device would be read forever). FIFOs cannot be committed; Tests/.../SpecialFileTests.swift makes them.
     case("config-is-a-device", info, "config.json': it is a device, not a regular file", config=None, weights=good,

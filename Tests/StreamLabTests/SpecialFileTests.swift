@@ -97,5 +97,45 @@ struct SpecialFileTests {
         #expect(process.terminationStatus == 2)
         #expect(stderr == "error: the value of '--prompt' is not valid UTF-8 (byte 3 of it)\n", "\(stderr)")
     }
+
+    @Test("outputs respect what is there: a device is written in place, a symbolic link is kept and its file replaced")
+    func outputsInPlace() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("streamlab-outputs-\(getpid())")
+        try? FileManager.default.removeItem(at: dir)
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let ablate = ["ablate", "Fixtures/models/gpt2", "--tokens", "1,2,3", "--svg"]
+
+        // /dev/null stays a character device.
+        let null = try CLI.run(ablate + ["/dev/null"])
+        #expect(null.status == 0, "\(null.stderr)")
+        var info = stat()
+        #expect(stat("/dev/null", &info) == 0 && (info.st_mode & S_IFMT) == S_IFCHR)
+
+        // A link to a file: the link stays, the file gets the picture.
+        let target = dir.appendingPathComponent("chart.svg"), link = dir.appendingPathComponent("link.svg")
+        try "old".write(to: target, atomically: true, encoding: .utf8)
+        #expect(symlink("chart.svg", link.path) == 0)
+        let linked = try CLI.run(ablate + [link.path])
+        #expect(linked.status == 0, "\(linked.stderr)")
+        #expect(lstat(link.path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFLNK, "the link was replaced")
+        #expect(try String(contentsOf: target, encoding: .utf8).hasPrefix("<?xml"))
+
+        // A dangling link: the file it names is created, the link kept.
+        let dangling = dir.appendingPathComponent("dangling.npz"), named = dir.appendingPathComponent("named.npz")
+        #expect(symlink("named.npz", dangling.path) == 0)
+        let trace = try CLI.run(["trace", "Fixtures/models/gpt2", "--tokens", "1,2", "--out", dangling.path])
+        #expect(trace.status == 0, "\(trace.stderr)")
+        #expect(lstat(dangling.path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFLNK)
+        #expect(FileManager.default.fileExists(atPath: named.path))
+
+        // A FIFO nobody reads: refused at once, not blocked on.
+        let fifo = dir.appendingPathComponent("pipe.svg")
+        #expect(mkfifo(fifo.path, 0o644) == 0)
+        let blocked = try #require(try Self.runBounded(ablate + [fifo.path]), "blocked on a FIFO with no reader")
+        #expect(blocked.status == 1)
+        #expect(blocked.stderr.contains("it is a FIFO with no reader"), "\(blocked.stderr)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted() == ["chart.svg", "dangling.npz", "link.svg", "named.npz", "pipe.svg"])
+    }
 }
 

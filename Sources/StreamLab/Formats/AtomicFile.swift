@@ -22,19 +22,51 @@ public enum OutputError: Error, CustomStringConvertible, Equatable {
 /// A file written under a temporary name in the destination's directory and
 /// renamed into place only when complete, so a failed or interrupted run never
 /// leaves a partial output. Temporary files of interrupted runs are removed by
-/// the SIGINT/SIGTERM handler (`AtomicFile.installInterruptCleanup`).
+/// the signal handler (`AtomicFile.installInterruptCleanup`).
+///
+/// What is at the destination is respected: a symbolic link is followed and
+/// the file it names is replaced (the link stays); a character device
+/// (`/dev/null`) or a FIFO with a reader is written in place, never replaced;
+/// a directory, a socket or a block device is refused.
 public final class AtomicFile {
     public let path: String
+    /// The file that is replaced: `path` with symbolic links followed.
+    let target: String
+    /// Empty when writing in place.
     let temporaryPath: String
+    /// Writing straight into a device or FIFO.
+    let inPlace: Bool
     private var fd: Int32
     private var finished = false
 
-    /// Creates the temporary file next to `path`.
+    /// Opens the output: a temporary file next to the (link-resolved) destination,
+    /// or the device / FIFO itself.
     public init(path: String) throws {
         self.path = path
-        let slash = path.lastIndex(of: "/")
-        let directory = slash.map { String(path[..<$0]) } ?? "."
-        let name = slash.map { String(path[path.index(after: $0)...]) } ?? path
+        let target = try Self.resolveLinks(path)
+        self.target = target
+        var info = stat()
+        if stat(target, &info) == 0, (info.st_mode & S_IFMT) != S_IFREG {
+            let kind = info.st_mode & S_IFMT
+            switch kind {
+            case S_IFCHR, S_IFIFO:
+                let fd = open(target, O_WRONLY | (kind == S_IFIFO ? O_NONBLOCK : 0))
+                if fd < 0 {
+                    let reason = errno == ENXIO ? "it is a FIFO with no reader" : String(cString: strerror(errno))
+                    throw OutputError.cannotWrite(path: path, reason: reason)
+                }
+                _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK)
+                self.fd = fd
+                temporaryPath = ""
+                inPlace = true
+                return
+            case S_IFDIR: throw OutputError.cannotWrite(path: path, reason: "it is a directory")
+            default: throw OutputError.cannotWrite(path: path, reason: "it is not a regular file, a character device or a FIFO")
+            }
+        }
+        let slash = target.lastIndex(of: "/")
+        let directory = slash.map { String(target[..<$0]) } ?? "."
+        let name = slash.map { String(target[target.index(after: $0)...]) } ?? target
         if name.isEmpty { throw OutputError.cannotWrite(path: path, reason: "not a file name") }
         var template = Array("\(directory.isEmpty ? "/" : directory)/.\(name).tmp-XXXXXX".utf8CString)
         let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
@@ -42,9 +74,31 @@ public final class AtomicFile {
             throw OutputError.cannotWrite(path: path, reason: String(cString: strerror(errno)))
         }
         self.fd = fd
+        inPlace = false
         temporaryPath = template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
         fchmod(fd, 0o644)
         TemporaryFiles.shared.add(temporaryPath)
+    }
+
+    /// `path` with every symbolic link along its last component followed
+    /// (a dangling link resolves to the file it would name).
+    static func resolveLinks(_ path: String) throws -> String {
+        var current = path
+        for _ in 0..<40 {
+            var info = stat()
+            guard lstat(current, &info) == 0, (info.st_mode & S_IFMT) == S_IFLNK else { return current }
+            var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+            let n = readlink(current, &buffer, Int(PATH_MAX))
+            guard n > 0 else { return current }
+            let link = String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            if link.hasPrefix("/") {
+                current = link
+            } else {
+                let slash = current.lastIndex(of: "/")
+                current = slash.map { String(current[...$0]) + link } ?? link
+            }
+        }
+        throw OutputError.cannotWrite(path: path, reason: "a symbolic link loop")
     }
 
     deinit {
@@ -82,6 +136,12 @@ public final class AtomicFile {
         if let pause = getenv("STREAMLAB_TEST_PAUSE_BEFORE_COMMIT").flatMap({ Double(String(cString: $0)) }), pause > 0 {
             usleep(UInt32(min(pause, 60) * 1_000_000))
         }
+        if inPlace {
+            close(fd)
+            fd = -1
+            finished = true
+            return
+        }
         if fsync(fd) != 0 && errno != EINVAL {
             let reason = String(cString: strerror(errno))
             abandon()
@@ -89,7 +149,7 @@ public final class AtomicFile {
         }
         close(fd)
         fd = -1
-        if rename(temporaryPath, path) != 0 {
+        if rename(temporaryPath, target) != 0 {
             let reason = String(cString: strerror(errno))
             unlink(temporaryPath)
             finished = true
@@ -104,6 +164,7 @@ public final class AtomicFile {
     public func abandon() {
         guard !finished else { return }
         if fd >= 0 { close(fd); fd = -1 }
+        if inPlace { finished = true; return }
         unlink(temporaryPath)
         finished = true
         TemporaryFiles.shared.remove(temporaryPath)
