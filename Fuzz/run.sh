@@ -33,7 +33,9 @@ fi
 for target in $targets; do
     mkdir -p "Fuzz/corpus/$target" "Fuzz/crashes/$target"
     echo "fuzzing $target for $seconds s ..." >&2
-    STREAMLAB_FUZZ_TARGET=$target "$binary" -max_total_time="$seconds" -max_len=65536 -rss_limit_mb=4096 -timeout=20 \
+    STREAMLAB_FUZZ_TARGET=$target "$binary" -max_total_time="$seconds" -max_len=65536 -rss_limit_mb=4096 -timeout=5 -report_slow_units=1 \
         -artifact_prefix="Fuzz/crashes/$target/" "Fuzz/corpus/$target" "Fuzz/seeds/$target" 2>&1 \
         | tee "Fuzz/.build/$target.log" | grep -E "^Done|ERROR|SUMMARY|==[0-9]+==" >&2 || true
+    # The slowest input of the run (libFuzzer reports each new slowest one above 1 s).
+    grep -E "Slowest unit" "Fuzz/.build/$target.log" | tail -1 >&2 || true
 done

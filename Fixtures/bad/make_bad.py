@@ -245,6 +245,8 @@ def main():
          config=None, links={"chart.svg": "/dev/null"})
     case("svg-link-to-a-directory", ["ablate", good_model, "--tokens", "1,2", "--svg", "$CASE/chart.svg"], "' is a directory",
          status=2, config=None, links={"chart.svg": "/tmp"})
+    case("config-size-beyond-2-53", info, "'n_embd' is 4.611686018427388e+18, expected an integer below 2^53",
+         config=dict(CONFIG, n_embd=2**62), weights=good)
     # Special files where regular files belong: refused before any read (a FIFO would block, a
     # device would be read forever). FIFOs cannot be committed; Tests/.../SpecialFileTests.swift makes them.
     case("config-is-a-device", info, "config.json': it is a device, not a regular file", config=None, weights=good,

@@ -137,5 +137,16 @@ struct SpecialFileTests {
         #expect(blocked.stderr.contains("it is a FIFO with no reader"), "\(blocked.stderr)")
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted() == ["chart.svg", "dangling.npz", "link.svg", "named.npz", "pipe.svg"])
     }
+
+    @Test("a .tiktoken file with a 1 MB token loads in linear time (it took hours when every split was hashed whole)")
+    func longTiktokenToken() throws {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("streamlab-long-token-\(getpid()).tiktoken")
+        defer { try? FileManager.default.removeItem(at: url) }
+        let long = Data(repeating: UInt8(ascii: "a"), count: 1 << 20).base64EncodedString()
+        try (long + " 0\n" + Data("b".utf8).base64EncodedString() + " 1\n").write(to: url, atomically: true, encoding: .utf8)
+        let result = try #require(try Self.runBounded(["tokenize", url.path, "--prompt", "ab"], seconds: 30),
+                                  "loading a 1 MB token did not finish in 30 s")
+        #expect(result.status == 0, "\(result.stderr)")
+    }
 }
 

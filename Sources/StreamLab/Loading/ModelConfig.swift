@@ -46,7 +46,12 @@ public struct ModelConfig: Sendable {
 
     public func int(_ key: String) throws -> Int {
         guard let v = value(key) else { throw LoadError.missingConfigKey(file: file, key: key) }
-        guard let i = v.int else { throw LoadError.badConfigValue(file: file, key: key, value: v.preview, expected: "an integer") }
+        guard let i = v.int else {
+            if let d = v.double, d.isFinite, d.rounded() == d {      // a whole number beyond 2^53: too large, not "not an integer"
+                throw LoadError.badConfigValue(file: file, key: key, value: v.preview, expected: "an integer below 2^53")
+            }
+            throw LoadError.badConfigValue(file: file, key: key, value: v.preview, expected: "an integer")
+        }
         return i
     }
 

@@ -88,19 +88,29 @@ enum TiktokenReader {
         }
 
         // Every split of a token into two tokens is a merge rule, ranked by the token.
+        // The splits are found in time linear in the token's length: walking a trie of
+        // all tokens along the token gives every prefix that is a token, walking a
+        // trie of the reversed tokens along it backwards every suffix that is one.
+        var forward = ByteTrie(), backward = ByteTrie()
+        for (id, token) in rawBytesByID.enumerated() {
+            guard let token else { continue }
+            forward.insert(token, id: Int32(id))
+            backward.insert(token.reversed(), id: Int32(id))
+        }
         var merges = PairTable(minimumCapacity: rawBytesByID.count * 4)
         var spellings = SpellingTable(expectedCount: rawBytesByID.count)
+        var suffixIDs: [Int32] = []
         for (id, token) in rawBytesByID.enumerated() {
             guard let token else { continue }
             spellings.add(ByteLevelAlphabet.spellingUTF8(of: token), id: id)
             guard token.count > 1 else { continue }
-            token.withUnsafeBufferPointer { t in
-                for k in 1..<t.count {
-                    if let left = raw.get(UnsafeBufferPointer(rebasing: t[..<k])),
-                       let right = raw.get(UnsafeBufferPointer(rebasing: t[k...])) {
-                        merges.set(left, right, rank: UInt32(id), merged: Int32(id))
-                    }
-                }
+            let n = token.count
+            // suffixIDs[k]: the id of token[k...] if it is a token, else -1.
+            suffixIDs.removeAll(keepingCapacity: true)
+            suffixIDs.append(contentsOf: repeatElement(-1, count: n + 1))
+            backward.walk(token.reversed()) { length, suffixID in suffixIDs[n - length] = suffixID }
+            forward.walk(token) { k, leftID in
+                if k < n, suffixIDs[k] >= 0 { merges.set(leftID, suffixIDs[k], rank: UInt32(id), merged: Int32(id)) }
             }
         }
         let endOfTextID = rawBytesByID.count
@@ -157,5 +167,39 @@ enum Base64 {
             }
         }
         return !out.isEmpty
+    }
+}
+
+/// A trie of byte strings, each ending node holding a token id; children in
+/// one hash table keyed by (node, byte).
+struct ByteTrie {
+    private var children: [UInt64: Int32] = [:]
+    private var ids: [Int32] = [-1]                  // per node; node 0 is the root
+
+    mutating func insert(_ bytes: some Sequence<UInt8>, id: Int32) {
+        var node: Int32 = 0
+        for b in bytes {
+            let key = UInt64(node) << 8 | UInt64(b)
+            if let child = children[key] {
+                node = child
+            } else {
+                let child = Int32(ids.count)
+                ids.append(-1)
+                children[key] = child
+                node = child
+            }
+        }
+        ids[Int(node)] = id
+    }
+
+    /// Calls `found(length, id)` for every prefix of `bytes` that is a string of the trie.
+    func walk(_ bytes: some Sequence<UInt8>, _ found: (Int, Int32) -> Void) {
+        var node: Int32 = 0, length = 0
+        for b in bytes {
+            guard let child = children[UInt64(node) << 8 | UInt64(b)] else { return }
+            node = child
+            length += 1
+            if ids[Int(node)] >= 0 { found(length, ids[Int(node)]) }
+        }
     }
 }
