@@ -138,14 +138,21 @@ struct SpecialFileTests {
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted() == ["chart.svg", "dangling.npz", "link.svg", "named.npz", "pipe.svg"])
     }
 
-    @Test("a .tiktoken file with a 1 MB token loads in linear time (it took hours when every split was hashed whole)")
-    func longTiktokenToken() throws {
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("streamlab-long-token-\(getpid()).tiktoken")
+    @Test("a .tiktoken file with a 1 MB token, or with tokens of every length up to 3000, loads in linear time",
+          arguments: [false, true])
+    func longTiktokenToken(_ everyLength: Bool) throws {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("streamlab-long-token-\(getpid())-\(everyLength).tiktoken")
         defer { try? FileManager.default.removeItem(at: url) }
-        let long = Data(repeating: UInt8(ascii: "a"), count: 1 << 20).base64EncodedString()
-        try (long + " 0\n" + Data("b".utf8).base64EncodedString() + " 1\n").write(to: url, atomically: true, encoding: .utf8)
-        let result = try #require(try Self.runBounded(["tokenize", url.path, "--prompt", "ab"], seconds: 30),
-                                  "loading a 1 MB token did not finish in 30 s")
+        if everyLength {
+            // 4.5 MB: each token's every split is a merge (the merges themselves are quadratic in number, 4.5 M).
+            let lines = (1...3000).map { Data(repeating: UInt8(ascii: "x"), count: $0).base64EncodedString() + " \($0 - 1)" }
+            try (lines.joined(separator: "\n") + "\n").write(to: url, atomically: true, encoding: .utf8)
+        } else {
+            let long = Data(repeating: UInt8(ascii: "a"), count: 1 << 20).base64EncodedString()
+            try (long + " 0\n" + Data("b".utf8).base64EncodedString() + " 1\n").write(to: url, atomically: true, encoding: .utf8)
+        }
+        let result = try #require(try Self.runBounded(["tokenize", url.path, "--prompt", everyLength ? "xxxxx" : "b"], seconds: 30),
+                                  "loading the ranks file did not finish in 30 s")
         #expect(result.status == 0, "\(result.stderr)")
     }
 }
