@@ -3,7 +3,7 @@ import Foundation
 
 /// A naive Float64 forward pass of a sequential pre- or post-norm
 /// Transformer, written from the definitions (plain loops, no kernels, no code
-/// shared with `TrainingPass`), used as the independent reference of the
+/// shared with `Transformer` or `GradientPass`), used as the independent reference of the
 /// finite-difference gradient checks. Parameters are read by slot name from a
 /// flat Float64 copy of a `TrainableModel`'s parameters.
 struct Float64Transformer {
