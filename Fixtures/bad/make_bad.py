@@ -114,9 +114,35 @@ def main():
     case("config-negative-size", info, "'n_layer' is -2, expected a positive integer", config=dict(CONFIG, n_layer=-2), weights=good)
     case("heads-do-not-divide-width", info, "width 4 is not a multiple of the 3 attention heads", config=dict(CONFIG, n_head=3), weights=good)
     case("unknown-activation", info, "'activation_function' is \"gelu_quick\"", config=dict(CONFIG, activation_function="gelu_quick"), weights=good)
-    case("unsupported-rope-scaling", info, "rope scaling type \"yarn\" is not supported",
-         config={"model_type": "llama", "vocab_size": 8, "hidden_size": 4, "intermediate_size": 8, "num_hidden_layers": 1,
-                 "num_attention_heads": 1, "max_position_embeddings": 4, "rope_scaling": {"rope_type": "yarn", "factor": 2.0}})
+    llama = {"model_type": "llama", "vocab_size": 8, "hidden_size": 4, "intermediate_size": 8, "num_hidden_layers": 1,
+             "num_attention_heads": 1, "max_position_embeddings": 4}
+    case("unsupported-rope-scaling", info, "'rope_scaling.rope_type' is \"mrope\", expected a supported rope type (default, linear",
+         config=dict(llama, rope_scaling={"rope_type": "mrope", "factor": 2.0}))
+    case("rope-scaling-without-factor", info, "lacks the key 'rope_scaling.factor (needed by rope type \"llama3\")'",
+         config=dict(llama, rope_scaling={"rope_type": "llama3", "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+                                          "original_max_position_embeddings": 8192}))
+    case("longrope-factors-wrong-length", info, "'rope_scaling.short_factor' is an array, expected a list of 2 numbers",
+         config={"model_type": "phi3", "vocab_size": 8, "hidden_size": 4, "intermediate_size": 8, "num_hidden_layers": 1,
+                 "num_attention_heads": 1, "max_position_embeddings": 16, "original_max_position_embeddings": 4,
+                 "rope_scaling": {"type": "longrope", "short_factor": [1.0, 1.0, 1.0], "long_factor": [2.0, 2.0]}})
+    gemma2 = {"model_type": "gemma2", "vocab_size": 8, "hidden_size": 4, "intermediate_size": 8, "num_hidden_layers": 2,
+              "num_attention_heads": 1, "num_key_value_heads": 1, "head_dim": 4, "max_position_embeddings": 8,
+              "sliding_window": 2, "query_pre_attn_scalar": 4}
+    case("soft-cap-zero", info, "'final_logit_softcapping' is 0, expected a positive soft-cap (or null for none)",
+         config=dict(gemma2, final_logit_softcapping=0))
+    case("soft-cap-negative", info, "'attn_logit_softcapping' is -50, expected a positive soft-cap (or null for none)",
+         config=dict(gemma2, attn_logit_softcapping=-50.0))
+    case("layer-pattern-wrong-length", info, "'layer_types' is 3 entries, expected one entry per layer (num_hidden_layers is 2)",
+         config=dict(gemma2, layer_types=["sliding_attention", "full_attention", "sliding_attention"]))
+    case("layer-pattern-unknown-kind", info, "'layer_types' is \"chunked_attention\", expected \"full_attention\" or \"sliding_attention\"",
+         config=dict(gemma2, layer_types=["sliding_attention", "chunked_attention"]))
+    gemma3_text = dict(gemma2, model_type="gemma3_text")
+    case("multimodal-without-text-config", info, "lacks the key 'text_config (the text tower of a multimodal gemma3 checkpoint)'",
+         config={"model_type": "gemma3", "vision_config": {"hidden_size": 4}})
+    vision_only = safetensors_bytes({"vision_tower.vision_model.post_layernorm.weight": ([4], [1.0, 1.0, 1.0, 1.0])})
+    case("multimodal-without-text-tower", ["trace", "$CASE", "--tokens", "1,2", "--out", "/tmp/streamlab-bad-case.npz"],
+         "tensor 'language_model.model.embed_tokens.weight (the text tower of a multimodal gemma3 checkpoint)' is missing",
+         config={"model_type": "gemma3", "text_config": gemma3_text}, weights=vision_only)
 
     # info describes such a model instead (tested in CLITests); every other command refuses it.
     case("model-larger-than-memory", ["ablate", "$CASE", "--tokens", "1,2"], "of memory for its float32 weights but only",

@@ -36,7 +36,7 @@ struct GradientCase: CustomStringConvertible, Sendable {
                      architecture: Architecture(
                         modelType: "llama", vocabularySize: 13, width: 12, layerCount: 2, headCount: 4, keyValueHeadCount: 2,
                         headDimension: 6, mlpWidth: 10, maxPositions: 16, normPlacement: .pre, normKind: .rmsNorm,
-                        normEpsilon: 1e-5, activation: .silu, gatedMLP: true, positions: .rotary(dimensions: 6, base: 100),
+                        normEpsilon: 1e-5, activation: .silu, gatedMLP: true, positions: .rotary(Rotary(dimensions: 6, base: 100)),
                         slidingWindow: 3, qkvBias: true, outputBias: false, mlpBias: true, normBias: false,
                         unembeddingBias: true, tiedEmbeddings: false),
                      batch: 2, length: 8),
@@ -44,11 +44,66 @@ struct GradientCase: CustomStringConvertible, Sendable {
                      architecture: Architecture(
                         modelType: "llama", vocabularySize: 10, width: 8, layerCount: 2, headCount: 2, keyValueHeadCount: 1,
                         headDimension: 4, mlpWidth: 9, maxPositions: 12, normPlacement: .pre, normKind: .rmsNorm,
-                        activation: .silu, gatedMLP: true, positions: .rotary(dimensions: 2, base: 10000),
+                        activation: .silu, gatedMLP: true, positions: .rotary(Rotary(dimensions: 2, base: 10000)),
                         qkvBias: false, outputBias: false, mlpBias: false, normBias: false, tiedEmbeddings: true),
                      batch: 1, length: 11),
         gpt("T = 70 > one row block of 64", norm: .pre, vocabulary: 7, width: 8, layers: 1, heads: 2, mlp: 8,
             positions: 70, batch: 1, length: 70, sampled: 8),
+        GradientCase(name: "Gemma 2 style: sandwich RMSNorm (1 + w), soft-capped scores and logits, local/global, llama3 rope",
+                     architecture: Architecture(
+                        modelType: "gemma2", vocabularySize: 11, width: 12, layerCount: 2, headCount: 2, keyValueHeadCount: 1,
+                        headDimension: 8, mlpWidth: 10, maxPositions: 16, normPlacement: .sandwich, normKind: .rmsNorm,
+                        normEpsilon: 1e-6, normWeightOffset: 1, activation: .geluTanh, gatedMLP: true,
+                        positions: .rotary(Rotary(dimensions: 8, base: 100, scaling: .llama3(
+                            factor: 4, lowFrequencyFactor: 1, highFrequencyFactor: 4, originalMaxPositions: 8))),
+                        attentionScale: 0.3, slidingWindow: 3, layerKinds: [.local, .global], attentionSoftCap: 2,
+                        finalSoftCap: 1.5, embeddingScale: Float(12.0.squareRoot()), qkvBias: false, outputBias: false,
+                        mlpBias: false, normBias: false, tiedEmbeddings: true),
+                     batch: 2, length: 7),
+        GradientCase(name: "Gemma 3 style: per-head q/k norms, local rotary base 10, global linear x4, window 2",
+                     architecture: Architecture(
+                        modelType: "gemma3_text", vocabularySize: 9, width: 8, layerCount: 3, headCount: 2, keyValueHeadCount: 1,
+                        headDimension: 6, mlpWidth: 7, maxPositions: 16, normPlacement: .sandwich, normKind: .rmsNorm,
+                        normWeightOffset: 1, activation: .geluTanh, gatedMLP: true,
+                        positions: .rotary(Rotary(dimensions: 6, base: 1000, scaling: .linear(factor: 4))),
+                        slidingWindow: 2, layerKinds: [.local, .local, .global], localRotary: Rotary(dimensions: 6, base: 10),
+                        queryKeyNorm: .perHead, embeddingScale: 2, qkvBias: false, outputBias: false, mlpBias: false,
+                        normBias: false),
+                     batch: 1, length: 7),
+        GradientCase(name: "OLMo 2 style: output norm, q/k norms over the whole projection, yarn rope, untied",
+                     architecture: Architecture(
+                        modelType: "olmo2", vocabularySize: 10, width: 8, layerCount: 2, headCount: 2, keyValueHeadCount: 2,
+                        headDimension: 4, mlpWidth: 9, maxPositions: 16, normPlacement: .output, normKind: .rmsNorm,
+                        activation: .silu, gatedMLP: true,
+                        positions: .rotary(Rotary(dimensions: 4, base: 100, scaling: .yarn(
+                            factor: 4, originalMaxPositions: 4, betaFast: 32, betaSlow: 1, truncate: true, attentionFactor: 1.14))),
+                        queryKeyNorm: .whole, qkvBias: false, outputBias: false, mlpBias: false, normBias: false,
+                        tiedEmbeddings: false),
+                     batch: 2, length: 6),
+        GradientCase(name: "GPT-J style: parallel blocks with one LayerNorm, interleaved partial rotary, unembedding bias",
+                     architecture: Architecture(
+                        modelType: "gptj", vocabularySize: 10, width: 12, layerCount: 2, headCount: 2, mlpWidth: 16,
+                        maxPositions: 16, normPlacement: .pre, normKind: .layerNorm, activation: .geluTanh,
+                        positions: .rotary(Rotary(dimensions: 4, base: 10000, pairing: .interleaved)),
+                        parallelResidual: true, sharedParallelNorm: true, qkvBias: false, outputBias: false, mlpBias: true,
+                        unembeddingBias: true, tiedEmbeddings: false),
+                     batch: 2, length: 6),
+        GradientCase(name: "Phi-3 style: longrope beyond the original length, partial rotary",
+                     architecture: Architecture(
+                        modelType: "phi3", vocabularySize: 9, width: 8, layerCount: 2, headCount: 2, keyValueHeadCount: 1,
+                        headDimension: 6, mlpWidth: 8, maxPositions: 16, normPlacement: .pre, normKind: .rmsNorm,
+                        activation: .silu, gatedMLP: true,
+                        positions: .rotary(Rotary(dimensions: 4, base: 100, scaling: .longrope(
+                            short: [1, 2], long: [3, 5], originalMaxPositions: 4, attentionFactor: 1.2))),
+                        slidingWindow: 4, qkvBias: false, outputBias: false, mlpBias: false, normBias: false),
+                     batch: 1, length: 7),
+        GradientCase(name: "Phi-2 style: parallel shared LayerNorm, rotate-half partial rotary, dynamic NTK beyond 4 tokens",
+                     architecture: Architecture(
+                        modelType: "phi", vocabularySize: 10, width: 12, layerCount: 2, headCount: 2, mlpWidth: 12,
+                        maxPositions: 16, normPlacement: .pre, normKind: .layerNorm, activation: .geluTanh,
+                        positions: .rotary(Rotary(dimensions: 4, base: 100, scaling: .dynamic(factor: 2, maxPositions: 4))),
+                        parallelResidual: true, sharedParallelNorm: true, unembeddingBias: true, tiedEmbeddings: false),
+                     batch: 1, length: 7),
     ]
 
     func with(offset: Int) -> GradientCase {
@@ -66,7 +121,7 @@ func randomizeParameters(_ model: TrainableModel, seed: UInt64) {
     var flat = model.flatParameters
     let scale = 1.4 / Double(model.architecture.width).squareRoot()
     for slot in model.layout.slots {
-        let isNorm = slot.name.contains("ln1.weight") || slot.name.contains("ln2.weight") || slot.name == "ln_final.weight"
+        let isNorm = slot.shape.count == 1 && (slot.name.contains(".ln") || slot.name.hasPrefix("ln_") || slot.name.contains("_norm."))
         for i in slot.offset..<(slot.offset + slot.count) {
             let r = rng.normal()
             if isNorm { flat[i] = Float(1 + 0.1 * r) }

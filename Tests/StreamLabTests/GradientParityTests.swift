@@ -4,9 +4,8 @@ import Testing
 
 @Suite("Gradient parity with torch autograd")
 struct GradientParityTests {
-    /// Every fixture family; `make_reference.py` records gradients for all of them.
-    static let fixtures = ["gpt2", "gpt2-noprefix-f16", "openai-gpt", "llama-gqa", "llama-mqa-bf16", "mistral", "qwen2",
-                           "neox-parallel", "neox-sequential", "opt-pre-sharded", "opt-post-proj"]
+    /// Every fixture; `make_reference.py` records gradients for all of them.
+    static let fixtures = ParityTests.expectedFixtures
 
     /// Names torch's `named_parameters` gives differently from the checkpoint on disk.
     static let torchNames = ["embed_out.weight": "lm_head.weight"]
@@ -15,7 +14,7 @@ struct GradientParityTests {
     func referenceCount() throws {
         let files = try FileManager.default.contentsOfDirectory(atPath: FixturePaths.reference.path)
             .filter { $0.hasSuffix(".grads.npz") }
-        #expect(files.count == 11)
+        #expect(files.count == 25)
         #expect(Set(files.map { String($0.dropLast(".grads.npz".count)) }) == Set(Self.fixtures))
     }
 

@@ -80,8 +80,10 @@ struct KernelTests {
         for rms in [false, true] {
             var y = [Float](repeating: 0, count: rows * width)
             var mean = [Float](repeating: 0, count: rows), rstd = mean
+            let a = Architecture(modelType: "test", vocabularySize: 1, width: width, layerCount: 0, headCount: 1, mlpWidth: 1,
+                                 maxPositions: 1, normKind: rms ? .rmsNorm : .layerNorm, normEpsilon: 1e-5)
             NormWeights(weight: w, bias: rms ? nil : b).apply(x, into: &y, mean: &mean, rstd: &rstd, rows: rows, width: width,
-                                                              epsilon: 1e-5, rms: rms, threads: 1)
+                                                              architecture: a, threads: 1)
             for r in 0..<rows {
                 let row = Array(x[(r * width)..<((r + 1) * width)])
                 let ref = rms ? Reference.rmsNorm(row, weight: w, epsilon: 1e-5)

@@ -49,9 +49,18 @@ func relativeError(_ got: Tensor, _ ref: Tensor) -> Float {
 
 @Suite("Parity with Hugging Face transformers")
 struct ParityTests {
-    @Test("the references cover the eleven fixture families, three sequences each")
+    /// Every fixture of Fixtures/reference: the 2023 families and today's
+    /// (every rope scaling type, sandwich and output norms, soft-caps, q/k norms).
+    static let expectedFixtures = [
+        "gemma", "gemma2-bf16", "gemma3-multimodal", "gemma3-text", "gpt2", "gpt2-noprefix-f16", "gptj", "llama-dynamic",
+        "llama-gqa", "llama-linear", "llama-mqa-bf16", "llama-yarn", "llama3-rope", "mistral", "neox-parallel",
+        "neox-sequential", "olmo2", "openai-gpt", "opt-post-proj", "opt-pre-sharded", "phi", "phi3-longrope", "phi4-mini",
+        "qwen2", "qwen3",
+    ]
+
+    @Test("the references cover the 25 fixtures, three sequences each")
     func referenceCount() throws {
-        #expect(ReferenceFixture.all.count == 11, "found \(ReferenceFixture.all.map(\.name))")
+        #expect(ReferenceFixture.all.map(\.name).sorted() == Self.expectedFixtures.sorted(), "found \(ReferenceFixture.all.map(\.name))")
         for fixture in ReferenceFixture.all {
             #expect(try fixture.sequences().map(\.tokens.count) == [1, 6, 13], "\(fixture.name)")
         }
@@ -85,12 +94,13 @@ struct ParityTests {
         for i in 0..<a.layerCount {
             let pre = run[.residPre(i)]!, post = run[.residPost(i)]!
             let attn = run[.attnOut(i)]!, mlp = run[.mlpOut(i)]!
-            if a.normPlacement == .pre {
+            if a.normPlacement != .post {
                 var sum = pre
                 for k in sum.scalars.indices { sum.scalars[k] += attn.scalars[k] + mlp.scalars[k] }
                 #expect(relativeError(sum, post) <= 1e-5, "layer \(i): resid_pre + attn_out + mlp_out != resid_post")
             }
-            // Per-head writes plus the output bias make the attention write.
+            // Per-head writes plus the output bias make the attention write
+            // (through the write norm, its scale frozen, for sandwich and output norms).
             let result = run[.attnResult(i)]!
             var heads = Tensor(zeros: attn.shape)
             let d = a.width, h = a.headCount
@@ -100,6 +110,12 @@ struct ParityTests {
                     var s = bias[c]
                     for head in 0..<h { s += result.scalars[(t * h + head) * d + c] }
                     heads.scalars[t * d + c] = s
+                }
+            }
+            if let post = model.weights.blocks[i].ln1Post {
+                let scale = run[.ln1PostScale(i)]!
+                for t in 0..<tokens.count {
+                    for c in 0..<d { heads.scalars[t * d + c] *= (a.normWeightOffset + post.weight[c]) / scale.scalars[t] }
                 }
             }
             #expect(relativeError(heads, attn) <= 1e-5, "layer \(i): sum of hook_result + bias != hook_attn_out")

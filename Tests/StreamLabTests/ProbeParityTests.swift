@@ -94,6 +94,10 @@ struct ProbeParityTests {
                 let d = try model.decompose(tokens, position: reference["position"] as! Int, target: reference["target"] as? Int,
                                             heads: reference["heads"] as! Bool)
                 #expect(scalarClose(d.logit, reference["logit"] as! Double, tolerance))
+                if let before = reference["logit_before_cap"] as? Double {
+                    #expect(scalarClose(d.logitBeforeCap ?? d.logit, before, tolerance), "\(fixture.name): logit before the cap")
+                }
+                #expect((d.logitBeforeCap != nil) == (model.architecture.finalSoftCap != nil))
                 let refComponents = reference["components"] as! [Object]
                 #expect(d.components.map(\.name) == refComponents.map { $0["name"] as! String }, "\(fixture.name): component names differ")
                 for (c, r) in zip(d.components, refComponents) {
@@ -102,8 +106,8 @@ struct ProbeParityTests {
                     if let n = r["norm"] as? Double { #expect(scalarClose(c.norm!, n, tolerance), "\(fixture.name) \(c.name) norm") }
                     if let cos = r["cosine"] as? Double { #expect(scalarClose(c.cosine!, cos, tolerance), "\(fixture.name) \(c.name) cosine") }
                 }
-                // The identity: non-detail attributions (bias rows included) sum to the logit.
-                let identity = d.attributionError / max(1, abs(d.logit))
+                // The identity: non-detail attributions (bias rows included) sum to the logit (before any soft-cap).
+                let identity = d.attributionError / max(1, abs(d.logitBeforeCap ?? d.logit))
                 worstIdentity = max(worstIdentity, identity)
                 #expect(identity <= 1e-4, "\(fixture.name): attributions miss the logit by \(d.attributionError)")
                 #expect(d.reconstructionError <= 1e-4 * max(1, d.components.compactMap(\.norm).max() ?? 1))

@@ -19,6 +19,13 @@ public enum Format {
 
     public static func fixed(_ x: Float, _ digits: Int) -> String { fixed(Double(x), digits) }
 
+    /// The shortest decimal that reads back as the float32 value, without a
+    /// trailing ".0": 500000, 0.25, 1e-06.
+    public static func general(_ x: Double) -> String {
+        let s = "\(Float(x))"
+        return s.hasSuffix(".0") ? String(s.dropLast(2)) : s
+    }
+
     /// Token text made visible for a table cell: quotes around it, control
     /// characters and newlines escaped, so " the" and "\n" read clearly.
     public static func token(_ text: String) -> String {

@@ -63,6 +63,20 @@ public enum Elementwise {
         while i < n { y[i] += x[i]; i += 1 }
     }
 
+    /// `x[i] *= s` for `n` floats.
+    public static func scale(_ x: UnsafeMutablePointer<Float>, _ n: Int, by s: Float) {
+        let v = V(repeating: s)
+        var i = 0
+        while i + 8 <= n { store(load(x + i) * v, x + i); i += 8 }
+        while i < n { x[i] *= s; i += 1 }
+    }
+
+    /// Copies `rows` rows of `width` floats from `x` (row stride `from`) to `y` (row stride `to`).
+    public static func copyRows(_ x: UnsafePointer<Float>, stride from: Int, into y: UnsafeMutablePointer<Float>,
+                                stride to: Int, rows: Int, width: Int) {
+        for r in 0..<rows { (y + r * to).update(from: x + r * from, count: width) }
+    }
+
     /// `y[t, :] += b[:]` for each of `rows` rows of width `n`.
     public static func addRow(_ b: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, rows: Int, width n: Int) {
         for t in 0..<rows { add(b, into: y + t * n, n) }

@@ -91,13 +91,14 @@ enum EmbeddingOp {
 // MARK: - LayerNorm and RMSNorm
 
 enum NormOp {
-    /// Row-wise y = (x - mean) * rstd * w + b (LayerNorm, rstd = 1/sqrt(var + eps))
-    /// or y = x * rstd * w (RMSNorm, rstd = 1/sqrt(mean(x^2) + eps)).
-    /// x, y `[rows, D]` (in place allowed); mean, rstd `[rows]` kept for the backward.
+    /// Row-wise y = (x - mean) * rstd * (offset + w) + b (LayerNorm, rstd = 1/sqrt(var + eps))
+    /// or y = x * rstd * (offset + w) (RMSNorm, rstd = 1/sqrt(mean(x^2) + eps)); offset is
+    /// 1 for Gemma's norms, else 0. x, y `[rows, D]` (in place allowed); mean, rstd `[rows]`
+    /// kept for the backward.
     static func forward(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>,
                         mean: UnsafeMutablePointer<Float>, rstd: UnsafeMutablePointer<Float>,
-                        rows: Int, width n: Int, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
-                        epsilon: Float, rms: Bool, threads: Int) {
+                        rows: Int, width n: Int, weight: UnsafePointer<Float>, offset: Float = 0,
+                        bias: UnsafePointer<Float>?, epsilon: Float, rms: Bool, threads: Int) {
         let shared = (SharedPointer(y), SharedPointer(mean), SharedPointer(rstd))
         Parallel.forEachSlice(rows, threads: rowThreads(rows, n, threads)) { range in
             let y = shared.0.base, mean = shared.1.base, rstd = shared.2.base
@@ -107,30 +108,30 @@ enum NormOp {
                 let s = 1 / (Elementwise.sumOfSquares(xr, n, shift: m) / Float(n) + epsilon).squareRoot()
                 mean[r] = m
                 rstd[r] = s
-                let vm = F8(repeating: m), vs = F8(repeating: s)
+                let vm = F8(repeating: m), vs = F8(repeating: s), vo = F8(repeating: offset)
                 var i = 0
                 while i + 8 <= n {
-                    var v = (TrainMath.load(xr + i) - vm) * vs * TrainMath.load(weight + i)
+                    var v = (TrainMath.load(xr + i) - vm) * vs * (vo + TrainMath.load(weight + i))
                     if let bias { v += TrainMath.load(bias + i) }
                     TrainMath.store(v, yr + i)
                     i += 8
                 }
                 while i < n {
-                    yr[i] = (xr[i] - m) * s * weight[i] + (bias?[i] ?? 0)
+                    yr[i] = (xr[i] - m) * s * (offset + weight[i]) + (bias?[i] ?? 0)
                     i += 1
                 }
             }
         }
     }
 
-    /// With g = dy * w and xhat = (x - mean) * rstd:
+    /// With g = dy * (offset + w) and xhat = (x - mean) * rstd:
     /// dx (+)= rstd * (g - mean(g) - xhat * mean(g * xhat))   (LayerNorm)
     /// dx (+)= rstd * (g - xhat * mean(g * xhat))             (RMSNorm)
     /// dw += sum_rows dy * xhat, db += sum_rows dy (when given).
     /// dy, x, dx `[rows, D]`; dx may be dy (in place).
     static func backward(_ dy: UnsafePointer<Float>, x: UnsafePointer<Float>, mean: UnsafePointer<Float>,
                          rstd: UnsafePointer<Float>, rows: Int, width n: Int, weight: UnsafePointer<Float>,
-                         rms: Bool, into dx: UnsafeMutablePointer<Float>, accumulate: Bool,
+                         offset: Float = 0, rms: Bool, into dx: UnsafeMutablePointer<Float>, accumulate: Bool,
                          dWeight: UnsafeMutablePointer<Float>?, dBias: UnsafeMutablePointer<Float>?, threads: Int) {
         let parts = reductionParts(rows, n)
         // Per-slice partial sums of dw | db, reduced in slice order (deterministic).
@@ -147,13 +148,13 @@ enum NormOp {
             let gr = gShared.base + slice * n
             for r in range {
                 let dyr = dy + r * n, xr = x + r * n, dxr = dx + r * n
-                let m = F8(repeating: mean[r]), s = F8(repeating: rstd[r])
+                let m = F8(repeating: mean[r]), s = F8(repeating: rstd[r]), vo = F8(repeating: offset)
                 var sumG = F8(), sumGX = F8()
                 var i = 0
                 while i + 8 <= n {
                     let dyv = TrainMath.load(dyr + i)
                     let xhat = (TrainMath.load(xr + i) - m) * s
-                    let gv = dyv * TrainMath.load(weight + i)
+                    let gv = dyv * (vo + TrainMath.load(weight + i))
                     TrainMath.store(gv, gr + i)
                     sumG += gv
                     sumGX = sumGX.addingProduct(gv, xhat)
@@ -164,7 +165,7 @@ enum NormOp {
                 var sg = sumG.sum(), sgx = sumGX.sum()
                 while i < n {
                     let xhat = (xr[i] - mean[r]) * rstd[r]
-                    let gv = dyr[i] * weight[i]
+                    let gv = dyr[i] * (offset + weight[i])
                     gr[i] = gv
                     sg += gv
                     sgx += gv * xhat
@@ -516,51 +517,60 @@ enum ActivationOp {
 
 // MARK: - Rotary positions
 
-/// Cosines and sines of the rotary angles `t * base^(-2i/dims)`, computed as
-/// the reference does (frequencies and products in float32, cos/sin of that
-/// float angle), for positions `0..<length`.
+/// Cosines and sines of the rotary angles `t * f_i` for positions
+/// `0..<length`, computed as the reference does (products in float32, cos/sin
+/// of that float angle), multiplied by `attentionFactor` (yarn, longrope).
 struct RotaryTable {
     let half: Int
+    /// Pairs `(2i, 2i + 1)` (GPT-J) instead of `(i, i + dims/2)`.
+    let interleaved: Bool
     let cos: [Float]   // [T, dims/2]
     let sin: [Float]   // [T, dims/2]
 
-    init(dimensions dims: Int, base: Float, length t: Int) {
-        half = dims / 2
+    /// `inverseFrequencies` f_i, i < dims/2.
+    init(inverseFrequencies: [Float], attentionFactor: Float = 1, interleaved: Bool = false, length t: Int) {
+        half = inverseFrequencies.count
+        self.interleaved = interleaved
         var c = [Float](repeating: 0, count: t * half), s = c
-        for i in 0..<half {
-            let inverseFrequency: Float = 1 / CMath.pow(base, Float(2 * i) / Float(dims))
+        for (i, inverseFrequency) in inverseFrequencies.enumerated() {
             for p in 0..<t {
                 let angle = Double(Float(p) * inverseFrequency)
-                c[p * half + i] = Float(CMath.cos(angle))
-                s[p * half + i] = Float(CMath.sin(angle))
+                c[p * half + i] = Float(CMath.cos(angle)) * attentionFactor
+                s[p * half + i] = Float(CMath.sin(angle)) * attentionFactor
             }
         }
         cos = c
         sin = s
     }
 
-    /// Rotates the first `dimensions` entries of one head vector in place
-    /// (rotate-half: pairs `(i, i + dims/2)`).
+    /// Rotates (or rotates back) one head vector with the row `c`, `s` of the table.
     @inline(__always)
-    func apply(_ v: UnsafeMutablePointer<Float>, position: Int, dimensions: Int) {
-        let base = position * half
+    func rotate(_ v: UnsafeMutablePointer<Float>, cos c: UnsafePointer<Float>, sin s: UnsafePointer<Float>, inverse: Bool) {
+        let first = interleaved ? 2 : 1, second = interleaved ? 1 : half
         for i in 0..<half {
-            let x1 = v[i], x2 = v[i + half]
-            let c = cos[base + i], s = sin[base + i]
-            v[i] = x1 * c - x2 * s
-            v[i + half] = x2 * c + x1 * s
+            let a = i * first, b = a + second
+            let x1 = v[a], x2 = v[b]
+            if inverse {
+                v[a] = x1 * c[i] + x2 * s[i]
+                v[b] = x2 * c[i] - x1 * s[i]
+            } else {
+                v[a] = x1 * c[i] - x2 * s[i]
+                v[b] = x2 * c[i] + x1 * s[i]
+            }
         }
     }
 }
 
 
 enum RotaryOp {
-    /// Rotates (or, with `inverse`, rotates back) the first `dims` entries of
+    /// Rotates (or, with `inverse`, rotates back) the rotary dimensions of
     /// every q and k head of qkv `[N, stride]`; row n has position n mod T.
-    /// The backward of a rotation is the inverse rotation of the gradient.
+    /// The backward of a rotation (scaled by the table's attention factor f)
+    /// is the inverse rotation of the gradient, scaled by f: the table's
+    /// scaled cos and sin give exactly that.
     static func apply(_ qkv: UnsafeMutablePointer<Float>, rows: Int, length t: Int, stride: Int, heads: Int,
-                      headDimension dh: Int, dimensions dims: Int, table: RotaryTable, inverse: Bool, threads: Int) {
-        let half = dims / 2
+                      headDimension dh: Int, table: RotaryTable, inverse: Bool, threads: Int) {
+        let half = table.half
         let shared = SharedPointer(qkv)
         Parallel.forEachSlice(rows, threads: rowThreads(rows, stride, threads)) { range in
             table.cos.withUnsafeBufferPointer { cosTable in
@@ -569,19 +579,7 @@ enum RotaryOp {
                         let position = r % t
                         let c = cosTable.baseAddress! + position * half, s = sinTable.baseAddress! + position * half
                         let row = shared.base + r * stride
-                        for head in 0..<heads {
-                            let v = row + head * dh
-                            for i in 0..<half {
-                                let x1 = v[i], x2 = v[i + half]
-                                if inverse {
-                                    v[i] = x1 * c[i] + x2 * s[i]
-                                    v[i + half] = x2 * c[i] - x1 * s[i]
-                                } else {
-                                    v[i] = x1 * c[i] - x2 * s[i]
-                                    v[i + half] = x2 * c[i] + x1 * s[i]
-                                }
-                            }
-                        }
+                        for head in 0..<heads { table.rotate(row + head * dh, cos: c, sin: s, inverse: inverse) }
                     }
                 }
             }
@@ -600,6 +598,7 @@ struct AttentionShape {
     var headDimension: Int  // Dh
     var scale: Float
     var window: Int         // keys older than this are masked (Int.max: none)
+    var softCap: Float?     // scores pass c · tanh(s / c) before the softmax (Gemma 2)
 
     var stride: Int { (heads + 2 * keyValueHeads) * headDimension }   // qkv row
     var zWidth: Int { heads * headDimension }                           // z row
@@ -617,8 +616,9 @@ enum AttentionOp {
         for r in 0..<rows { (dst + r * dh).update(from: src + r * stride, count: dh) }
     }
 
-    /// For every sequence b and head h: P = softmax(scale · Q K^T) with the
-    /// causal (and sliding-window) mask, z_h = P V.
+    /// For every sequence b and head h: P = softmax(cap(scale · Q K^T)) with
+    /// the causal (and sliding-window) mask, z_h = P V; cap(s) = c · tanh(s / c)
+    /// with a soft-cap c, else s.
     /// qkv `[N, (H + 2Hkv) Dh]` (q and k already rotated), probs `[B, H, T, T]`
     /// (masked entries 0 inside each 64-row diagonal block; entries to the
     /// right of a row's block are left unwritten and never read), z `[N, H Dh]`.
@@ -650,7 +650,12 @@ enum AttentionOp {
                         let row = p + i * t
                         let first = s.window == Int.max ? 0 : max(0, i - s.window + 1)
                         if first > 0 { row.update(repeating: 0, count: first) }
-                        softmax(row + first, i - first + 1, scale: s.scale)
+                        if let cap = s.softCap {
+                            softCap(row + first, i - first + 1, scale: s.scale, cap: cap)
+                            softmax(row + first, i - first + 1, scale: 1)
+                        } else {
+                            softmax(row + first, i - first + 1, scale: s.scale)
+                        }
                         // Entries right of the diagonal inside this row block are read by
                         // P V (k = i1) and by the backward; entries past i1 never are.
                         if i + 1 < i1 { (row + i + 1).update(repeating: 0, count: i1 - i - 1) }
@@ -661,6 +666,18 @@ enum AttentionOp {
                 }
             }
         }
+    }
+
+    /// In place: x = c · tanh((scale · x) / c) over n values.
+    @inline(__always)
+    static func softCap(_ x: UnsafeMutablePointer<Float>, _ n: Int, scale: Float, cap: Float) {
+        let vs = F8(repeating: scale), vc = F8(repeating: cap)
+        var i = 0
+        while i + 8 <= n {
+            TrainMath.store(TrainMath.tanh(TrainMath.load(x + i) * vs / vc) * vc, x + i)
+            i += 8
+        }
+        while i < n { x[i] = CMath.tanh(x[i] * scale / cap) * cap; i += 1 }
     }
 
     /// In place: d = p * (d - dot) * scale over n values (dot = sum p * d).
@@ -705,6 +722,8 @@ enum AttentionOp {
 
     /// Gradients of q, k, v from dz: with dP = dO V^T and
     /// dS = P * (dP - rowsum(P * dP)) * scale: dQ = dS K, dK = dS^T Q, dV = P^T dO.
+    /// With a soft-cap c, dS also carries cap'(s) = 1 - tanh²(scale · s / c),
+    /// from the scores S = Q K^T recomputed block by block.
     /// Heads sharing a key-value head (GQA) add into its dK, dV.
     /// dz `[N, H Dh]`, dqkv `[N, (H + 2Hkv) Dh]` (overwritten).
     static func backward(dz: UnsafePointer<Float>, qkv: UnsafePointer<Float>, probs: UnsafePointer<Float>,
@@ -713,10 +732,12 @@ enum AttentionOp {
         let out = SharedPointer(dqkv)
         let work = s.batch * s.keyValueHeads
         Parallel.forEachSlice(work, threads: t * t * dh * s.batch * s.heads < 1 << 15 ? 1 : threads) { range in
-            let ds = UnsafeMutablePointer<Float>.allocate(capacity: 3 * t * t + 4 * t * dh)
+            let capped = s.softCap != nil
+            let ds = UnsafeMutablePointer<Float>.allocate(capacity: (capped ? 4 : 3) * t * t + 4 * t * dh)
             defer { ds.deallocate() }
             let dsT = ds + t * t, pT = ds + 2 * t * t                           // [T, T]: dP then dS, transposes
             let kBuffer = ds + 3 * t * t, vBuffer = kBuffer + t * dh             // K, V of the kv head [T, Dh]
+            let scores = vBuffer + t * dh + 2 * t * dh                          // [T, T] raw scores (soft-cap only)
             let qBuffer = vBuffer + t * dh, oBuffer = qBuffer + t * dh           // Q, dO of one head [T, Dh]
             for item in range {
                 let b = item / s.keyValueHeads, kvh = item % s.keyValueHeads
@@ -738,13 +759,26 @@ enum AttentionOp {
                         // dP = dO[i0:i1] V[0:i1]^T: B = V^T [Dh, i1].
                         PackedMatrix(transposed: UnsafeBufferPointer(start: vBuffer, count: i1 * dh), rows: dh, columns: i1)
                             .multiply(oBuffer + i0 * dh, lda: dh, m: i1 - i0, into: ds + i0 * t, ldc: t)   // [i1-i0, i1]
+                        if capped {
+                            PackedMatrix(transposed: UnsafeBufferPointer(start: kBuffer, count: i1 * dh), rows: dh, columns: i1)
+                                .multiply(qBuffer + i0 * dh, lda: dh, m: i1 - i0, into: scores + i0 * t, ldc: t)
+                        }
                         for i in i0..<i1 {
                             let pr = p + i * t, dr = ds + i * t
                             let first = s.window == Int.max ? 0 : max(0, i - s.window + 1)
                             let count = i - first + 1
                             let dot = Elementwise.dot(pr + first, dr + first, count)
                             if first > 0 { dr.update(repeating: 0, count: first) }
-                            softmaxBackward(pr + first, dr + first, count, dot: dot, scale: s.scale)
+                            if let cap = s.softCap {
+                                softmaxBackward(pr + first, dr + first, count, dot: dot, scale: 1)
+                                let sr = scores + i * t
+                                for j in first...i {
+                                    let th = CMath.tanh(sr[j] * s.scale / cap)
+                                    dr[j] *= (1 - th * th) * s.scale
+                                }
+                            } else {
+                                softmaxBackward(pr + first, dr + first, count, dot: dot, scale: s.scale)
+                            }
                             if i + 1 < i1 { (dr + i + 1).update(repeating: 0, count: i1 - i - 1) }
                         }
                         packedK.multiply(ds + i0 * t, lda: t, m: i1 - i0, into: dq + i0 * stride, ldc: stride,
@@ -767,6 +801,34 @@ enum AttentionOp {
                         j0 = j1
                     }
                 }
+            }
+        }
+    }
+}
+
+// MARK: - Soft-capping
+
+/// Gemma 2's final-logit soft-cap, `y = c · tanh(x / c)`, elementwise.
+enum SoftCapOp {
+    /// In place over `rows` rows of `width`.
+    static func forward(_ x: UnsafeMutablePointer<Float>, rows: Int, width: Int, cap: Float, threads: Int) {
+        let shared = SharedPointer(x), vc = F8(repeating: cap)
+        Parallel.forEachSlice(rows, threads: rowThreads(rows, width, threads)) { range in
+            let p = shared.base + range.lowerBound * width, n = range.count * width
+            var i = 0
+            while i + 8 <= n { TrainMath.store(TrainMath.tanh(TrainMath.load(p + i) / vc) * vc, p + i); i += 8 }
+            while i < n { p[i] = CMath.tanh(p[i] / cap) * cap; i += 1 }
+        }
+    }
+
+    /// In place dy *= 1 - (y / c)², from the capped values y.
+    static func backward(_ dy: UnsafeMutablePointer<Float>, capped y: UnsafePointer<Float>, rows: Int, width: Int,
+                         cap: Float, threads: Int) {
+        let shared = SharedPointer(dy), inverse = 1 / cap
+        Parallel.forEachSlice(rows, threads: rowThreads(rows, width, threads)) { range in
+            for i in (range.lowerBound * width)..<(range.upperBound * width) {
+                let t = y[i] * inverse
+                shared.base[i] *= 1 - t * t
             }
         }
     }

@@ -10,6 +10,8 @@ public struct ModelConfig: Sendable {
     /// Path of the file, for messages.
     public let file: String
     let values: [String: JSONValue]
+    /// Prefix of every key in messages: "text_config." for a nested config.
+    let keyPrefix: String
 
     /// Reads and parses `config.json` at `url`.
     public init(url: URL) throws {
@@ -22,7 +24,27 @@ public struct ModelConfig: Sendable {
             throw LoadError.malformedConfig(file: url.path, reason: "the top level is not a JSON object")
         }
         values = Dictionary(members.map { ($0.key, $0.value) }, uniquingKeysWith: { _, last in last })
+        keyPrefix = ""
     }
+
+    init(file: String, members: [(key: String, value: JSONValue)], keyPrefix: String) {
+        self.file = file
+        values = Dictionary(members.map { ($0.key, $0.value) }, uniquingKeysWith: { _, last in last })
+        self.keyPrefix = keyPrefix
+    }
+
+    /// The object under `key` as a config of its own (`text_config` of a
+    /// multimodal checkpoint), nil when absent or null.
+    public func nested(_ key: String) throws -> ModelConfig? {
+        guard let v = value(key) else { return nil }
+        guard let members = v.members else {
+            throw LoadError.badConfigValue(file: file, key: qualified(key), value: v.preview, expected: "an object")
+        }
+        return ModelConfig(file: file, members: members, keyPrefix: qualified(key) + ".")
+    }
+
+    /// `key` as messages name it.
+    func qualified(_ key: String) -> String { keyPrefix + key }
 
 
     /// The value of `key`, looked up at the top level and then inside the
@@ -45,12 +67,12 @@ public struct ModelConfig: Sendable {
     }
 
     public func int(_ key: String) throws -> Int {
-        guard let v = value(key) else { throw LoadError.missingConfigKey(file: file, key: key) }
+        guard let v = value(key) else { throw LoadError.missingConfigKey(file: file, key: qualified(key)) }
         guard let i = v.int else {
             if let d = v.double, d.isFinite, d.rounded() == d {      // a whole number beyond 2^53: too large, not "not an integer"
-                throw LoadError.badConfigValue(file: file, key: key, value: v.preview, expected: "an integer below 2^53")
+                throw LoadError.badConfigValue(file: file, key: qualified(key), value: v.preview, expected: "an integer below 2^53")
             }
-            throw LoadError.badConfigValue(file: file, key: key, value: v.preview, expected: "an integer")
+            throw LoadError.badConfigValue(file: file, key: qualified(key), value: v.preview, expected: "an integer")
         }
         return i
     }
@@ -63,11 +85,11 @@ public struct ModelConfig: Sendable {
     public func size(_ key: String, default d: Int? = nil) throws -> Int {
         let i: Int
         if let d, value(key) == nil { i = d } else { i = try int(key) }
-        guard i > 0 else { throw LoadError.badConfigValue(file: file, key: key, value: String(i), expected: "a positive integer") }
+        guard i > 0 else { throw LoadError.badConfigValue(file: file, key: qualified(key), value: String(i), expected: "a positive integer") }
         // Sizes multiply together; keeping each below 2^31 keeps every
         // product of the architecture within Int (and absurd configs out).
         guard i < 1 << 31 else {
-            throw LoadError.badConfigValue(file: file, key: key, value: String(i), expected: "a size below 2^31")
+            throw LoadError.badConfigValue(file: file, key: qualified(key), value: String(i), expected: "a size below 2^31")
         }
         return i
     }
@@ -75,7 +97,7 @@ public struct ModelConfig: Sendable {
     /// Head width D / H for families that derive it, checking that H divides D.
     public func headDimension(width: Int, heads: Int, headsKey: String) throws -> Int {
         guard width % heads == 0 else {
-            throw LoadError.badConfigValue(file: file, key: headsKey, value: String(heads),
+            throw LoadError.badConfigValue(file: file, key: qualified(headsKey), value: String(heads),
                                            expected: "a divisor of the width (width \(width) is not a multiple of the \(heads) attention heads)")
         }
         return width / heads
@@ -83,23 +105,23 @@ public struct ModelConfig: Sendable {
 
     public func double(_ key: String, default d: Double, nested: Bool = false) throws -> Double {
         guard let v = value(key, nested: nested) else { return d }
-        guard let x = v.double else { throw LoadError.badConfigValue(file: file, key: key, value: v.preview, expected: "a number") }
-        guard x.isFinite else { throw LoadError.badConfigValue(file: file, key: key, value: v.preview, expected: "a finite number") }
+        guard let x = v.double else { throw LoadError.badConfigValue(file: file, key: qualified(key), value: v.preview, expected: "a number") }
+        guard x.isFinite else { throw LoadError.badConfigValue(file: file, key: qualified(key), value: v.preview, expected: "a finite number") }
         return x
     }
 
     public func bool(_ key: String, default d: Bool) throws -> Bool {
         guard let v = value(key) else { return d }
-        guard let b = v.bool else { throw LoadError.badConfigValue(file: file, key: key, value: v.preview, expected: "true or false") }
+        guard let b = v.bool else { throw LoadError.badConfigValue(file: file, key: qualified(key), value: v.preview, expected: "true or false") }
         return b
     }
 
     public func string(_ key: String, default d: String? = nil) throws -> String {
         guard let v = value(key) else {
             if let d { return d }
-            throw LoadError.missingConfigKey(file: file, key: key)
+            throw LoadError.missingConfigKey(file: file, key: qualified(key))
         }
-        guard let s = v.string else { throw LoadError.badConfigValue(file: file, key: key, value: v.preview, expected: "a string") }
+        guard let s = v.string else { throw LoadError.badConfigValue(file: file, key: qualified(key), value: v.preview, expected: "a string") }
         return s
     }
 
@@ -112,35 +134,34 @@ public struct ModelConfig: Sendable {
         case "relu": return .relu
         case "silu", "swish": return .silu
         default:
-            throw LoadError.badConfigValue(file: file, key: key, value: "\"\(name)\"",
+            throw LoadError.badConfigValue(file: file, key: qualified(key), value: "\"\(name)\"",
                                            expected: "one of gelu, gelu_new, gelu_pytorch_tanh, relu, silu")
         }
     }
 
-    /// Rotary base, from `rope_theta` (top level or in `rope_parameters`) or the
-    /// legacy `rotary_emb_base`; 10000 only when no spelling is present.
-    /// Refuses rope scaling types other than the default.
-    public func rotaryBase() throws -> Float {
-        if let ropeType = first(["rope_type", "type"], nested: true)?.value.string,
-           ropeType != "default" {
-            throw LoadError.unsupportedFeature(file: file, feature: "rope scaling type \"\(ropeType)\"")
-        }
-        guard let (key, v) = first(["rope_theta", "rotary_emb_base"], nested: true) else { return 10000 }
-        guard let x = v.double, x > 0 else {
-            throw LoadError.badConfigValue(file: file, key: key, value: v.preview, expected: "a positive number")
-        }
-        return Float(x)
-    }
+    /// Whether `key` is present with the value null (a disabled feature, as
+    /// opposed to an absent key that takes the family's default).
+    public func isNull(_ key: String) -> Bool { values[key]?.isNull == true }
 
-    /// Fraction of each head's dimensions that are rotated, from
-    /// `partial_rotary_factor` (top level or in `rope_parameters`) or the
-    /// legacy `rotary_pct`; `defaultFraction` when absent (transformers'
-    /// GPT-NeoX config defaults to 0.25, everything else to 1).
-    public func rotaryFraction(default defaultFraction: Double = 1) throws -> Double {
-        guard let (key, v) = first(["partial_rotary_factor", "rotary_pct"], nested: true) else { return defaultFraction }
-        guard let x = v.double, x > 0, x <= 1 else {
-            throw LoadError.badConfigValue(file: file, key: key, value: v.preview, expected: "a fraction in (0, 1]")
+    /// Per-layer attention kinds from `layer_types` ("full_attention",
+    /// "sliding_attention") when present, else `fallback(layer)`.
+    public func layerKinds(count: Int, fallback: (Int) -> Architecture.AttentionKind) throws -> [Architecture.AttentionKind] {
+        guard let v = value("layer_types") else { return (0..<count).map(fallback) }
+        guard let list = v.array else {
+            throw LoadError.badConfigValue(file: file, key: qualified("layer_types"), value: v.preview, expected: "a list of layer types")
         }
-        return x
+        guard list.count == count else {
+            throw LoadError.badConfigValue(file: file, key: qualified("layer_types"), value: "\(list.count) entries",
+                                           expected: "one entry per layer (num_hidden_layers is \(count))")
+        }
+        return try list.map { entry in
+            switch entry.string {
+            case "full_attention": return .global
+            case "sliding_attention": return .local
+            default:
+                throw LoadError.badConfigValue(file: file, key: qualified("layer_types"), value: entry.preview,
+                                               expected: "\"full_attention\" or \"sliding_attention\"")
+            }
+        }
     }
 }

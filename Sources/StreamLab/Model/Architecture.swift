@@ -4,10 +4,35 @@
 public struct Architecture: Sendable, Equatable {
     /// Where the norms sit relative to the residual add.
     public enum NormPlacement: String, Sendable {
-        /// `x + f(norm(x))`: GPT-2, Llama, NeoX, most OPT.
+        /// `x + f(norm(x))`: GPT-2, Llama, NeoX, GPT-J, Phi, most OPT.
         case pre
         /// `norm(x + f(x))`: GPT-1, OPT-350m.
         case post
+        /// `x + norm_post(f(norm(x)))` (peri-norm): Gemma 2, Gemma 3.
+        case sandwich
+        /// `x + norm_post(f(x))`: OLMo 2.
+        case output
+
+        /// Whether each sublayer reads the stream through its own norm (ln1, ln2).
+        public var normsInput: Bool { self == .pre || self == .sandwich }
+        /// Whether each sublayer's write passes a norm before the add (ln1_post, ln2_post).
+        public var normsWrite: Bool { self == .sandwich || self == .output }
+    }
+
+    /// Kind of attention of one layer.
+    public enum AttentionKind: String, Sendable {
+        /// Every earlier position.
+        case global
+        /// The last `slidingWindow` positions, with `localRotary` if set.
+        case local
+    }
+
+    /// RMSNorms on the queries and keys, after the projection and before the rotary.
+    public enum QueryKeyNorm: String, Sendable {
+        /// Over each head's Dh values (Qwen3, Gemma 3), weights `[Dh]`.
+        case perHead = "per head"
+        /// Over the whole projection (OLMo 2), weights `[H Dh]` and `[Hkv Dh]`.
+        case whole = "whole projection"
     }
 
     /// The normalization used by every norm of the model.
@@ -21,9 +46,9 @@ public struct Architecture: Sendable, Equatable {
         /// A learned table added to the token embedding; row `t + offset` for
         /// position `t` (OPT uses offset 2).
         case learned(offset: Int)
-        /// Rotate-half rotary embedding of the first `dimensions` dims of each
-        /// query and key head, with frequencies `base^(-2i/dimensions)`.
-        case rotary(dimensions: Int, base: Float)
+        /// Rotary embedding of the queries and keys (of global layers, when
+        /// local layers have their own `localRotary`).
+        case rotary(Rotary)
     }
 
     /// Hugging Face `model_type` this came from, e.g. "gpt2".
@@ -47,6 +72,8 @@ public struct Architecture: Sendable, Equatable {
     public var normPlacement: NormPlacement
     public var normKind: NormKind
     public var normEpsilon: Float
+    /// Every norm multiplies by `offset + w` (Gemma: 1 + w; others 0).
+    public var normWeightOffset: Float
     /// The MLP nonlinearity (for a gated MLP, applied to the gate).
     public var activation: Activation
     /// SwiGLU-style MLP: `down(act(gate(x)) * up(x))`.
@@ -54,6 +81,9 @@ public struct Architecture: Sendable, Equatable {
     public var positions: Positions
     /// `x + attn(ln1(x)) + mlp(ln2(x))` (GPT-NeoX) instead of two sequential adds.
     public var parallelResidual: Bool
+    /// Parallel blocks with one norm read by both sublayers,
+    /// `x + attn(ln1(x)) + mlp(ln1(x))` (GPT-J, Phi-2).
+    public var sharedParallelNorm: Bool
     /// A norm between the last block and the unembedding.
     public var hasFinalNorm: Bool
     /// Width E of the token embedding; differs from D when the model has
@@ -61,8 +91,21 @@ public struct Architecture: Sendable, Equatable {
     public var embeddingWidth: Int
     /// Multiplier of the query-key dot products (usually 1/sqrt(Dh)).
     public var attentionScale: Float
-    /// Keys older than this many positions are masked (Mistral), if set.
+    /// Local layers see the last this many positions (itself included).
     public var slidingWindow: Int?
+    /// Per layer, global or local attention (`[L]`; Mistral: all local,
+    /// Gemma 2: alternating, Gemma 3: five local to one global).
+    public var layerKinds: [AttentionKind]
+    /// The rotary of local layers when it differs from `positions` (Gemma 3).
+    public var localRotary: Rotary?
+    /// Query and key norms, if any (RMSNorm, `normEpsilon`, `normWeightOffset`).
+    public var queryKeyNorm: QueryKeyNorm?
+    /// Attention scores pass `c · tanh(s / c)` before the softmax (Gemma 2).
+    public var attentionSoftCap: Float?
+    /// Logits pass `c · tanh(z / c)` (Gemma 2).
+    public var finalSoftCap: Float?
+    /// The token embedding is multiplied by this as it enters the stream (Gemma: sqrt(D)).
+    public var embeddingScale: Float
     /// Bias flags: which affine maps carry a bias.
     public var qkvBias: Bool
     public var outputBias: Bool
@@ -81,9 +124,13 @@ public struct Architecture: Sendable, Equatable {
         modelType: String, vocabularySize: Int, width: Int, layerCount: Int, headCount: Int,
         keyValueHeadCount: Int? = nil, headDimension: Int? = nil, mlpWidth: Int, maxPositions: Int,
         normPlacement: NormPlacement = .pre, normKind: NormKind = .layerNorm, normEpsilon: Float = 1e-5,
+        normWeightOffset: Float = 0,
         activation: Activation = .geluTanh, gatedMLP: Bool = false, positions: Positions = .learned(offset: 0),
-        parallelResidual: Bool = false, hasFinalNorm: Bool = true, embeddingWidth: Int? = nil,
-        attentionScale: Float? = nil, slidingWindow: Int? = nil, qkvBias: Bool = true, outputBias: Bool = true,
+        parallelResidual: Bool = false, sharedParallelNorm: Bool = false, hasFinalNorm: Bool = true,
+        embeddingWidth: Int? = nil, attentionScale: Float? = nil, slidingWindow: Int? = nil,
+        layerKinds: [AttentionKind]? = nil, localRotary: Rotary? = nil, queryKeyNorm: QueryKeyNorm? = nil,
+        attentionSoftCap: Float? = nil, finalSoftCap: Float? = nil, embeddingScale: Float = 1,
+        qkvBias: Bool = true, outputBias: Bool = true,
         mlpBias: Bool = true, normBias: Bool = true, unembeddingBias: Bool = false, tiedEmbeddings: Bool = true,
         skipConnections: Bool = true
     ) {
@@ -100,14 +147,22 @@ public struct Architecture: Sendable, Equatable {
         self.normPlacement = normPlacement
         self.normKind = normKind
         self.normEpsilon = normEpsilon
+        self.normWeightOffset = normWeightOffset
         self.activation = activation
         self.gatedMLP = gatedMLP
         self.positions = positions
         self.parallelResidual = parallelResidual
+        self.sharedParallelNorm = sharedParallelNorm
         self.hasFinalNorm = hasFinalNorm
         self.embeddingWidth = embeddingWidth ?? width
         self.attentionScale = attentionScale ?? (dh > 0 ? 1 / Float(dh).squareRoot() : 1)
         self.slidingWindow = slidingWindow
+        self.layerKinds = layerKinds ?? Array(repeating: slidingWindow == nil ? .global : .local, count: max(0, layerCount))
+        self.localRotary = localRotary
+        self.queryKeyNorm = queryKeyNorm
+        self.attentionSoftCap = attentionSoftCap
+        self.finalSoftCap = finalSoftCap
+        self.embeddingScale = embeddingScale
         self.qkvBias = qkvBias
         self.outputBias = outputBias
         self.mlpBias = mlpBias
@@ -129,6 +184,22 @@ public struct Architecture: Sendable, Equatable {
         return false
     }
 
+    /// The rotary of `layer`, if the model has rotary positions.
+    public func rotary(layer: Int) -> Rotary? {
+        guard case let .rotary(global) = positions else { return nil }
+        return layerKinds[layer] == .local ? localRotary ?? global : global
+    }
+
+    /// The keys `layer` attends to: the last `slidingWindow` positions for a local layer.
+    public func window(layer: Int) -> Int {
+        layerKinds[layer] == .local ? slidingWindow ?? Int.max : Int.max
+    }
+
+    /// Whether the blocks have a norm on the MLP's input of their own (ln2).
+    public var hasMLPInputNorm: Bool { normPlacement == .post || (normPlacement.normsInput && !sharedParallelNorm) }
+    /// Whether the blocks have a norm on the attention's input or after its add (ln1).
+    public var hasAttentionInputNorm: Bool { normPlacement != .output }
+
     /// Checks the relations between the sizes; returns a reason when invalid.
     public func validationProblem() -> String? {
         let limit = 1 << 24
@@ -147,15 +218,27 @@ public struct Architecture: Sendable, Equatable {
         if maxPositions <= 0 { return "maximum positions \(maxPositions) must be positive" }
         if !(normEpsilon > 0) || !normEpsilon.isFinite { return "norm epsilon \(normEpsilon) must be positive and finite" }
         if !(attentionScale > 0) || !attentionScale.isFinite { return "attention scale \(attentionScale) must be positive and finite" }
-        if case let .rotary(dims, base) = positions {
-            if dims <= 0 || dims > headDimension || dims % 2 != 0 {
-                return "rotary dimensions \(dims) must be even and within the head dimension \(headDimension)"
-            }
-            if !(base > 0) || !base.isFinite { return "rotary base \(base) must be positive and finite" }
+        if case let .rotary(rotary) = positions, let p = rotary.validationProblem(headDimension: headDimension) { return p }
+        if let local = localRotary {
+            guard case .rotary = positions else { return "a local rotary without rotary positions" }
+            if let p = local.validationProblem(headDimension: headDimension) { return "local layers: " + p }
         }
-        if parallelResidual && normPlacement == .post { return "parallel residual blocks with post-norm" }
+        if parallelResidual && normPlacement != .pre { return "parallel residual blocks with \(normPlacement.rawValue)-norm" }
         if parallelResidual && !skipConnections { return "parallel residual blocks without skip connections" }
+        if sharedParallelNorm && !parallelResidual { return "a shared norm needs parallel residual blocks" }
+        if !skipConnections && normPlacement != .pre && normPlacement != .post {
+            return "a plain stack (no skip connections) with \(normPlacement.rawValue)-norm"
+        }
         if let w = slidingWindow, w <= 0 { return "sliding window \(w) must be positive" }
+        if layerKinds.count != layerCount {
+            return "the layer pattern lists \(layerKinds.count) layers for \(layerCount)"
+        }
+        if layerKinds.contains(.local) && slidingWindow == nil { return "local layers without a sliding window" }
+        for (name, cap) in [("attention", attentionSoftCap), ("final logit", finalSoftCap)] {
+            if let c = cap, !(c > 0) || !c.isFinite { return "\(name) soft-cap \(c) must be positive and finite" }
+        }
+        if !(embeddingScale > 0) || !embeddingScale.isFinite { return "embedding scale \(embeddingScale) must be positive and finite" }
+        if !normWeightOffset.isFinite { return "norm weight offset \(normWeightOffset) must be finite" }
         return nil
     }
 
@@ -170,7 +253,14 @@ public struct Architecture: Sendable, Equatable {
         if hasProjection { n = add(n, mul(2 * d, e)) }
         let normParams = normBias ? 2 * d : d
         let up = gatedMLP ? 2 * f : f
-        let block = add(2 * normParams, mul(d, qkvWidth), qkvBias ? qkvWidth : 0, mul(headCount * headDimension, d),
+        let blockNorms = (hasAttentionInputNorm ? 1 : 0) + (hasMLPInputNorm ? 1 : 0) + (normPlacement.normsWrite ? 2 : 0)
+        var qkNorm = 0
+        switch queryKeyNorm {
+        case .perHead: qkNorm = 2 * headDimension
+        case .whole: qkNorm = (headCount + keyValueHeadCount) * headDimension
+        case nil: break
+        }
+        let block = add(mul(blockNorms, normParams), qkNorm, mul(d, qkvWidth), qkvBias ? qkvWidth : 0, mul(headCount * headDimension, d),
                         outputBias ? d : 0, mul(d, up), mlpBias ? up : 0, mul(f, d), mlpBias ? d : 0)
         n = add(n, mul(layerCount, block))
         if hasFinalNorm { n = add(n, normParams) }

@@ -58,6 +58,13 @@ extension Transformer {
         let sink = gradients.map { GradientSink(layout: ParameterLayout(a), base: $0) }
         let l = sink?.layout
         func wt(_ linear: Linear) -> PackedMatrix { transposed.of(linear, in: weights) }
+        var dLogits = dLogits
+        if let cap = a.finalSoftCap, let uncapped = g.uncappedLogits {
+            // Through the soft-cap: d(before) = d(after) · (1 - tanh²).
+            uncapped.pointer.update(from: dLogits, count: n * v)
+            SoftCapOp.backward(uncapped.pointer, capped: pass.logits.pointer, rows: n, width: v, cap: cap, threads: threads)
+            dLogits = UnsafePointer(uncapped.pointer)
+        }
 
         // Final read: logits = unembed(project_out(final_norm(stream))) + bias.
         let unembedInput = UnsafePointer(pass.projected?.pointer ?? pass.finalNormed?.pointer ?? pass.stream.pointer)
@@ -88,7 +95,7 @@ extension Transformer {
         }
         if let norm = weights.finalNorm {
             norm.backward(dNormed, x: pass.stream.pointer, mean: pass.finalMean.pointer, rstd: pass.finalRstd.pointer, rows: n,
-                          width: d, rms: a.normKind == .rmsNorm, into: g.stream.pointer, accumulate: false,
+                          width: d, architecture: a, into: g.stream.pointer, accumulate: false,
                           dWeight: sink?.at(l!.finalNormWeight), dBias: sink?.at(l!.finalNormBias), threads: threads)
         } else {
             g.stream.pointer.update(from: dNormed, count: n * d)
@@ -117,6 +124,13 @@ extension Transformer {
                               workspace: g.transposes, threads: threads)
             dTokens = UnsafePointer(dRaw.pointer)
         }
+        if a.embeddingScale != 1 {
+            // The scaled embedding's gradient: d(wte row) = scale · d(stream row).
+            let scaled = g.temp
+            scaled.pointer.update(from: dTokens, count: n * e)
+            Elementwise.scale(scaled.pointer, n * e, by: a.embeddingScale)
+            dTokens = UnsafePointer(scaled.pointer)
+        }
         let wte = sink.base + l.tokenEmbedding
         for r in 0..<n { Elementwise.add(dTokens + r * e, into: wte + Int(pass.tokens[r]) * e, e) }
     }
@@ -128,22 +142,30 @@ extension Transformer {
         let a = architecture, w = weights.blocks[layer], c = pass.activations(layer), g = pass.gradients
         let slots = sink?.layout.blocks[layer]
         let n = pass.rows, d = a.width, f = a.mlpWidth, nd = n * d
-        let skip = a.skipConnections, rms = a.normKind == .rmsNorm
+        let skip = a.skipConnections
         let dOut = g.stream.pointer
         func wt(_ linear: Linear) -> PackedMatrix { transposed.of(linear, in: weights) }
         func copy(_ p: UnsafePointer<Float>) -> [Float] { Array(UnsafeBufferPointer(start: p, count: nd)) }
         let zeros = { [Float](repeating: 0, count: nd) }
-        /// Norm backward; parameter gradients only when `parameters`.
-        func normBack(_ norm: NormWeights, _ dy: UnsafePointer<Float>, x: UnsafePointer<Float>, mean: FloatBuffer,
-                      rstd: FloatBuffer, into out: UnsafeMutablePointer<Float>, first: Bool, parameters: Bool = true) {
-            let weight = first ? slots?.ln1Weight : slots?.ln2Weight, bias = first ? slots?.ln1Bias : slots?.ln2Bias
-            norm.backward(dy, x: x, mean: mean.pointer, rstd: rstd.pointer, rows: n, width: d, rms: rms, into: out,
+        /// Norm backward over `[N, D]`, in place allowed; parameter gradients
+        /// into the given slots only when `parameters`.
+        func normBack(_ norm: NormWeights?, _ dy: UnsafePointer<Float>, x: UnsafePointer<Float>, mean: FloatBuffer?,
+                      rstd: FloatBuffer?, into out: UnsafeMutablePointer<Float>, weight: Int?, bias: Int?,
+                      parameters: Bool = true) {
+            guard let norm, let mean, let rstd else { return }
+            norm.backward(dy, x: x, mean: mean.pointer, rstd: rstd.pointer, rows: n, width: d, architecture: a, into: out,
                           accumulate: false, dWeight: parameters ? sink?.at(weight) : nil,
                           dBias: parameters ? sink?.at(bias) : nil, threads: threads)
         }
-        /// MLP backward from d(write) `dy`: d(its input) into `out`.
+        /// MLP backward from d(write) `dy`, through ln2_post if any: d(its input) into `out`.
         func mlpBack(_ dy: UnsafePointer<Float>, input: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>) {
-            LinearOp.backward(dy, x: c.hidden.pointer, rows: n, inputs: f, outputs: d, weightT: wt(w.down), dx: g.hidden.pointer,
+            var dRaw = dy
+            if let raw = c.mlpRaw {
+                normBack(w.ln2Post, dy, x: raw.pointer, mean: c.ln2PostMean, rstd: c.ln2PostRstd, into: g.written.pointer,
+                         weight: slots?.ln2PostWeight, bias: slots?.ln2PostBias)
+                dRaw = UnsafePointer(g.written.pointer)
+            }
+            LinearOp.backward(dRaw, x: c.hidden.pointer, rows: n, inputs: f, outputs: d, weightT: wt(w.down), dx: g.hidden.pointer,
                               accumulate: false, dWeight: sink?.at(slots!.downWeight), dBias: sink?.at(slots!.downBias),
                               workspace: g.transposes, threads: threads)                              // [N, F]
             ActivationOp.backward(g.hidden.pointer, up: c.up.pointer, into: g.up.pointer, rows: n, width: f, gated: a.gatedMLP,
@@ -152,17 +174,27 @@ extension Transformer {
                               accumulate: false, dWeight: sink?.at(slots!.upWeight), dBias: sink?.at(slots!.upBias),
                               workspace: g.transposes, threads: threads)                              // [N, D]
         }
-        /// Attention backward from d(write) `dy`: d(its input) into `out`.
+        /// Attention backward from d(write) `dy`, through ln1_post if any: d(its input) into `out`.
         func attentionBack(_ dy: UnsafePointer<Float>, input: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>) {
-            LinearOp.backward(dy, x: c.z.pointer, rows: n, inputs: w.output.inputs, outputs: d, weightT: wt(w.output),
+            var dRaw = dy
+            if let raw = c.attnRaw {
+                normBack(w.ln1Post, dy, x: raw.pointer, mean: c.ln1PostMean, rstd: c.ln1PostRstd, into: g.written.pointer,
+                         weight: slots?.ln1PostWeight, bias: slots?.ln1PostBias)
+                dRaw = UnsafePointer(g.written.pointer)
+            }
+            LinearOp.backward(dRaw, x: c.z.pointer, rows: n, inputs: w.output.inputs, outputs: d, weightT: wt(w.output),
                               dx: g.z.pointer, accumulate: false, dWeight: sink?.at(slots!.outWeight),
                               dBias: sink?.at(slots!.outBias), workspace: g.transposes, threads: threads)    // [N, H Dh]
             AttentionOp.backward(dz: g.z.pointer, qkv: c.qkv.pointer, probs: c.probs.pointer, dqkv: g.qkv.pointer,
-                                 shape: attentionShape(pass), threads: threads)                       // [N, QKV]
-            if case let .rotary(dims, _) = a.positions, let rotary = pass.rotary {
+                                 shape: attentionShape(pass, layer: layer), threads: threads)         // [N, QKV]
+            if let rotary = pass.rotaryTable(layer: layer) {
                 RotaryOp.apply(g.qkv.pointer, rows: n, length: pass.length, stride: a.qkvWidth,
-                               heads: a.headCount + a.keyValueHeadCount, headDimension: a.headDimension, dimensions: dims,
+                               heads: a.headCount + a.keyValueHeadCount, headDimension: a.headDimension,
                                table: rotary, inverse: true, threads: threads)
+            }
+            if let qNorm = w.queryNorm, let kNorm = w.keyNorm, let scratch = g.queryKey {
+                queryKeyNormBackward(c, qNorm, kNorm, dqkv: g.qkv.pointer, scratch: scratch.pointer, rows: n, slots: slots,
+                                     sink: sink)
             }
             LinearOp.backward(g.qkv.pointer, x: input, rows: n, inputs: d, outputs: a.qkvWidth, weightT: wt(w.qkv), dx: out,
                               accumulate: false, dWeight: sink?.at(slots!.qkvWeight), dBias: sink?.at(slots!.qkvBias),
@@ -172,37 +204,60 @@ extension Transformer {
         let x = UnsafePointer(pass.input(layer))
         let residPost = paths ? copy(dOut) : []
         if a.parallelResidual {
-            // y = x + attn(ln1 x) + mlp(ln2 x): dx = dy + ln2'(mlp'(dy)) + ln1'(attn'(dy)).
-            mlpBack(dOut, input: c.ln2Out!.pointer, into: g.temp.pointer)
-            normBack(w.ln2, g.temp.pointer, x: x, mean: c.ln2Mean, rstd: c.ln2Rstd, into: g.temp.pointer, first: false)
+            // y = x + attn(ln1 x) + mlp(ln2 x): dx = dy + ln2'(mlp'(dy)) + ln1'(attn'(dy));
+            // with a shared norm, dx = dy + ln1'(mlp'(dy) + attn'(dy)).
+            let mlpInput = UnsafePointer((a.sharedParallelNorm ? c.ln1Out : c.ln2Out)!.pointer)
+            mlpBack(dOut, input: mlpInput, into: g.temp.pointer)
             attentionBack(dOut, input: c.ln1Out!.pointer, into: g.temp2.pointer)
-            normBack(w.ln1, g.temp2.pointer, x: x, mean: c.ln1Mean, rstd: c.ln1Rstd, into: g.temp2.pointer, first: true)
-            let split = paths ? (copy(dOut), copy(g.temp.pointer), copy(g.temp2.pointer)) : ([], [], [])
-            Elementwise.add(g.temp.pointer, into: dOut, nd)
-            Elementwise.add(g.temp2.pointer, into: dOut, nd)
+            var split: ([Float], [Float], [Float]) = ([], [], [])
+            if a.sharedParallelNorm {
+                if paths {
+                    // Each path through ln1's backward separately (it is linear in its upstream).
+                    normBack(w.ln1, g.temp.pointer, x: x, mean: c.ln1Mean, rstd: c.ln1Rstd, into: g.written.pointer,
+                             weight: nil, bias: nil, parameters: false)
+                    let mlpPath = copy(g.written.pointer)
+                    normBack(w.ln1, g.temp2.pointer, x: x, mean: c.ln1Mean, rstd: c.ln1Rstd, into: g.written.pointer,
+                             weight: nil, bias: nil, parameters: false)
+                    split = (copy(dOut), mlpPath, copy(g.written.pointer))
+                }
+                Elementwise.add(g.temp2.pointer, into: g.temp.pointer, nd)
+                normBack(w.ln1, g.temp.pointer, x: x, mean: c.ln1Mean, rstd: c.ln1Rstd, into: g.temp.pointer,
+                         weight: slots?.ln1Weight, bias: slots?.ln1Bias)
+                Elementwise.add(g.temp.pointer, into: dOut, nd)
+            } else {
+                normBack(w.ln2, g.temp.pointer, x: x, mean: c.ln2Mean, rstd: c.ln2Rstd, into: g.temp.pointer,
+                         weight: slots?.ln2Weight, bias: slots?.ln2Bias)
+                normBack(w.ln1, g.temp2.pointer, x: x, mean: c.ln1Mean, rstd: c.ln1Rstd, into: g.temp2.pointer,
+                         weight: slots?.ln1Weight, bias: slots?.ln1Bias)
+                if paths { split = (copy(dOut), copy(g.temp.pointer), copy(g.temp2.pointer)) }
+                Elementwise.add(g.temp.pointer, into: dOut, nd)
+                Elementwise.add(g.temp2.pointer, into: dOut, nd)
+            }
             guard paths else { return nil }
             return BlockGradientPaths(residPre: copy(dOut), residPost: residPost, skip: split.0, mlp: split.1, attention: split.2)
         }
 
         // Post-norm: through ln2 (input h2), in place: dOut = dL/dh2.
         if let h2 = c.h2 {
-            normBack(w.ln2, dOut, x: h2.pointer, mean: c.ln2Mean, rstd: c.ln2Rstd, into: dOut, first: false)
+            normBack(w.ln2, dOut, x: h2.pointer, mean: c.ln2Mean, rstd: c.ln2Rstd, into: dOut,
+                     weight: slots?.ln2Weight, bias: slots?.ln2Bias)
         }
-        // MLP; its input is ln2Out (pre-norm) or mid (post-norm).
+        // MLP; its input is ln2Out (pre/sandwich-norm), mid (post-norm) or h (output-norm).
         let mid = UnsafePointer(c.mid?.pointer ?? c.h.pointer)
-        mlpBack(dOut, input: UnsafePointer(c.ln2Out?.pointer ?? c.mid!.pointer), into: g.temp.pointer)
+        mlpBack(dOut, input: c.ln2Out.map { UnsafePointer($0.pointer) } ?? mid, into: g.temp.pointer)
         if c.ln2Out != nil {
-            normBack(w.ln2, g.temp.pointer, x: mid, mean: c.ln2Mean, rstd: c.ln2Rstd, into: g.temp.pointer, first: false)
+            normBack(w.ln2, g.temp.pointer, x: mid, mean: c.ln2Mean, rstd: c.ln2Rstd, into: g.temp.pointer,
+                     weight: slots?.ln2Weight, bias: slots?.ln2Bias)
         }
         var skipPath: [Float] = [], mlpPath: [Float] = []
         if paths {
-            // Pre-norm: skip = dOut, mlp = d(mid) via the MLP. Post-norm: both still pass ln1's backward.
+            // Pre/sandwich/output: skip = dOut, mlp = d(mid) via the MLP. Post-norm: both still pass ln1's backward.
             if c.mid != nil {
-                normBack(w.ln1, dOut, x: c.h.pointer, mean: c.ln1Mean, rstd: c.ln1Rstd, into: g.temp2.pointer, first: true,
-                         parameters: false)
+                normBack(w.ln1, dOut, x: c.h.pointer, mean: c.ln1Mean, rstd: c.ln1Rstd, into: g.temp2.pointer,
+                         weight: nil, bias: nil, parameters: false)
                 skipPath = skip ? copy(g.temp2.pointer) : zeros()
                 normBack(w.ln1, g.temp.pointer, x: c.h.pointer, mean: c.ln1Mean, rstd: c.ln1Rstd, into: g.temp2.pointer,
-                         first: true, parameters: false)
+                         weight: nil, bias: nil, parameters: false)
                 mlpPath = skip ? copy(g.temp2.pointer) : zeros()
             } else {
                 skipPath = skip ? copy(dOut) : zeros()
@@ -213,27 +268,51 @@ extension Transformer {
         if skip { Elementwise.add(g.temp.pointer, into: dOut, nd) } else { dOut.update(from: g.temp.pointer, count: nd) }
         // Post-norm: through ln1 (input h), in place: dOut = dL/dh.
         if c.mid != nil {
-            normBack(w.ln1, dOut, x: c.h.pointer, mean: c.ln1Mean, rstd: c.ln1Rstd, into: dOut, first: true)
+            normBack(w.ln1, dOut, x: c.h.pointer, mean: c.ln1Mean, rstd: c.ln1Rstd, into: dOut,
+                     weight: slots?.ln1Weight, bias: slots?.ln1Bias)
         }
         attentionBack(dOut, input: UnsafePointer(c.ln1Out?.pointer ?? pass.input(layer)), into: g.temp.pointer)
         if c.ln1Out != nil {
-            normBack(w.ln1, g.temp.pointer, x: x, mean: c.ln1Mean, rstd: c.ln1Rstd, into: g.temp.pointer, first: true)
+            normBack(w.ln1, g.temp.pointer, x: x, mean: c.ln1Mean, rstd: c.ln1Rstd, into: g.temp.pointer,
+                     weight: slots?.ln1Weight, bias: slots?.ln1Bias)
         }
         let attentionPath = paths ? copy(g.temp.pointer) : []
         if skip { Elementwise.add(g.temp.pointer, into: dOut, nd) } else { dOut.update(from: g.temp.pointer, count: nd) }
         guard paths else { return nil }
         return BlockGradientPaths(residPre: copy(dOut), residPost: residPost, skip: skipPath, mlp: mlpPath, attention: attentionPath)
     }
+
+    /// The query-key norms' backward, in place on the q and k columns of
+    /// `dqkv` `[N, QKV]` (gradients with respect to their outputs on entry,
+    /// their inputs on return), weight gradients into the block's slots.
+    func queryKeyNormBackward(_ c: BlockActivations, _ qNorm: NormWeights, _ kNorm: NormWeights,
+                              dqkv: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>, rows n: Int,
+                              slots: BlockSlots?, sink: GradientSink?) {
+        let a = architecture, dh = a.headDimension, stride = a.qkvWidth, perHead = a.queryKeyNorm == .perHead
+        for (heads, column, raw, norm, mean, rstd, weight) in [
+            (a.headCount, 0, c.qRaw!, qNorm, c.qMean!, c.qRstd!, slots?.qNormWeight),
+            (a.keyValueHeadCount, a.headCount * dh, c.kRaw!, kNorm, c.kMean!, c.kRstd!, slots?.kNormWeight),
+        ] {
+            let width = heads * dh
+            Elementwise.copyRows(dqkv + column, stride: stride, into: scratch, stride: width, rows: n, width: width)
+            norm.backward(scratch, x: raw.pointer, mean: mean.pointer, rstd: rstd.pointer, rows: perHead ? n * heads : n,
+                          width: perHead ? dh : width, architecture: a, rms: true, into: scratch, accumulate: false,
+                          dWeight: sink?.at(weight), dBias: nil, threads: threads)
+            Elementwise.copyRows(scratch, stride: width, into: dqkv + column, stride: stride, rows: n, width: width)
+        }
+    }
 }
 
 extension NormWeights {
-    /// The norm's backward (see `NormOp.backward`).
+    /// The norm's backward (see `NormOp.backward`); kind and weight offset
+    /// from `a` (RMSNorm when `rms`).
     func backward(_ dy: UnsafePointer<Float>, x: UnsafePointer<Float>, mean: UnsafePointer<Float>, rstd: UnsafePointer<Float>,
-                  rows: Int, width: Int, rms: Bool, into dx: UnsafeMutablePointer<Float>, accumulate: Bool,
-                  dWeight: UnsafeMutablePointer<Float>?, dBias: UnsafeMutablePointer<Float>?, threads: Int) {
+                  rows: Int, width: Int, architecture a: Architecture, rms: Bool? = nil, into dx: UnsafeMutablePointer<Float>,
+                  accumulate: Bool, dWeight: UnsafeMutablePointer<Float>?, dBias: UnsafeMutablePointer<Float>?, threads: Int) {
         weight.withUnsafeBufferPointer { w in
-            NormOp.backward(dy, x: x, mean: mean, rstd: rstd, rows: rows, width: width, weight: w.baseAddress!, rms: rms,
-                            into: dx, accumulate: accumulate, dWeight: dWeight, dBias: dBias, threads: threads)
+            NormOp.backward(dy, x: x, mean: mean, rstd: rstd, rows: rows, width: width, weight: w.baseAddress!,
+                            offset: a.normWeightOffset, rms: rms ?? (a.normKind == .rmsNorm), into: dx, accumulate: accumulate,
+                            dWeight: dWeight, dBias: dBias, threads: threads)
         }
     }
 }

@@ -3,35 +3,55 @@
 /// width (2F for a gated MLP's up projection).
 final class BlockActivations {
     let input: FloatBuffer?      // [N, D]  resid_pre (nil when the pass keeps one shared block)
-    let ln1Out: FloatBuffer?     // [N, D]  pre-norm: the attention's input
+    let ln1Out: FloatBuffer?     // [N, D]  pre/sandwich-norm and parallel: the attention's input
     let ln1Mean: FloatBuffer     // [N]
     let ln1Rstd: FloatBuffer     // [N]
-    let qkv: FloatBuffer         // [N, (H + 2Hkv) Dh], q and k rotated
+    let qkv: FloatBuffer         // [N, (H + 2Hkv) Dh], q and k normed (if so) and rotated
+    let qRaw: FloatBuffer?       // [N, H Dh]  q before its norm (query-key norms only)
+    let kRaw: FloatBuffer?       // [N, Hkv Dh]
+    let qMean: FloatBuffer?, qRstd: FloatBuffer?   // [N H] per head, [N] whole
+    let kMean: FloatBuffer?, kRstd: FloatBuffer?   // [N Hkv] per head, [N] whole
     let probs: FloatBuffer       // [B, H, T, T]
     let z: FloatBuffer           // [N, H Dh]  heads before the output projection
+    let attnRaw: FloatBuffer?    // [N, D]  sandwich/output: the attention output before ln1_post
+    let ln1PostMean: FloatBuffer?, ln1PostRstd: FloatBuffer?   // [N]
     let h: FloatBuffer           // [N, D]  sequential: after the attention add (post-norm: ln1's input)
     let mid: FloatBuffer?        // [N, D]  post-norm: ln1's output (resid_mid)
-    let ln2Out: FloatBuffer?     // [N, D]  pre-norm: the MLP's input
+    let ln2Out: FloatBuffer?     // [N, D]  pre/sandwich-norm: the MLP's input
     let ln2Mean: FloatBuffer     // [N]
     let ln2Rstd: FloatBuffer     // [N]
     let up: FloatBuffer          // [N, F] or [N, 2F]  before the nonlinearity
     let hidden: FloatBuffer      // [N, F]  after it (mlp.hook_post)
+    let mlpRaw: FloatBuffer?     // [N, D]  sandwich/output: the MLP output before ln2_post
+    let ln2PostMean: FloatBuffer?, ln2PostRstd: FloatBuffer?   // [N]
     let h2: FloatBuffer?         // [N, D]  post-norm: ln2's input
 
     init(_ a: Architecture, batch: Int, length: Int, ownsInput: Bool) {
-        let n = batch * length, d = a.width, post = a.normPlacement == .post
+        let n = batch * length, d = a.width, post = a.normPlacement == .post, dh = a.headDimension
+        let written = a.normPlacement.normsWrite
         input = ownsInput ? FloatBuffer(n * d) : nil
-        ln1Out = post ? nil : FloatBuffer(n * d)
+        ln1Out = a.normPlacement.normsInput ? FloatBuffer(n * d) : nil
         ln1Mean = FloatBuffer(n); ln1Rstd = FloatBuffer(n)
         qkv = FloatBuffer(n * a.qkvWidth)
+        let qRows = a.queryKeyNorm == .perHead ? n * a.headCount : n
+        let kRows = a.queryKeyNorm == .perHead ? n * a.keyValueHeadCount : n
+        let qk = a.queryKeyNorm != nil
+        qRaw = qk ? FloatBuffer(n * a.headCount * dh) : nil
+        kRaw = qk ? FloatBuffer(n * a.keyValueHeadCount * dh) : nil
+        qMean = qk ? FloatBuffer(qRows) : nil; qRstd = qk ? FloatBuffer(qRows) : nil
+        kMean = qk ? FloatBuffer(kRows) : nil; kRstd = qk ? FloatBuffer(kRows) : nil
         probs = FloatBuffer(batch * a.headCount * length * length)
-        z = FloatBuffer(n * a.headCount * a.headDimension)
+        z = FloatBuffer(n * a.headCount * dh)
+        attnRaw = written ? FloatBuffer(n * d) : nil
+        ln1PostMean = written ? FloatBuffer(n) : nil; ln1PostRstd = written ? FloatBuffer(n) : nil
         h = FloatBuffer(a.parallelResidual ? 0 : n * d)
         mid = post ? FloatBuffer(n * d) : nil
-        ln2Out = post ? nil : FloatBuffer(n * d)
+        ln2Out = a.normPlacement.normsInput && !a.sharedParallelNorm ? FloatBuffer(n * d) : nil
         ln2Mean = FloatBuffer(n); ln2Rstd = FloatBuffer(n)
         up = FloatBuffer(n * a.mlpWidth * (a.gatedMLP ? 2 : 1))
         hidden = FloatBuffer(n * a.mlpWidth)
+        mlpRaw = written ? FloatBuffer(n * d) : nil
+        ln2PostMean = written ? FloatBuffer(n) : nil; ln2PostRstd = written ? FloatBuffer(n) : nil
         h2 = post ? FloatBuffer(n * d) : nil
     }
 }
@@ -59,7 +79,11 @@ public final class ForwardPass {
     let logits: FloatBuffer                     // [N, V]
     let attnWrite: FloatBuffer                  // [N, D]
     let mlpWrite: FloatBuffer                   // [N, D]
+    /// Rotary tables of global and local layers (nil without rotary positions).
     let rotary: RotaryTable?
+    let localRotary: RotaryTable?
+    /// Contiguous q or k rows for the query-key norms `[N, max(H, Hkv) Dh]`.
+    let queryKeyScratch: FloatBuffer?
     /// The order the last forward ran the blocks in (slot -> layer), and
     /// whether it ran with interventions (the backward refuses those).
     var order: [Int] = []
@@ -91,11 +115,20 @@ public final class ForwardPass {
         logits = FloatBuffer(n * a.vocabularySize)
         attnWrite = FloatBuffer(n * d)
         mlpWrite = FloatBuffer(n * d)
-        if case let .rotary(dims, base) = a.positions {
-            rotary = RotaryTable(dimensions: dims, base: base, length: length)
+        func table(_ r: Rotary?) -> RotaryTable? {
+            guard let r else { return nil }
+            let (frequencies, factor) = r.frequencies(length: length)
+            return RotaryTable(inverseFrequencies: frequencies, attentionFactor: factor, interleaved: r.pairing == .interleaved,
+                               length: length)
+        }
+        if case let .rotary(global) = a.positions {
+            rotary = table(global)
+            localRotary = a.localRotary != nil && a.layerKinds.contains(.local) ? table(a.localRotary) : nil
         } else {
             rotary = nil
+            localRotary = nil
         }
+        queryKeyScratch = a.queryKeyNorm != nil ? FloatBuffer(n * max(a.headCount, a.keyValueHeadCount) * a.headDimension) : nil
     }
 
     deinit { tokens.deallocate() }
@@ -107,6 +140,11 @@ public final class ForwardPass {
     func setTokens(_ ids: some Collection<Int>) {
         precondition(ids.count == rows)
         for (i, id) in ids.enumerated() { tokens[i] = Int32(id) }
+    }
+
+    /// The rotary table of `layer`, if the model has rotary positions.
+    func rotaryTable(layer: Int) -> RotaryTable? {
+        architecture.layerKinds[layer] == .local ? localRotary ?? rotary : rotary
     }
 
     /// The activations of the block run in `slot`.
@@ -129,11 +167,14 @@ final class GradientBuffers {
     let stream: FloatBuffer       // [N, D]  dL/d stream, walked down the blocks
     let temp: FloatBuffer         // [N, D]
     let temp2: FloatBuffer        // [N, D]
+    let written: FloatBuffer      // [N, D]  d(a sublayer's output before its write norm)
     let qkv: FloatBuffer          // [N, (H + 2Hkv) Dh]
     let z: FloatBuffer            // [N, H Dh]
     let up: FloatBuffer           // [N, F] or [N, 2F]
     let hidden: FloatBuffer       // [N, F]
     let embedded: FloatBuffer?    // [N, E]
+    let queryKey: FloatBuffer?    // [N, max(H, Hkv) Dh]  query-key norms' gradients, contiguous
+    let uncappedLogits: FloatBuffer?  // [N, V]  soft-capped models: dL/d(logits before the cap)
     let transposes = TransposeWorkspace()
 
     init(_ a: Architecture, rows n: Int) {
@@ -141,10 +182,13 @@ final class GradientBuffers {
         stream = FloatBuffer(n * max(d, a.embeddingWidth))
         temp = FloatBuffer(n * max(d, a.embeddingWidth))
         temp2 = FloatBuffer(n * d)
+        written = FloatBuffer(a.normPlacement.normsWrite || a.sharedParallelNorm ? n * d : 0)
         qkv = FloatBuffer(n * a.qkvWidth)
         z = FloatBuffer(n * a.headCount * a.headDimension)
         up = FloatBuffer(n * a.mlpWidth * (a.gatedMLP ? 2 : 1))
         hidden = FloatBuffer(n * a.mlpWidth)
         embedded = a.hasProjection ? FloatBuffer(n * a.embeddingWidth) : nil
+        queryKey = a.queryKeyNorm != nil ? FloatBuffer(n * max(a.headCount, a.keyValueHeadCount) * a.headDimension) : nil
+        uncappedLogits = a.finalSoftCap != nil ? FloatBuffer(n * a.vocabularySize) : nil
     }
 }

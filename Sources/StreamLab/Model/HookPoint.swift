@@ -1,8 +1,8 @@
 /// A kind of hook point, independent of the layer: what `run(_:recording:)`
 /// takes to say which arrays to keep (for every layer).
 public enum HookKind: String, Sendable, Hashable, CaseIterable {
-    case embed, posEmbed, residPre, ln1Scale, attnPattern, attnResult, attnOut, residMid,
-         ln2Scale, mlpPost, mlpOut, residPost, lnFinalScale, lnFinalNormalized, logits
+    case embed, posEmbed, residPre, ln1Scale, attnPattern, attnResult, ln1PostScale, attnOut, residMid,
+         ln2Scale, mlpPost, ln2PostScale, mlpOut, residPost, lnFinalScale, lnFinalNormalized, logits
 }
 
 extension HookKind {
@@ -50,13 +50,14 @@ extension Set where Element == HookKind {
 /// | `.attnPattern(i)` | `blocks.{i}.attn.hook_pattern` | [H, T, T] |
 /// | `.mlpPost(i)` | `blocks.{i}.mlp.hook_post` | [T, F] |
 /// | `.ln1Scale(i)`, `.ln2Scale(i)` | `blocks.{i}.ln1.hook_scale`, `ln2` | [T, 1] |
+/// | `.ln1PostScale(i)`, `.ln2PostScale(i)` | `blocks.{i}.ln1_post.hook_scale`, `ln2_post` (sandwich, output) | [T, 1] |
 /// | `.lnFinalScale` | `ln_final.hook_scale` | [T, 1] |
 /// | `.lnFinalNormalized` | `ln_final.hook_normalized` | [T, D] |
 /// | `.logits` | `logits` | [T, V] |
 public enum HookPoint: Hashable, Sendable, Comparable, CustomStringConvertible {
     case embed, posEmbed
-    case residPre(Int), ln1Scale(Int), attnPattern(Int), attnResult(Int), attnOut(Int), residMid(Int)
-    case ln2Scale(Int), mlpPost(Int), mlpOut(Int), residPost(Int)
+    case residPre(Int), ln1Scale(Int), attnPattern(Int), attnResult(Int), ln1PostScale(Int), attnOut(Int), residMid(Int)
+    case ln2Scale(Int), mlpPost(Int), ln2PostScale(Int), mlpOut(Int), residPost(Int)
     case lnFinalScale, lnFinalNormalized, logits
 
     /// The layer-independent kind.
@@ -68,10 +69,12 @@ public enum HookPoint: Hashable, Sendable, Comparable, CustomStringConvertible {
         case .ln1Scale: return .ln1Scale
         case .attnPattern: return .attnPattern
         case .attnResult: return .attnResult
+        case .ln1PostScale: return .ln1PostScale
         case .attnOut: return .attnOut
         case .residMid: return .residMid
         case .ln2Scale: return .ln2Scale
         case .mlpPost: return .mlpPost
+        case .ln2PostScale: return .ln2PostScale
         case .mlpOut: return .mlpOut
         case .residPost: return .residPost
         case .lnFinalScale: return .lnFinalScale
@@ -83,8 +86,9 @@ public enum HookPoint: Hashable, Sendable, Comparable, CustomStringConvertible {
     /// The block index, for per-block points.
     public var layer: Int? {
         switch self {
-        case let .residPre(i), let .ln1Scale(i), let .attnPattern(i), let .attnResult(i), let .attnOut(i),
-             let .residMid(i), let .ln2Scale(i), let .mlpPost(i), let .mlpOut(i), let .residPost(i):
+        case let .residPre(i), let .ln1Scale(i), let .attnPattern(i), let .attnResult(i), let .ln1PostScale(i),
+             let .attnOut(i), let .residMid(i), let .ln2Scale(i), let .mlpPost(i), let .ln2PostScale(i), let .mlpOut(i),
+             let .residPost(i):
             return i
         default:
             return nil
@@ -100,10 +104,12 @@ public enum HookPoint: Hashable, Sendable, Comparable, CustomStringConvertible {
         case let .ln1Scale(i): return "blocks.\(i).ln1.hook_scale"
         case let .attnPattern(i): return "blocks.\(i).attn.hook_pattern"
         case let .attnResult(i): return "blocks.\(i).attn.hook_result"
+        case let .ln1PostScale(i): return "blocks.\(i).ln1_post.hook_scale"
         case let .attnOut(i): return "blocks.\(i).hook_attn_out"
         case let .residMid(i): return "blocks.\(i).hook_resid_mid"
         case let .ln2Scale(i): return "blocks.\(i).ln2.hook_scale"
         case let .mlpPost(i): return "blocks.\(i).mlp.hook_post"
+        case let .ln2PostScale(i): return "blocks.\(i).ln2_post.hook_scale"
         case let .mlpOut(i): return "blocks.\(i).hook_mlp_out"
         case let .residPost(i): return "blocks.\(i).hook_resid_post"
         case .lnFinalScale: return "ln_final.hook_scale"
@@ -131,6 +137,7 @@ public enum HookPoint: Hashable, Sendable, Comparable, CustomStringConvertible {
             "attn.hook_pattern": HookPoint.attnPattern, "attn.hook_result": HookPoint.attnResult,
             "hook_attn_out": HookPoint.attnOut, "hook_resid_mid": HookPoint.residMid,
             "ln2.hook_scale": HookPoint.ln2Scale, "mlp.hook_post": HookPoint.mlpPost,
+            "ln1_post.hook_scale": HookPoint.ln1PostScale, "ln2_post.hook_scale": HookPoint.ln2PostScale,
             "hook_mlp_out": HookPoint.mlpOut, "hook_resid_post": HookPoint.residPost,
         ]
         guard let make = makers[parts[2]] else { return nil }
@@ -161,10 +168,12 @@ extension HookPoint {
         case .ln1Scale: return .ln1Scale(0)
         case .attnPattern: return .attnPattern(0)
         case .attnResult: return .attnResult(0)
+        case .ln1PostScale: return .ln1PostScale(0)
         case .attnOut: return .attnOut(0)
         case .residMid: return .residMid(0)
         case .ln2Scale: return .ln2Scale(0)
         case .mlpPost: return .mlpPost(0)
+        case .ln2PostScale: return .ln2PostScale(0)
         case .mlpOut: return .mlpOut(0)
         case .residPost: return .residPost(0)
         case .lnFinalScale: return .lnFinalScale

@@ -17,12 +17,15 @@ public struct ParameterSlot: Sendable, Equatable {
 
 /// Offsets of one block's parameters in the flat buffer.
 struct BlockSlots: Sendable {
-    var ln1Weight = 0, ln1Bias: Int?
+    var ln1Weight: Int?, ln1Bias: Int?
     var qkvWeight = 0, qkvBias: Int?        // [D, (H + 2Hkv) Dh], [(H + 2Hkv) Dh]
+    var qNormWeight: Int?, kNormWeight: Int?  // [Dh] each, or [H Dh], [Hkv Dh]
     var outWeight = 0, outBias: Int?        // [H Dh, D], [D]
-    var ln2Weight = 0, ln2Bias: Int?
+    var ln1PostWeight: Int?, ln1PostBias: Int?
+    var ln2Weight: Int?, ln2Bias: Int?
     var upWeight = 0, upBias: Int?          // [D, F] or gate|up [D, 2F]
     var downWeight = 0, downBias: Int?      // [F, D], [D]
+    var ln2PostWeight: Int?, ln2PostBias: Int?
 }
 
 /// Every parameter of a model laid out in one flat float buffer, so that the
@@ -64,19 +67,31 @@ public struct ParameterLayout: Sendable {
         for i in 0..<a.layerCount {
             let p = "blocks.\(i)."
             var b = BlockSlots()
-            b.ln1Weight = add(p + "ln1.weight", [d], layer: i)
-            if a.normBias { b.ln1Bias = add(p + "ln1.bias", [d], layer: i) }
+            func norm(_ name: String) -> (Int, Int?) {
+                (add(p + name + ".weight", [d], layer: i), a.normBias ? add(p + name + ".bias", [d], layer: i) : nil)
+            }
+            if a.hasAttentionInputNorm { (b.ln1Weight, b.ln1Bias) = norm("ln1") }
             b.qkvWeight = add(p + "attn.qkv.weight", [d, a.qkvWidth], layer: i, decays: true)
             if a.qkvBias { b.qkvBias = add(p + "attn.qkv.bias", [a.qkvWidth], layer: i) }
+            switch a.queryKeyNorm {
+            case .perHead:
+                b.qNormWeight = add(p + "attn.q_norm.weight", [a.headDimension], layer: i)
+                b.kNormWeight = add(p + "attn.k_norm.weight", [a.headDimension], layer: i)
+            case .whole:
+                b.qNormWeight = add(p + "attn.q_norm.weight", [a.headCount * a.headDimension], layer: i)
+                b.kNormWeight = add(p + "attn.k_norm.weight", [a.keyValueHeadCount * a.headDimension], layer: i)
+            case nil: break
+            }
             b.outWeight = add(p + "attn.out.weight", [a.headCount * a.headDimension, d], layer: i, decays: true)
             if a.outputBias { b.outBias = add(p + "attn.out.bias", [d], layer: i) }
-            b.ln2Weight = add(p + "ln2.weight", [d], layer: i)
-            if a.normBias { b.ln2Bias = add(p + "ln2.bias", [d], layer: i) }
+            if a.normPlacement.normsWrite { (b.ln1PostWeight, b.ln1PostBias) = norm("ln1_post") }
+            if a.hasMLPInputNorm { (b.ln2Weight, b.ln2Bias) = norm("ln2") }
             let up = a.gatedMLP ? 2 * f : f
             b.upWeight = add(p + "mlp.up.weight", [d, up], layer: i, decays: true)
             if a.mlpBias { b.upBias = add(p + "mlp.up.bias", [up], layer: i) }
             b.downWeight = add(p + "mlp.down.weight", [f, d], layer: i, decays: true)
             if a.mlpBias { b.downBias = add(p + "mlp.down.bias", [d], layer: i) }
+            if a.normPlacement.normsWrite { (b.ln2PostWeight, b.ln2PostBias) = norm("ln2_post") }
             blocks.append(b)
         }
         self.blocks = blocks

@@ -24,6 +24,17 @@ public struct Transformer: Sendable {
         guard weights.blocks.count == architecture.layerCount else {
             throw ModelError.invalidArchitecture("\(weights.blocks.count) blocks of weights for \(architecture.layerCount) layers")
         }
+        let a = architecture
+        for (i, b) in weights.blocks.enumerated() {
+            for (name, present, expected) in [
+                ("ln1", b.ln1 != nil, a.hasAttentionInputNorm), ("ln2", b.ln2 != nil, a.hasMLPInputNorm),
+                ("ln1_post", b.ln1Post != nil, a.normPlacement.normsWrite), ("ln2_post", b.ln2Post != nil, a.normPlacement.normsWrite),
+                ("q_norm", b.queryNorm != nil, a.queryKeyNorm != nil), ("k_norm", b.keyNorm != nil, a.queryKeyNorm != nil),
+            ] where present != expected {
+                throw ModelError.invalidArchitecture("block \(i) \(present ? "has" : "lacks") the norm \(name) "
+                    + "(\(a.normPlacement.rawValue)-norm\(a.queryKeyNorm.map { ", query-key norms \($0.rawValue)" } ?? ""))")
+            }
+        }
         self.architecture = architecture
         self.weights = weights
         self.threads = max(1, threads ?? ProcessInfo.processInfo.activeProcessorCount)
@@ -181,7 +192,7 @@ public struct Transformer: Sendable {
     // MARK: - Embedding
 
     /// The stream entering slot 0 `[N, D]`: token embedding (through
-    /// project-in, if any) plus learned positions, if any.
+    /// project-in, if any; times the embedding scale) plus learned positions, if any.
     func embed(_ pass: ForwardPass, plan: InterventionPlan, recorder: inout Recorder) {
         let a = architecture, n = pass.rows, d = a.width, e = a.embeddingWidth
         let x = pass.input(0)
@@ -192,6 +203,7 @@ public struct Transformer: Sendable {
         } else {
             for r in 0..<n { (x + r * d).update(from: table.row(Int(pass.tokens[r])), count: d) }
         }
+        if a.embeddingScale != 1 { Elementwise.scale(x, n * d, by: a.embeddingScale) }
         visit(.embed, x, pass, width: d, plan: plan, recorder: &recorder)
         if case let .learned(offset) = a.positions, let positions = weights.positionEmbedding {
             let t = pass.length
@@ -210,24 +222,36 @@ public struct Transformer: Sendable {
 
     /// Block `layer`, run in `slot` of the order: reads `pass.input(slot)`,
     /// writes `pass.output(slot)` (the same buffer unless the pass keeps activations).
+    ///
+    /// Each sublayer reads the stream (through its input norm for pre and
+    /// sandwich placements) and writes `pass.attnWrite` / `pass.mlpWrite`
+    /// (through its write norm for sandwich and output placements), which the
+    /// skip connection adds; a post-norm block normalises after the add.
     func block(_ layer: Int, slot: Int, _ pass: ForwardPass, plan: InterventionPlan, recorder: inout Recorder) {
         let a = architecture, d = a.width, n = pass.rows, nd = n * d
         let w = weights.blocks[layer], c = pass.activations(slot)
         let x = pass.input(slot), y = pass.output(slot)
-        let rms = a.normKind == .rmsNorm, eps = a.normEpsilon, skip = a.skipConnections
+        let skip = a.skipConnections
         func norm(_ input: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, _ weights: NormWeights,
                   mean: FloatBuffer, rstd: FloatBuffer, scale point: HookPoint) {
-            weights.apply(input, into: out, mean: mean.pointer, rstd: rstd.pointer, rows: n, width: d, epsilon: eps,
-                          rms: rms, threads: threads)
+            weights.apply(input, into: out, mean: mean.pointer, rstd: rstd.pointer, rows: n, width: d, architecture: a,
+                          threads: threads)
             if recorder.wants(point.kind) { recordScale(point, rstd.pointer, rows: n, recorder: &recorder) }
         }
         /// A sublayer's input: the stream through the sublayer's norm into `out`
-        /// (pre-norm and parallel blocks), or the stream itself (post-norm: `out` is nil).
-        func read(_ stream: UnsafeMutablePointer<Float>, into out: FloatBuffer?, _ weights: NormWeights,
+        /// (pre/sandwich-norm and parallel blocks), or the stream itself (post and output: `out` is nil).
+        func read(_ stream: UnsafeMutablePointer<Float>, into out: FloatBuffer?, _ weights: NormWeights?,
                   mean: FloatBuffer, rstd: FloatBuffer, scale point: HookPoint) -> UnsafePointer<Float> {
-            guard let out else { return UnsafePointer(stream) }
+            guard let out, let weights else { return UnsafePointer(stream) }
             norm(stream, into: out.pointer, weights, mean: mean, rstd: rstd, scale: point)
             return UnsafePointer(out.pointer)
+        }
+        /// A sublayer's output `raw` into its write `[N, D]`: through the write
+        /// norm (sandwich and output placements) or as it is.
+        func write(_ raw: FloatBuffer?, _ weights: NormWeights?, into out: FloatBuffer, mean: FloatBuffer?,
+                   rstd: FloatBuffer?, scale point: HookPoint) {
+            guard let raw, let weights, let mean, let rstd else { return }
+            norm(raw.pointer, into: out.pointer, weights, mean: mean, rstd: rstd, scale: point)
         }
 
         visit(.residPre(layer), x, pass, width: d, plan: plan, recorder: &recorder)
@@ -238,24 +262,33 @@ public struct Transformer: Sendable {
             return
         }
 
-        // Attention: read (through ln1 unless post-norm), write pass.attnWrite.
+        // Attention: read (through ln1 unless post/output-norm), write pass.attnWrite (through ln1_post).
         let attnSkipped = plan.skipAttention[layer]
         if attnSkipped {
             pass.attnWrite.zero()
         } else {
             let input = read(x, into: c.ln1Out, w.ln1, mean: c.ln1Mean, rstd: c.ln1Rstd, scale: .ln1Scale(layer))
-            attention(layer, input: input, c, pass, plan: plan, recorder: &recorder)
+            attention(layer, input: input, into: c.attnRaw?.pointer ?? pass.attnWrite.pointer, c, pass, plan: plan,
+                      recorder: &recorder)
+            write(c.attnRaw, w.ln1Post, into: pass.attnWrite, mean: c.ln1PostMean, rstd: c.ln1PostRstd,
+                  scale: .ln1PostScale(layer))
         }
         visit(.attnOut(layer), pass.attnWrite.pointer, pass, width: d, plan: plan, recorder: &recorder)
 
         let mlpSkipped = plan.skipMLP[layer]
         if a.parallelResidual {
-            // Both sublayers read resid_pre: y = x + attn(ln1 x) + mlp(ln2 x).
+            // Both sublayers read resid_pre: y = x + attn(ln1 x) + mlp(ln2 x), or mlp(ln1 x) with a shared norm.
             if mlpSkipped {
                 pass.mlpWrite.zero()
             } else {
-                let input = read(x, into: c.ln2Out, w.ln2, mean: c.ln2Mean, rstd: c.ln2Rstd, scale: .ln2Scale(layer))
-                mlp(layer, input: input, c, pass, plan: plan, recorder: &recorder)
+                let input: UnsafePointer<Float>
+                if a.sharedParallelNorm {
+                    input = attnSkipped ? read(x, into: c.ln1Out, w.ln1, mean: c.ln1Mean, rstd: c.ln1Rstd, scale: .ln1Scale(layer))
+                        : UnsafePointer(c.ln1Out!.pointer)
+                } else {
+                    input = read(x, into: c.ln2Out, w.ln2, mean: c.ln2Mean, rstd: c.ln2Rstd, scale: .ln2Scale(layer))
+                }
+                mlp(layer, input: input, into: pass.mlpWrite.pointer, c, pass, plan: plan, recorder: &recorder)
             }
             visit(.mlpOut(layer), pass.mlpWrite.pointer, pass, width: d, plan: plan, recorder: &recorder)
             if x != y { y.update(from: x, count: nd) }
@@ -269,26 +302,29 @@ public struct Transformer: Sendable {
         c.h.pointer.update(from: pass.attnWrite.pointer, count: nd)
         if skip { Elementwise.add(x, into: c.h.pointer, nd) }
         var mid = c.h.pointer
-        if let m = c.mid, !attnSkipped {
-            norm(c.h.pointer, into: m.pointer, w.ln1, mean: c.ln1Mean, rstd: c.ln1Rstd, scale: .ln1Scale(layer))
+        if let m = c.mid, let ln1 = w.ln1, !attnSkipped {
+            norm(c.h.pointer, into: m.pointer, ln1, mean: c.ln1Mean, rstd: c.ln1Rstd, scale: .ln1Scale(layer))
             mid = m.pointer
         }
         visit(.residMid(layer), mid, pass, width: d, plan: plan, recorder: &recorder)
 
-        // MLP: read (through ln2 unless post-norm), write pass.mlpWrite.
+        // MLP: read (through ln2 unless post/output-norm), write pass.mlpWrite (through ln2_post).
         if mlpSkipped {
             pass.mlpWrite.zero()
         } else {
             let input = read(mid, into: c.ln2Out, w.ln2, mean: c.ln2Mean, rstd: c.ln2Rstd, scale: .ln2Scale(layer))
-            mlp(layer, input: input, c, pass, plan: plan, recorder: &recorder)
+            mlp(layer, input: input, into: c.mlpRaw?.pointer ?? pass.mlpWrite.pointer, c, pass, plan: plan,
+                recorder: &recorder)
+            write(c.mlpRaw, w.ln2Post, into: pass.mlpWrite, mean: c.ln2PostMean, rstd: c.ln2PostRstd,
+                  scale: .ln2PostScale(layer))
         }
         visit(.mlpOut(layer), pass.mlpWrite.pointer, pass, width: d, plan: plan, recorder: &recorder)
 
         // y = mid + mlp (mlp alone for a plain stack); post-norm: y = ln2(h2).
-        if let h2 = c.h2, !mlpSkipped {
+        if let h2 = c.h2, let ln2 = w.ln2, !mlpSkipped {
             h2.pointer.update(from: pass.mlpWrite.pointer, count: nd)
             if skip { Elementwise.add(mid, into: h2.pointer, nd) }
-            norm(h2.pointer, into: y, w.ln2, mean: c.ln2Mean, rstd: c.ln2Rstd, scale: .ln2Scale(layer))
+            norm(h2.pointer, into: y, ln2, mean: c.ln2Mean, rstd: c.ln2Rstd, scale: .ln2Scale(layer))
         } else {
             if skip {
                 if mid != y { y.update(from: mid, count: nd) }
@@ -303,18 +339,22 @@ public struct Transformer: Sendable {
     // MARK: - Attention
 
     /// Causal self-attention of block `layer` on `input` `[N, D]`; writes
-    /// `pass.attnWrite` `[N, D]` (output projection and bias included).
-    func attention(_ layer: Int, input: UnsafePointer<Float>, _ c: BlockActivations, _ pass: ForwardPass,
-                   plan: InterventionPlan, recorder: inout Recorder) {
+    /// `out` `[N, D]` (output projection and bias included). Queries and keys
+    /// pass their norms (if any), then the layer's rotary (if any).
+    func attention(_ layer: Int, input: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, _ c: BlockActivations,
+                   _ pass: ForwardPass, plan: InterventionPlan, recorder: inout Recorder) {
         let a = architecture, w = weights.blocks[layer]
         let h = a.headCount, dh = a.headDimension, d = a.width, n = pass.rows, t = pass.length
         w.qkv.apply(input, rows: n, into: c.qkv.pointer, threads: threads)                      // [N, (H + 2Hkv) Dh]
-        if case let .rotary(dims, _) = a.positions, let rotary = pass.rotary {
-            RotaryOp.apply(c.qkv.pointer, rows: n, length: t, stride: a.qkvWidth, heads: h + a.keyValueHeadCount,
-                           headDimension: dh, dimensions: dims, table: rotary, inverse: false, threads: threads)
+        if let qNorm = w.queryNorm, let kNorm = w.keyNorm, let scratch = pass.queryKeyScratch {
+            normalizeQueriesAndKeys(c, qNorm, kNorm, scratch: scratch.pointer, rows: n)
         }
-        AttentionOp.forward(qkv: c.qkv.pointer, probs: c.probs.pointer, z: c.z.pointer, shape: attentionShape(pass),
-                            threads: threads)
+        if let rotary = pass.rotaryTable(layer: layer) {
+            RotaryOp.apply(c.qkv.pointer, rows: n, length: t, stride: a.qkvWidth, heads: h + a.keyValueHeadCount,
+                           headDimension: dh, table: rotary, inverse: false, threads: threads)
+        }
+        AttentionOp.forward(qkv: c.qkv.pointer, probs: c.probs.pointer, z: c.z.pointer,
+                            shape: attentionShape(pass, layer: layer), threads: threads)
         recorder.record(.attnPattern(layer), c.probs.pointer, shape: [h, t, t])                  // [H, T, T] (batch 1)
 
         // Head interventions act on each head's z before the output projection:
@@ -327,7 +367,7 @@ public struct Transformer: Sendable {
         if recorder.wants(.attnResult) {
             // Per-head writes z_h · W_O[h] [T, H, D]; their sum plus the bias is
             // the attention write, so recording them costs no extra multiply.
-            let zs = SharedPointer(c.z.pointer), out = pass.attnWrite.pointer
+            let zs = SharedPointer(c.z.pointer)
             let result = Tensor(shape: [n, h, d]) { result in
                 let rows = SharedPointer(result)
                 Parallel.forEachSlice(h, threads: n * h * dh * d < 1 << 20 ? 1 : threads) { heads in
@@ -348,28 +388,46 @@ public struct Transformer: Sendable {
             }
             recorder.record(.attnResult(layer), result)
         } else {
-            w.output.apply(c.z.pointer, rows: n, into: pass.attnWrite.pointer, threads: threads)
+            w.output.apply(c.z.pointer, rows: n, into: out, threads: threads)
         }
     }
 
-    /// Sizes of one attention call on `pass`.
-    func attentionShape(_ pass: ForwardPass) -> AttentionShape {
+    /// The query-key norms of one block, in place on the q and k columns of
+    /// `c.qkv`, keeping the inputs in `c.qRaw`, `c.kRaw` for the backward.
+    /// Per head, q `[N, H Dh]` is normalised as `[N H, Dh]`; whole, as `[N, H Dh]`.
+    func normalizeQueriesAndKeys(_ c: BlockActivations, _ qNorm: NormWeights, _ kNorm: NormWeights,
+                                 scratch: UnsafeMutablePointer<Float>, rows n: Int) {
+        let a = architecture, dh = a.headDimension, stride = a.qkvWidth
+        for (heads, column, raw, norm, mean, rstd) in [(a.headCount, 0, c.qRaw!, qNorm, c.qMean!, c.qRstd!),
+                                                      (a.keyValueHeadCount, a.headCount * dh, c.kRaw!, kNorm, c.kMean!, c.kRstd!)] {
+            let width = heads * dh
+            Elementwise.copyRows(c.qkv.pointer + column, stride: stride, into: raw.pointer, stride: width, rows: n, width: width)
+            let perHead = a.queryKeyNorm == .perHead
+            norm.apply(raw.pointer, into: scratch, mean: mean.pointer, rstd: rstd.pointer, rows: perHead ? n * heads : n,
+                       width: perHead ? dh : width, architecture: a, rms: true, threads: threads)
+            Elementwise.copyRows(scratch, stride: width, into: c.qkv.pointer + column, stride: stride, rows: n, width: width)
+        }
+    }
+
+    /// Sizes of one attention call of `layer` on `pass`.
+    func attentionShape(_ pass: ForwardPass, layer: Int) -> AttentionShape {
         let a = architecture
         return AttentionShape(batch: pass.batch, length: pass.length, heads: a.headCount, keyValueHeads: a.keyValueHeadCount,
-                              headDimension: a.headDimension, scale: a.attentionScale, window: a.slidingWindow ?? Int.max)
+                              headDimension: a.headDimension, scale: a.attentionScale, window: a.window(layer: layer),
+                              softCap: a.attentionSoftCap)
     }
 
     // MARK: - MLP
 
-    /// The MLP of block `layer` on `input` `[N, D]`; writes `pass.mlpWrite` `[N, D]`.
-    func mlp(_ layer: Int, input: UnsafePointer<Float>, _ c: BlockActivations, _ pass: ForwardPass,
-             plan: InterventionPlan, recorder: inout Recorder) {
+    /// The MLP of block `layer` on `input` `[N, D]`; writes `out` `[N, D]`.
+    func mlp(_ layer: Int, input: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, _ c: BlockActivations,
+             _ pass: ForwardPass, plan: InterventionPlan, recorder: inout Recorder) {
         let a = architecture, w = weights.blocks[layer], n = pass.rows
         w.up.apply(input, rows: n, into: c.up.pointer, threads: threads)                        // [N, F] or [N, 2F]
         ActivationOp.forward(c.up.pointer, into: c.hidden.pointer, rows: n, width: a.mlpWidth, gated: a.gatedMLP,
                              activation: a.activation, threads: threads)                          // [N, F]
         visit(.mlpPost(layer), c.hidden.pointer, pass, width: a.mlpWidth, plan: plan, recorder: &recorder)
-        w.down.apply(c.hidden.pointer, rows: n, into: pass.mlpWrite.pointer, threads: threads)
+        w.down.apply(c.hidden.pointer, rows: n, into: out, threads: threads)
     }
 
     // MARK: - Final read
@@ -384,8 +442,7 @@ public struct Transformer: Sendable {
         let a = architecture
         var current = x
         if let norm = weights.finalNorm, let normed {
-            norm.apply(x, into: normed, mean: mean, rstd: rstd, rows: rows, width: a.width, epsilon: a.normEpsilon,
-                       rms: a.normKind == .rmsNorm, threads: threads)
+            norm.apply(x, into: normed, mean: mean, rstd: rstd, rows: rows, width: a.width, architecture: a, threads: threads)
             current = UnsafePointer(normed)
         }
         if let projectOut = weights.projectOut, let projected {
@@ -393,6 +450,9 @@ public struct Transformer: Sendable {
             current = UnsafePointer(projected)
         }
         weights.unembedding.apply(current, rows: rows, into: logits, threads: threads)
+        if let cap = a.finalSoftCap {
+            SoftCapOp.forward(logits, rows: rows, width: a.vocabularySize, cap: cap, threads: threads)
+        }
     }
 
     /// The final read of `rows` rows of a stream `[rows, D]`, into new buffers: logits `[rows, V]`.
@@ -409,13 +469,16 @@ public struct Transformer: Sendable {
 }
 
 extension NormWeights {
-    /// Row-wise norm of `x` into `y` `[rows, width]` (in place allowed), keeping mean and rstd `[rows]`.
+    /// Row-wise norm of `x` into `y` `[rows, width]` (in place allowed), keeping
+    /// mean and rstd `[rows]`; kind, epsilon and weight offset from `a` (RMSNorm when `rms`).
     func apply(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, mean: UnsafeMutablePointer<Float>,
-               rstd: UnsafeMutablePointer<Float>, rows: Int, width: Int, epsilon: Float, rms: Bool, threads: Int) {
+               rstd: UnsafeMutablePointer<Float>, rows: Int, width: Int, architecture a: Architecture, rms: Bool? = nil,
+               threads: Int) {
         weight.withUnsafeBufferPointer { w in
             withOptionalPointer(bias) { b in
-                NormOp.forward(x, into: y, mean: mean, rstd: rstd, rows: rows, width: width, weight: w.baseAddress!, bias: b,
-                               epsilon: epsilon, rms: rms, threads: threads)
+                NormOp.forward(x, into: y, mean: mean, rstd: rstd, rows: rows, width: width, weight: w.baseAddress!,
+                               offset: a.normWeightOffset, bias: b, epsilon: a.normEpsilon, rms: rms ?? (a.normKind == .rmsNorm),
+                               threads: threads)
             }
         }
     }

@@ -36,27 +36,43 @@ public struct NormWeights: Sendable {
 }
 
 /// One block's parameters. `ln1` is the attention's norm and `ln2` the MLP's,
-/// whatever their Hugging Face names (for post-norm models they follow the add).
+/// whatever their Hugging Face names (for post-norm models they follow the
+/// add); `ln1Post` / `ln2Post` normalise the writes (sandwich and output
+/// placements). Which norms exist follows `Architecture.normPlacement`.
 public struct BlockWeights: Sendable {
-    public let ln1: NormWeights
+    public let ln1: NormWeights?
     /// q | k | v fused: `[D, (H + 2 Hkv) Dh]`, q columns first, head-major.
     public let qkv: Linear
+    /// Query and key norms `[Dh]` (per head) or `[H Dh]`, `[Hkv Dh]` (whole projection).
+    public let queryNorm: NormWeights?
+    public let keyNorm: NormWeights?
     /// Attention output projection `[H Dh, D]`.
     public let output: Linear
-    public let ln2: NormWeights
+    public let ln1Post: NormWeights?
+    public let ln2: NormWeights?
     /// `[D, F]`, or for a gated MLP `[D, 2F]` holding gate | up.
     public let up: Linear
     /// `[F, D]`.
     public let down: Linear
+    public let ln2Post: NormWeights?
 
-    public init(ln1: NormWeights, qkv: Linear, output: Linear, ln2: NormWeights, up: Linear, down: Linear) {
+    public init(ln1: NormWeights?, qkv: Linear, queryNorm: NormWeights? = nil, keyNorm: NormWeights? = nil,
+                output: Linear, ln1Post: NormWeights? = nil, ln2: NormWeights?, up: Linear, down: Linear,
+                ln2Post: NormWeights? = nil) {
         self.ln1 = ln1
         self.qkv = qkv
+        self.queryNorm = queryNorm
+        self.keyNorm = keyNorm
         self.output = output
+        self.ln1Post = ln1Post
         self.ln2 = ln2
         self.up = up
         self.down = down
+        self.ln2Post = ln2Post
     }
+
+    /// Every norm of the block, in forward order.
+    var norms: [NormWeights] { [ln1, queryNorm, keyNorm, ln1Post, ln2, ln2Post].compactMap { $0 } }
 }
 
 /// A float32 table `[rows, width]` read row by row (token and position
@@ -135,7 +151,7 @@ public final class Weights: Sendable {
         func norm(_ w: NormWeights?) -> Int { ((w?.weight.count ?? 0) + (w?.bias?.count ?? 0)) * 4 }
         n += linear(projectIn) + linear(projectOut) + linear(unembedding) + norm(finalNorm)
         for b in blocks {
-            n += norm(b.ln1) + norm(b.ln2) + linear(b.qkv) + linear(b.output) + linear(b.up) + linear(b.down)
+            n += b.norms.reduce(0) { $0 + norm($1) } + linear(b.qkv) + linear(b.output) + linear(b.up) + linear(b.down)
         }
         return n
     }

@@ -73,31 +73,57 @@ public struct ModelSummary: ProbeReport {
         case .relu: activation = "ReLU"
         case .silu: activation = "SiLU"
         }
-        let positions: String
+        var positions: String
         switch a.positions {
         case let .learned(offset): positions = "learned, \(a.maxPositions) positions" + (offset != 0 ? " (offset \(offset))" : "")
-        case let .rotary(dims, base):
-            positions = "rotary (rotate-half) on \(dims) of \(a.headDimension) head dims, base \(Format.fixed(Double(base), 0)); max \(a.maxPositions) positions"
+        case let .rotary(r):
+            positions = "rotary on \(r.dimensions) of \(a.headDimension) head dims, \(r.summary)"
+            if let local = a.localRotary { positions += "; local layers: \(local.summary)" }
+            positions += "; max \(a.maxPositions) positions"
         }
         var heads = "\(a.headCount) x \(a.headDimension) dims"
         if a.keyValueHeadCount != a.headCount {
             heads += a.keyValueHeadCount == 1 ? ", multi-query (1 key-value head)" : ", grouped-query (\(a.keyValueHeadCount) key-value heads)"
         }
-        if let w = a.slidingWindow { heads += ", sliding window \(w)" }
+        let defaultScale = 1 / Float(a.headDimension).squareRoot()
+        if abs(a.attentionScale - defaultScale) > 1e-6 * defaultScale {
+            heads += ", scores scaled by \(Format.general(Double(a.attentionScale)))"
+        }
+        if let q = a.queryKeyNorm { heads += ", RMSNorm on queries and keys (\(q.rawValue))" }
+        if let c = a.attentionSoftCap { heads += ", scores soft-capped at \(Format.general(Double(c)))" }
+        let placement: String
+        switch a.normPlacement {
+        case .pre: placement = "Pre-Norm x + f(norm(x))"
+        case .post: placement = "Post-Norm norm(x + f(x))"
+        case .sandwich: placement = "Sandwich-Norm x + norm(f(norm(x)))"
+        case .output: placement = "Output-Norm x + norm(f(x))"
+        }
+        var norm = "\(placement), \(a.normKind.rawValue)" + (a.normWeightOffset != 0 ? " scaled by (\(Format.general(Double(a.normWeightOffset))) + w)" : "")
+            + ", eps \(a.normEpsilon)" + (a.hasFinalNorm ? ", final norm" : ", no final norm")
+        if a.sharedParallelNorm { norm += ", one norm shared by attention and MLP" }
+        var layers = String(a.layerCount)
+        if a.layerKinds.contains(.local), let w = a.slidingWindow {
+            let local = a.layerKinds.filter { $0 == .local }.count
+            layers += a.layerKinds.contains(.global)
+                ? ": \(local) local (window \(w)), \(a.layerCount - local) global, pattern \(a.layerKinds.map { $0 == .local ? "L" : "G" }.joined())"
+                : ", all local (sliding window \(w))"
+        }
+        var embedding = String(a.width) + (a.hasProjection ? " (embeddings \(a.embeddingWidth), project in/out)" : "")
+        if a.embeddingScale != 1 { embedding += ", embeddings scaled by \(Format.general(Double(a.embeddingScale)))" }
         var rows: [(String, String)] = [
             ("model", path),
             ("model_type", a.modelType),
-            ("norm", "\(a.normPlacement == .pre ? "Pre-Norm" : "Post-Norm") \(a.normKind.rawValue), eps \(a.normEpsilon)"
-                + (a.hasFinalNorm ? ", final norm" : ", no final norm")),
-            ("layers", String(a.layerCount)),
-            ("width", String(a.width) + (a.hasProjection ? " (embeddings \(a.embeddingWidth), project in/out)" : "")),
+            ("norm", norm),
+            ("layers", layers),
+            ("width", embedding),
             ("heads", heads),
             ("mlp", "\(a.mlpWidth), \(a.gatedMLP ? "gated (\(activation) x linear)" : activation)"),
             ("positions", positions),
-            ("residual", a.parallelResidual ? "parallel (x + attn(ln1 x) + mlp(ln2 x))" : "sequential"),
+            ("residual", a.parallelResidual ? (a.sharedParallelNorm ? "parallel (x + attn(ln1 x) + mlp(ln1 x))" : "parallel (x + attn(ln1 x) + mlp(ln2 x))") : "sequential"),
             ("biases", [a.qkvBias ? "qkv" : nil, a.outputBias ? "attn out" : nil, a.mlpBias ? "mlp" : nil]
                 .compactMap { $0 }.joined(separator: ", ").ifEmpty("none")),
-            ("unembedding", a.tiedEmbeddings ? "tied to the token embedding" : "separate matrix"),
+            ("unembedding", (a.tiedEmbeddings ? "tied to the token embedding" : "separate matrix") + (a.unembeddingBias ? ", with bias" : "")
+                + (a.finalSoftCap.map { ", logits soft-capped at \(Format.general(Double($0)))" } ?? "")),
             ("vocabulary", Format.count(a.vocabularySize)),
             ("parameters", Format.count(parameterCount)),
             ("dtype", dtypes.joined(separator: ", ") + " on disk, computed in F32"),
@@ -120,7 +146,11 @@ public struct ModelSummary: ProbeReport {
         var positions: [(String, JSONOutput)] = []
         switch a.positions {
         case let .learned(offset): positions = [("kind", .string("learned")), ("offset", .int(offset))]
-        case let .rotary(dims, base): positions = [("kind", .string("rotary")), ("dimensions", .int(dims)), ("base", .float(base))]
+        case let .rotary(r): positions = rotaryJSON(r)
+        }
+        func rotaryJSON(_ r: Rotary) -> [(String, JSONOutput)] {
+            [("kind", .string("rotary")), ("dimensions", .int(r.dimensions)), ("base", .float(r.base)),
+             ("pairing", .string(r.pairing.rawValue)), ("scaling", .string(r.scaling.name))]
         }
         return .object([
             ("model", .string(path)), ("model_type", .string(a.modelType)),
@@ -132,6 +162,14 @@ public struct ModelSummary: ProbeReport {
             ("activation", .string(a.activation.rawValue)), ("gated_mlp", .bool(a.gatedMLP)),
             ("positions", .object(positions)), ("max_positions", .int(a.maxPositions)),
             ("sliding_window", a.slidingWindow.map { .int($0) } ?? .null),
+            ("layer_kinds", .strings(a.layerKinds.map(\.rawValue))),
+            ("local_positions", a.localRotary.map { .object(rotaryJSON($0)) } ?? .null),
+            ("norm_weight_offset", .float(a.normWeightOffset)), ("embedding_scale", .float(a.embeddingScale)),
+            ("attention_scale", .float(a.attentionScale)),
+            ("query_key_norm", a.queryKeyNorm.map { .string($0.rawValue) } ?? .null),
+            ("attention_soft_cap", a.attentionSoftCap.map { .float($0) } ?? .null),
+            ("final_soft_cap", a.finalSoftCap.map { .float($0) } ?? .null),
+            ("shared_parallel_norm", .bool(a.sharedParallelNorm)), ("unembedding_bias", .bool(a.unembeddingBias)),
             ("parallel_residual", .bool(a.parallelResidual)), ("tied_embeddings", .bool(a.tiedEmbeddings)),
             ("vocab_size", .int(a.vocabularySize)), ("parameters", .int(parameterCount)),
             ("dtypes", .strings(dtypes)), ("files", .int(fileCount)),

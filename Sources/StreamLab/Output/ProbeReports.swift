@@ -312,7 +312,12 @@ public struct DecompositionReport: ProbeReport {
         var out = "model: \(model)\n"
         out += "position \(d.position) (token \(Format.token(tokenText(d.tokens[d.position])))), target \(d.target) \(Format.token(tokenText(d.target)))\n"
         let sum = d.components.filter { !$0.isDetail }.reduce(0) { $0 + $1.attribution }
-        out += "logit \(Format.fixed(d.logit, 4)); sum of attributions \(Format.fixed(sum, 4))"
+        if let before = d.logitBeforeCap {
+            out += "logit \(Format.fixed(d.logit, 4)) after the soft-cap, \(Format.fixed(before, 4)) before it (attributed)"
+        } else {
+            out += "logit \(Format.fixed(d.logit, 4))"
+        }
+        out += "; sum of attributions \(Format.fixed(sum, 4))"
         out += "; reconstruction error \(String(format6: d.reconstructionError)), attribution error \(String(format6: d.attributionError))\n"
         if d.components.contains(where: \.isDetail) { out += "rows marked * are per-head detail of their layer's row (not added again)\n" }
         out += "\n"
@@ -334,6 +339,7 @@ public struct DecompositionReport: ProbeReport {
             ("target", .int(d.target)),
             ("target_text", .string(tokenText(d.target))),
             ("logit", .double(d.logit)),
+            ("logit_before_cap", .double(d.logitBeforeCap ?? d.logit)),
             ("components", .array(d.components.map { c in
                 .object([
                     ("name", .string(c.name)), ("kind", .string(c.kind.rawValue)),
@@ -364,7 +370,9 @@ public struct DecompositionReport: ProbeReport {
         let rowHeight = 20.0, left = 190.0, plotWidth = 460.0, top = 78.0
         var svg = SVGDocument(width: left + plotWidth + 90, height: top + rowHeight * Double(comps.count) + 50)
         svg.text("Direct logit attribution to \(Format.token(tokenText(d.target))) at position \(d.position)", x: 16, y: 24, size: 16, bold: true)
-        svg.text("\(model) · logit \(Format.fixed(d.logit, 3)) = sum of the non-detail bars · reconstruction error \(String(format6: d.reconstructionError))",
+        let logitLine = d.logitBeforeCap.map { "logit before the soft-cap \(Format.fixed($0, 3)) (after: \(Format.fixed(d.logit, 3)))" }
+            ?? "logit \(Format.fixed(d.logit, 3))"
+        svg.text("\(model) · \(logitLine) = sum of the non-detail bars · reconstruction error \(String(format6: d.reconstructionError))",
                  x: 16, y: 44, size: 11, color: "#555555")
         let values = comps.map(\.attribution)
         let lo = min(0, values.min() ?? 0), hi = max(0, values.max() ?? 0)

@@ -30,12 +30,15 @@ public struct Decomposition: Sendable {
     /// Resolved position (0..<T).
     public let position: Int
     public let target: Int
-    /// The model's logit of `target` at `position`.
+    /// The model's logit of `target` at `position` (after the soft-cap, if any).
     public let logit: Double
+    /// For a soft-capped model, the logit before the cap: what the
+    /// attributions sum to (the cap is not linear). Nil without a cap.
+    public let logitBeforeCap: Double?
     public let components: [StreamComponent]
     /// max over D of |final stream - sum of the non-detail writes|.
     public let reconstructionError: Double
-    /// |logit - sum of the non-detail attributions|.
+    /// |logit (before the cap) - sum of the non-detail attributions|.
     public let attributionError: Double
 }
 
@@ -45,7 +48,9 @@ extension Transformer {
     /// `target` (default: the model's top prediction there) to each, e.g.
     /// `try model.decompose(tokens, position: -1, target: id)`.
     ///
-    /// Pre-norm and parallel blocks: the stream is the sum of the writes.
+    /// Pre-norm, sandwich, output and parallel blocks: the stream is the sum
+    /// of the writes (sandwich and output writes are taken after their norms;
+    /// per-head rows are carried through the write norm with its scale frozen).
     /// Post-norm blocks: each norm, with its scale frozen at this run's value,
     /// is affine, so every earlier component is carried through it (centered,
     /// scaled, times the weight) and its bias becomes a component. The final
@@ -58,7 +63,8 @@ extension Transformer {
             throw ModelError.invalidArchitecture("a plain stack (no skip connections) has no additive stream to decompose")
         }
         let p = position < 0 ? t + position : position
-        var kinds: Set<HookKind> = [.embed, .posEmbed, .attnOut, .mlpOut, .ln1Scale, .ln2Scale, .lnFinalScale, .residPost, .logits]
+        var kinds: Set<HookKind> = [.embed, .posEmbed, .attnOut, .mlpOut, .ln1Scale, .ln2Scale, .ln1PostScale, .lnFinalScale,
+                                    .residPost, .logits]
         if heads { kinds.insert(.attnResult) }
         let run = try self.run(tokens, recording: kinds)
         let logits = run.logits!
@@ -85,18 +91,22 @@ extension Transformer {
             terms.append(Term(name: "blocks.\(i).attn", kind: .attention, layer: i, head: nil, detail: false, write: row(.attnOut(i))))
             if heads {
                 let result = run[.attnResult(i)]!.scalars
+                // Sandwich and output: each head passes the write norm, frozen at this run's scale.
+                let writeNorm = weights.blocks[i].ln1Post
+                let sigma = writeNorm != nil ? Double(run[.ln1PostScale(i)]!.scalars[p]) : 1
                 for h in 0..<a.headCount {
                     let start = (p * a.headCount + h) * d
-                    terms.append(Term(name: "blocks.\(i).attn.head\(h)", kind: .head, layer: i, head: h, detail: true,
-                                      write: result[start..<(start + d)].map(Double.init)))
+                    var write = result[start..<(start + d)].map(Double.init)
+                    if let writeNorm { write = frozenNorm(write, writeNorm, sigma: sigma) }
+                    terms.append(Term(name: "blocks.\(i).attn.head\(h)", kind: .head, layer: i, head: h, detail: true, write: write))
                 }
             }
-            if a.normPlacement == .post {
-                carry(weights.blocks[i].ln1, divisor: .ln1Scale(i), biasName: "blocks.\(i).ln1.bias", layer: i)
+            if a.normPlacement == .post, let ln1 = weights.blocks[i].ln1 {
+                carry(ln1, divisor: .ln1Scale(i), biasName: "blocks.\(i).ln1.bias", layer: i)
             }
             terms.append(Term(name: "blocks.\(i).mlp", kind: .mlp, layer: i, head: nil, detail: false, write: row(.mlpOut(i))))
-            if a.normPlacement == .post {
-                carry(weights.blocks[i].ln2, divisor: .ln2Scale(i), biasName: "blocks.\(i).ln2.bias", layer: i)
+            if a.normPlacement == .post, let ln2 = weights.blocks[i].ln2 {
+                carry(ln2, divisor: .ln2Scale(i), biasName: "blocks.\(i).ln2.bias", layer: i)
             }
         }
         let final = a.layerCount > 0 ? row(.residPost(a.layerCount - 1)) : terms.reduce([Double](repeating: 0, count: d)) { s, term in
@@ -130,16 +140,22 @@ extension Transformer {
         for term in terms where !term.detail { for c in 0..<d { sum[c] += term.write[c] } }
         let reconstruction = zip(sum, final).map { abs($0 - $1) }.max() ?? 0
         let logit = Double(logits.scalars[p * v + target])
+        // With a soft-cap, the logit before it: the frozen final read of the final stream, biases included.
+        let logitBeforeCap = a.finalSoftCap == nil ? nil
+            : components.filter { $0.kind == .bias && $0.write == nil }.reduce(attribute(final)) { $0 + $1.attribution }
         let attributed = components.filter { !$0.isDetail }.reduce(0) { $0 + $1.attribution }
-        return Decomposition(tokens: tokens, position: p, target: target, logit: logit, components: components,
-                             reconstructionError: reconstruction, attributionError: abs(attributed - logit))
+        return Decomposition(tokens: tokens, position: p, target: target, logit: logit, logitBeforeCap: logitBeforeCap,
+                             components: components, reconstructionError: reconstruction,
+                             attributionError: abs(attributed - (logitBeforeCap ?? logit)))
     }
 
     /// The linear part of a norm with a frozen divisor: LayerNorm centers,
-    /// then both divide by `sigma` and multiply by the weight.
+    /// then both divide by `sigma` and multiply by the weight (plus the
+    /// architecture's weight offset: Gemma's 1 + w).
     func frozenNorm(_ x: [Double], _ norm: NormWeights, sigma: Double) -> [Double] {
         let mean = architecture.normKind == .layerNorm ? x.reduce(0, +) / Double(x.count) : 0
-        return x.indices.map { c in (x[c] - mean) / sigma * Double(norm.weight[c]) }
+        let offset = Double(architecture.normWeightOffset)
+        return x.indices.map { c in (x[c] - mean) / sigma * (offset + Double(norm.weight[c])) }
     }
 
     /// `project_out` (linear, no bias) when the model has one.

@@ -60,18 +60,24 @@ public final class TrainableModel: @unchecked Sendable {
         put(layout.positionEmbedding, w.positionEmbedding?.values)
         put(layout.projectIn, w.projectIn?.weight.unpacked())
         for (b, bw) in zip(layout.blocks, w.blocks) {
-            put(b.ln1Weight, bw.ln1.weight)
-            put(b.ln1Bias, bw.ln1.bias)
+            put(b.ln1Weight, bw.ln1?.weight)
+            put(b.ln1Bias, bw.ln1?.bias)
             put(b.qkvWeight, bw.qkv.weight.unpacked())
             put(b.qkvBias, bw.qkv.bias)
+            put(b.qNormWeight, bw.queryNorm?.weight)
+            put(b.kNormWeight, bw.keyNorm?.weight)
             put(b.outWeight, bw.output.weight.unpacked())
             put(b.outBias, bw.output.bias)
-            put(b.ln2Weight, bw.ln2.weight)
-            put(b.ln2Bias, bw.ln2.bias)
+            put(b.ln1PostWeight, bw.ln1Post?.weight)
+            put(b.ln1PostBias, bw.ln1Post?.bias)
+            put(b.ln2Weight, bw.ln2?.weight)
+            put(b.ln2Bias, bw.ln2?.bias)
             put(b.upWeight, bw.up.weight.unpacked())
             put(b.upBias, bw.up.bias)
             put(b.downWeight, bw.down.weight.unpacked())
             put(b.downBias, bw.down.bias)
+            put(b.ln2PostWeight, bw.ln2Post?.weight)
+            put(b.ln2PostBias, bw.ln2Post?.bias)
         }
         put(layout.finalNormWeight, w.finalNorm?.weight)
         put(layout.finalNormBias, w.finalNorm?.bias)
@@ -120,15 +126,23 @@ public final class TrainableModel: @unchecked Sendable {
         func table(_ offset: Int, rows: Int, width: Int) -> FloatTable {
             FloatTable(mapped: UnsafePointer(v + offset), rows: rows, width: width, owner: values)
         }
-        let d = a.width, e = a.embeddingWidth, f = a.mlpWidth, up = a.gatedMLP ? 2 * f : f
+        let d = a.width, e = a.embeddingWidth, f = a.mlpWidth, up = a.gatedMLP ? 2 * f : f, dh = a.headDimension
+        func norm(_ w: Int?, _ b: Int?, _ width: Int) -> NormWeights? {
+            w.map { NormWeights(weight: array($0, width), bias: optional(b, width)) }
+        }
+        let perHead = a.queryKeyNorm == .perHead
         let blocks = l.blocks.map { b in
             BlockWeights(
-                ln1: NormWeights(weight: array(b.ln1Weight, d), bias: optional(b.ln1Bias, d)),
+                ln1: norm(b.ln1Weight, b.ln1Bias, d),
                 qkv: linear(b.qkvWeight, b.qkvBias, d, a.qkvWidth),
-                output: linear(b.outWeight, b.outBias, a.headCount * a.headDimension, d),
-                ln2: NormWeights(weight: array(b.ln2Weight, d), bias: optional(b.ln2Bias, d)),
+                queryNorm: norm(b.qNormWeight, nil, perHead ? dh : a.headCount * dh),
+                keyNorm: norm(b.kNormWeight, nil, perHead ? dh : a.keyValueHeadCount * dh),
+                output: linear(b.outWeight, b.outBias, a.headCount * dh, d),
+                ln1Post: norm(b.ln1PostWeight, b.ln1PostBias, d),
+                ln2: norm(b.ln2Weight, b.ln2Bias, d),
                 up: linear(b.upWeight, b.upBias, d, up),
-                down: linear(b.downWeight, b.downBias, f, d))
+                down: linear(b.downWeight, b.downBias, f, d),
+                ln2Post: norm(b.ln2PostWeight, b.ln2PostBias, d))
         }
         let embedding = table(l.tokenEmbedding, rows: a.vocabularySize, width: e)
         var positions: FloatTable?

@@ -25,7 +25,8 @@ extension FamilyMapping {
 /// Every supported family.
 enum Families {
     nonisolated(unsafe) static let all: [FamilyMapping.Type] = [GPT2Mapping.self, OpenAIGPTMapping.self, LlamaMapping.self,
-                                            NeoXMapping.self, OPTMapping.self]
+                                            NeoXMapping.self, OPTMapping.self, GemmaMapping.self, OLMo2Mapping.self,
+                                            Phi3Mapping.self, GPTJMapping.self, PhiMapping.self]
     static var supportedModelTypes: [String] { all.flatMap { $0.modelTypes } }
 
     static func mapping(for modelType: String) -> FamilyMapping.Type? {
@@ -196,14 +197,15 @@ struct WeightSource {
     /// when untied, else the transposed token embedding `[V, E]` (as
     /// transformers ties them: a tied model's `name` in the file is not used,
     /// and `info` lists it as unused).
-    func unembedding(_ name: String, embedding: FloatTable, architecture a: Architecture) throws -> Linear {
+    func unembedding(_ name: String, bias: String? = nil, embedding: FloatTable, architecture a: Architecture) throws -> Linear {
         var head = self
         head.prefix = ""
         let e = a.embeddingWidth, v = a.vocabularySize
         if !a.tiedEmbeddings {
-            return try head.linear(name, bias: nil, layout: .outIn, inputs: e, outputs: v)
+            return try head.linear(name, bias: bias, layout: .outIn, inputs: e, outputs: v)
         }
-        return Linear(weight: PackedMatrix(transposed: embedding.base, rows: e, columns: v, rowStride: e), bias: nil)
+        return Linear(weight: PackedMatrix(transposed: embedding.base, rows: e, columns: v, rowStride: e),
+                      bias: try bias.map { try head.vector($0, v) })
     }
 
     /// Marks known non-weights (mask buffers, rotary caches) as used.

@@ -1,10 +1,13 @@
-/// Llama, Mistral and Qwen2 (`llama`, `mistral`, `qwen2`): pre-norm RMSNorm,
-/// rotate-half rotary on the full head, GQA, SwiGLU MLP, separate q/k/v/o
-/// projections (`nn.Linear`, `[out, in]`). Differences: Llama's
-/// `attention_bias` puts biases on q, k, v and o, Qwen2 has q/k/v biases and
-/// none on o, Mistral may have a sliding window; `head_dim` is optional.
+/// Llama, Mistral, Qwen2 and Qwen3 (`llama`, `mistral`, `qwen2`, `qwen3`):
+/// pre-norm RMSNorm, rotate-half rotary on the full head (any rope scaling),
+/// GQA, SwiGLU MLP, separate q/k/v/o projections (`nn.Linear`, `[out, in]`).
+/// Differences: Llama's `attention_bias` puts biases on q, k, v and o, Qwen2
+/// has q/k/v biases and none on o, Qwen3 has per-head RMSNorms on q and k
+/// (`q_norm`, `k_norm`); Mistral's sliding window covers every layer, the
+/// Qwens' only the layers `layer_types` (or `use_sliding_window` from
+/// `max_window_layers` on) marks; `head_dim` is optional.
 enum LlamaMapping: FamilyMapping {
-    static let modelTypes = ["llama", "mistral", "qwen2"]
+    static let modelTypes = ["llama", "mistral", "qwen2", "qwen3"]
 
     static func architecture(_ c: ModelConfig, modelType: String) throws -> Architecture {
         let d = try c.size("hidden_size")
@@ -12,9 +15,9 @@ enum LlamaMapping: FamilyMapping {
         let kvHeads = try c.size("num_key_value_heads", default: heads)
         let headDim = c.value("head_dim") != nil ? try c.size("head_dim")
             : try c.headDimension(width: d, heads: heads, headsKey: "num_attention_heads")
-        let fraction = try c.rotaryFraction()
-        if fraction != 1 {
-            throw LoadError.unsupportedFeature(file: c.file, feature: "partial rotary (\(fraction)) for model_type \(modelType)")
+        let rotary = try c.rotary(headDimension: headDim)
+        if rotary.dimensions != headDim {
+            throw LoadError.unsupportedFeature(file: c.file, feature: "partial rotary (\(rotary.dimensions) of \(headDim) dims) for model_type \(modelType)")
         }
         let qkvBias: Bool, outputBias: Bool
         switch modelType {
@@ -25,24 +28,30 @@ enum LlamaMapping: FamilyMapping {
             qkvBias = try c.bool("attention_bias", default: false)
             outputBias = qkvBias
         }
-        var window: Int?
-        if modelType == "qwen2" {
-            if try c.bool("use_sliding_window", default: false) {
-                throw LoadError.unsupportedFeature(file: c.file, feature: "use_sliding_window for qwen2")
-            }
-        } else if c.value("sliding_window") != nil {
-            window = try c.size("sliding_window")
+        let layers = try c.size("num_hidden_layers")
+        var window: Int?, kinds: [Architecture.AttentionKind]
+        switch modelType {
+        case "qwen2", "qwen3":
+            let sliding = try c.bool("use_sliding_window", default: false)
+            let from = sliding ? try c.int("max_window_layers", default: layers) : layers
+            kinds = try c.layerKinds(count: layers) { $0 >= from ? .local : .global }
+            if kinds.contains(.local) { window = try c.size("sliding_window") }
+        case "mistral":
+            window = c.value("sliding_window") != nil ? try c.size("sliding_window") : nil
+            kinds = Array(repeating: window == nil ? .global : .local, count: layers)
+        default:
+            kinds = Array(repeating: .global, count: layers)
         }
         return Architecture(
             modelType: modelType, vocabularySize: try c.size("vocab_size"), width: d,
-            layerCount: try c.size("num_hidden_layers"), headCount: heads, keyValueHeadCount: kvHeads,
+            layerCount: layers, headCount: heads, keyValueHeadCount: kvHeads,
             headDimension: headDim, mlpWidth: try c.size("intermediate_size"),
-            maxPositions: try c.size("max_position_embeddings"),
+            maxPositions: try c.maxPositions(for: rotary),
             normPlacement: .pre, normKind: .rmsNorm,
             normEpsilon: Float(try c.double("rms_norm_eps", default: 1e-6)),
             activation: try c.activation("hidden_act", default: "silu"), gatedMLP: true,
-            positions: .rotary(dimensions: headDim, base: try c.rotaryBase()),
-            slidingWindow: window, qkvBias: qkvBias, outputBias: outputBias,
+            positions: .rotary(rotary), slidingWindow: window, layerKinds: kinds,
+            queryKeyNorm: modelType == "qwen3" ? .perHead : nil, qkvBias: qkvBias, outputBias: outputBias,
             mlpBias: try c.bool("mlp_bias", default: false), normBias: false,
             tiedEmbeddings: try c.bool("tie_word_embeddings", default: false))
     }
@@ -59,6 +68,8 @@ enum LlamaMapping: FamilyMapping {
                 ln1: try s.norm(p + "input_layernorm.weight", bias: nil, width: d),
                 qkv: try s.fused(p + "self_attn.", ["q_proj", "k_proj", "v_proj"], outputs: [qWidth, kvWidth, kvWidth],
                                  inputs: d, bias: a.qkvBias),
+                queryNorm: a.queryKeyNorm == nil ? nil : try s.norm(p + "self_attn.q_norm.weight", bias: nil, width: dh),
+                keyNorm: a.queryKeyNorm == nil ? nil : try s.norm(p + "self_attn.k_norm.weight", bias: nil, width: dh),
                 output: try s.linear(p + "self_attn.o_proj.weight", bias: a.outputBias ? p + "self_attn.o_proj.bias" : nil,
                                      layout: .outIn, inputs: qWidth, outputs: d),
                 ln2: try s.norm(p + "post_attention_layernorm.weight", bias: nil, width: d),
@@ -86,6 +97,8 @@ enum LlamaMapping: FamilyMapping {
                 p.matrix(h + "self_attn.\(name).weight", b.qkvWeight, inputs: d, outputs: qkv, columns: range, layout: .outIn)
                 if let o = b.qkvBias { p.vector(h + "self_attn.\(name).bias", o + range.lowerBound, range.count) }
             }
+            p.vector(h + "self_attn.q_norm.weight", b.qNormWeight, dh)
+            p.vector(h + "self_attn.k_norm.weight", b.kNormWeight, dh)
             p.matrix(h + "self_attn.o_proj.weight", b.outWeight, inputs: q, outputs: d, layout: .outIn)
             p.vector(h + "self_attn.o_proj.bias", b.outBias, d)
             p.vector(h + "post_attention_layernorm.weight", b.ln2Weight, d)

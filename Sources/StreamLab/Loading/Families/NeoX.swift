@@ -10,16 +10,16 @@ enum NeoXMapping: FamilyMapping {
         let d = try c.size("hidden_size")
         let heads = try c.size("num_attention_heads")
         let headDim = try c.headDimension(width: d, heads: heads, headsKey: "num_attention_heads")
-        let rotaryDims = Int(Double(headDim) * (try c.rotaryFraction(default: 0.25)))
         let bias = try c.bool("attention_bias", default: true)
+        let rotary = try c.rotary(headDimension: headDim, defaultFraction: 0.25)
         return Architecture(
             modelType: modelType, vocabularySize: try c.size("vocab_size"), width: d,
             layerCount: try c.size("num_hidden_layers"), headCount: heads,
-            mlpWidth: try c.size("intermediate_size"), maxPositions: try c.size("max_position_embeddings"),
+            mlpWidth: try c.size("intermediate_size"), maxPositions: try c.maxPositions(for: rotary),
             normPlacement: .pre, normKind: .layerNorm,
             normEpsilon: Float(try c.double("layer_norm_eps", default: 1e-5)),
             activation: try c.activation("hidden_act", default: "gelu"),
-            positions: .rotary(dimensions: rotaryDims, base: try c.rotaryBase()),
+            positions: .rotary(rotary),
             parallelResidual: try c.bool("use_parallel_residual", default: true),
             qkvBias: bias, outputBias: bias,
             tiedEmbeddings: try c.bool("tie_word_embeddings", default: false))

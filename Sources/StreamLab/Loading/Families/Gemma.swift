@@ -1,0 +1,161 @@
+/// Gemma, Gemma 2 and Gemma 3 (`gemma`, `gemma2`, `gemma3_text`, and the
+/// text tower of multimodal `gemma3` checkpoints, whose config nests it in
+/// `text_config` and whose tensors sit under `language_model.model.`, or
+/// `model.language_model.` as transformers 5 saves them; the vision tower is
+/// ignored). Every norm is RMSNorm scaled by (1 + w); the embedding is
+/// multiplied by sqrt(D); GeGLU MLP; `head_dim` independent of D / H; tied.
+/// Gemma 2 and 3 add sandwich norms (`post_attention_layernorm`,
+/// `pre_feedforward_layernorm`, `post_feedforward_layernorm`), scores scaled
+/// by `query_pre_attn_scalar`^-1/2, sliding-window layers (`layer_types`, or
+/// alternating for Gemma 2, `sliding_window_pattern` for Gemma 3); Gemma 2
+/// soft-caps scores and logits (30 and 50 when the keys are absent, none
+/// when null); Gemma 3 has per-head q/k norms and its own rotary for local
+/// layers (`rope_local_base_freq`, or `rope_parameters.sliding_attention`).
+enum GemmaMapping: FamilyMapping {
+    static let modelTypes = ["gemma", "gemma2", "gemma3_text", "gemma3"]
+
+    static func architecture(_ outer: ModelConfig, modelType: String) throws -> Architecture {
+        var c = outer
+        if modelType == "gemma3" {
+            guard let text = try outer.nested("text_config") else {
+                throw LoadError.missingConfigKey(file: outer.file, key: "text_config (the text tower of a multimodal gemma3 checkpoint)")
+            }
+            c = text
+        }
+        let generation = modelType == "gemma" ? 1 : modelType == "gemma2" ? 2 : 3
+        let d = try c.size("hidden_size")
+        let heads = try c.size("num_attention_heads")
+        let headDim = try c.size("head_dim", default: d / heads)
+        let layers = try c.size("num_hidden_layers")
+
+        // Gemma 1 reads `hidden_act`, and transformers maps its legacy "gelu" to
+        // the tanh approximation; Gemma 2 and 3 read `hidden_activation`.
+        let activationKey = generation == 1 && c.value("hidden_activation") == nil ? "hidden_act" : "hidden_activation"
+        let legacyGELU = try generation == 1 && c.string(activationKey, default: "") == "gelu"
+        let activation: Activation = legacyGELU ? .geluTanh : try c.activation(activationKey, default: "gelu_pytorch_tanh")
+        if try c.bool("use_bidirectional_attention", default: false) {
+            throw LoadError.unsupportedFeature(file: c.file, feature: "\(c.qualified("use_bidirectional_attention")) (not a causal model)")
+        }
+
+        var kinds = Array(repeating: Architecture.AttentionKind.global, count: layers)
+        var window: Int?
+        var scale: Float?
+        var attentionCap: Float?, finalCap: Float?
+        var rotary = try c.rotary(headDimension: headDim, layerType: generation == 3 ? "full_attention" : nil)
+        var localRotary: Rotary?
+        if generation >= 2 {
+            scale = 1 / Float(try c.double("query_pre_attn_scalar", default: 256)).squareRoot()
+            let pattern = generation == 2 ? 2 : try c.size("sliding_window_pattern", default: 6)
+            kinds = try c.layerKinds(count: layers) { ($0 + 1) % pattern == 0 ? .global : .local }
+            if kinds.contains(.local) && !c.isNull("sliding_window") { window = try c.size("sliding_window", default: 4096) }
+            if window == nil { kinds = kinds.map { _ in .global } }
+            func cap(_ key: String, default d: Double?) throws -> Float? {
+                if c.isNull(key) { return nil }
+                guard let x = c.value(key) != nil ? try c.double(key, default: 0) : d else { return nil }
+                guard x > 0 else {
+                    throw LoadError.badConfigValue(file: c.file, key: c.qualified(key), value: Format.general(x),
+                                                   expected: "a positive soft-cap (or null for none)")
+                }
+                return Float(x)
+            }
+            attentionCap = try cap("attn_logit_softcapping", default: generation == 2 ? 50 : nil)
+            finalCap = try cap("final_logit_softcapping", default: generation == 2 ? 30 : nil)
+        }
+        if generation == 3 {
+            rotary = try c.rotary(headDimension: headDim, defaultBase: 1_000_000, layerType: "full_attention")
+            localRotary = try c.rotary(headDimension: headDim, defaultBase: 10_000, layerType: "sliding_attention")
+        }
+        let bias = try c.bool("attention_bias", default: false)
+        return Architecture(
+            modelType: modelType, vocabularySize: try c.size("vocab_size"), width: d, layerCount: layers,
+            headCount: heads, keyValueHeadCount: try c.size("num_key_value_heads", default: heads), headDimension: headDim,
+            mlpWidth: try c.size("intermediate_size"), maxPositions: try c.maxPositions(for: rotary),
+            normPlacement: generation == 1 ? .pre : .sandwich, normKind: .rmsNorm,
+            normEpsilon: Float(try c.double("rms_norm_eps", default: 1e-6)), normWeightOffset: 1,
+            activation: activation, gatedMLP: true, positions: .rotary(rotary),
+            attentionScale: scale, slidingWindow: window, layerKinds: kinds, localRotary: localRotary,
+            queryKeyNorm: generation == 3 ? .perHead : nil, attentionSoftCap: attentionCap, finalSoftCap: finalCap,
+            embeddingScale: Float(Double(d).squareRoot()),
+            qkvBias: bias, outputBias: bias, mlpBias: false, normBias: false,
+            tiedEmbeddings: try c.bool("tie_word_embeddings", default: true))
+    }
+
+    /// Where the text model's tensors sit: `model.` (text checkpoints) or,
+    /// for multimodal `gemma3`, one of the two spellings of the text tower.
+    static func textPrefix(_ a: Architecture, in source: WeightSource) throws -> String {
+        guard a.modelType == "gemma3" else { return "model." }
+        let spellings = ["language_model.model.", "model.language_model."]
+        guard let prefix = spellings.first(where: { source.has($0 + "embed_tokens.weight") }) else {
+            throw LoadError.missingTensor(name: "language_model.model.embed_tokens.weight (the text tower of a multimodal gemma3 checkpoint)",
+                                          directory: source.checkpoint.directory.path)
+        }
+        return prefix
+    }
+
+    static func weights(_ a: Architecture, from checkpoint: WeightSource) throws -> Weights {
+        var s = checkpoint
+        s.prefix = try textPrefix(a, in: checkpoint)
+        s.ignore { name in
+            ["vision_tower.", "multi_modal_projector.", "model.vision_tower.", "model.multi_modal_projector."]
+                .contains { name.hasPrefix($0) } || name.hasSuffix("rotary_emb.inv_freq")
+        }
+        let d = a.width, f = a.mlpWidth, dh = a.headDimension
+        let qWidth = a.headCount * dh, kvWidth = a.keyValueHeadCount * dh
+        let sandwich = a.normPlacement == .sandwich
+        let blocks = try (0..<a.layerCount).map { i -> BlockWeights in
+            let p = "layers.\(i)."
+            func norm(_ name: String, width: Int = d) throws -> NormWeights { try s.norm(p + name + ".weight", bias: nil, width: width) }
+            return BlockWeights(
+                ln1: try norm("input_layernorm"),
+                qkv: try s.fused(p + "self_attn.", ["q_proj", "k_proj", "v_proj"], outputs: [qWidth, kvWidth, kvWidth],
+                                 inputs: d, bias: a.qkvBias),
+                queryNorm: a.queryKeyNorm == nil ? nil : try norm("self_attn.q_norm", width: dh),
+                keyNorm: a.queryKeyNorm == nil ? nil : try norm("self_attn.k_norm", width: dh),
+                output: try s.linear(p + "self_attn.o_proj.weight", bias: a.outputBias ? p + "self_attn.o_proj.bias" : nil,
+                                     layout: .outIn, inputs: qWidth, outputs: d),
+                ln1Post: sandwich ? try norm("post_attention_layernorm") : nil,
+                ln2: try norm(sandwich ? "pre_feedforward_layernorm" : "post_attention_layernorm"),
+                up: try s.fused(p + "mlp.", ["gate_proj", "up_proj"], outputs: [f, f], inputs: d, bias: false),
+                down: try s.linear(p + "mlp.down_proj.weight", bias: nil, layout: .outIn, inputs: f, outputs: d),
+                ln2Post: sandwich ? try norm("post_feedforward_layernorm") : nil)
+        }
+        let embedding = try s.table("embed_tokens.weight", rows: a.vocabularySize, width: d)
+        return Weights(
+            tokenEmbedding: embedding, positionEmbedding: nil, projectIn: nil, blocks: blocks,
+            finalNorm: try s.norm("norm.weight", bias: nil, width: d), projectOut: nil,
+            unembedding: try s.unembedding("lm_head.weight", embedding: embedding, architecture: a))
+    }
+
+    static func tensors(_ a: Architecture, _ values: ParameterValues) -> [NamedTensor] {
+        var p = values
+        let l = p.layout, d = a.width, f = a.mlpWidth, v = a.vocabularySize, dh = a.headDimension
+        let q = a.headCount * dh, kv = a.keyValueHeadCount * dh, qkv = a.qkvWidth
+        let m = a.modelType == "gemma3" ? "language_model.model." : "model."
+        let sandwich = a.normPlacement == .sandwich
+        p.table(m + "embed_tokens.weight", l.tokenEmbedding, rows: v, width: d)
+        for (i, b) in l.blocks.enumerated() {
+            let h = m + "layers.\(i)."
+            p.vector(h + "input_layernorm.weight", b.ln1Weight, d)
+            for (name, range) in [("q_proj", 0..<q), ("k_proj", q..<(q + kv)), ("v_proj", (q + kv)..<qkv)] {
+                p.matrix(h + "self_attn.\(name).weight", b.qkvWeight, inputs: d, outputs: qkv, columns: range, layout: .outIn)
+                if let o = b.qkvBias { p.vector(h + "self_attn.\(name).bias", o + range.lowerBound, range.count) }
+            }
+            p.vector(h + "self_attn.q_norm.weight", b.qNormWeight, dh)
+            p.vector(h + "self_attn.k_norm.weight", b.kNormWeight, dh)
+            p.matrix(h + "self_attn.o_proj.weight", b.outWeight, inputs: q, outputs: d, layout: .outIn)
+            p.vector(h + "self_attn.o_proj.bias", b.outBias, d)
+            p.vector(h + "post_attention_layernorm.weight", sandwich ? b.ln1PostWeight : b.ln2Weight, d)
+            if sandwich {
+                p.vector(h + "pre_feedforward_layernorm.weight", b.ln2Weight, d)
+                p.vector(h + "post_feedforward_layernorm.weight", b.ln2PostWeight, d)
+            }
+            for (name, range) in [("gate_proj", 0..<f), ("up_proj", f..<(2 * f))] {
+                p.matrix(h + "mlp.\(name).weight", b.upWeight, inputs: d, outputs: 2 * f, columns: range, layout: .outIn)
+            }
+            p.matrix(h + "mlp.down_proj.weight", b.downWeight, inputs: f, outputs: d, layout: .outIn)
+        }
+        p.vector(m + "norm.weight", l.finalNormWeight, d)
+        p.matrix("lm_head.weight", l.unembedWeight, inputs: d, outputs: v, layout: .outIn)
+        return p.tensors
+    }
+}
