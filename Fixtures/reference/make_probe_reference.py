@@ -3,7 +3,8 @@
 
 Run from the repository root (after make_reference.py has built Fixtures/models/):
 
-    /work/venv/bin/python Fixtures/reference/make_probe_reference.py
+    /work/venv/bin/python Fixtures/reference/make_probe_reference.py                  # all
+    /work/venv/bin/python Fixtures/reference/make_probe_reference.py --only gemma,phi   # these
 
 The virtual environment (never inside the repository) is recreated with:
 
@@ -18,8 +19,12 @@ Decomposition); PROBES.md in this folder describes the file format and every def
 
 Nothing of the model is re-implemented. Interventions are forward hooks / forward pre-hooks on
 the Hugging Face modules that replace a module's output (or the output projection's input, for
-a head); the lens calls the model's own final-read modules; the decomposition takes its writes
-from hooks (make_reference.record) and freezes each norm's scale at the value of the clean run.
+a head); the lens calls the model's own final-read modules (and the final logit soft-cap of
+Gemma 2); the decomposition takes its writes from hooks (make_reference.record) and freezes each
+norm's scale at the value of the clean run. For sandwich (Gemma 2/3) and output (OLMo 2) norm
+placements a sublayer's write is its post norm's output (make_reference.write_module), and the
+per-head rows are hook_result carried through the post-attention norm with its scale frozen;
+for the soft-capped Gemma 2 the attributions sum to the logit before the cap (logit_before_cap).
 Family module paths come from make_reference.FAMILIES (imported, not copied); importing that
 module only sets torch to one thread and quietens transformers' logging.
 
@@ -79,8 +84,9 @@ class Ctx:
         self.post = self.placement == "post"
         self.blocks = mr.get_module(model, self.fam.blocks)
         self.L = len(self.blocks)
-        self.H = model.config.num_attention_heads
-        self.V = model.config.vocab_size
+        self.H = mr.text_config(model).num_attention_heads
+        self.V = mr.text_config(model).vocab_size
+        self.cap = mr.final_softcap(model)      # Gemma 2's final_logit_softcapping or None
         with open(os.path.join(mr.REF_DIR, name + ".json")) as f:
             self.sidecar = json.load(f)
         self.npz = np.load(os.path.join(mr.REF_DIR, name + ".npz"))
@@ -155,7 +161,8 @@ def install(ctx: Ctx, ab: dict) -> list:
     mode, target = ab["mode"], ab["target"]
 
     def sublayer(i, which, mode):
-        mod = ctx.blk(i, fam.attn if which == "attn" else fam.mlp_out)
+        # the write: the module output, or (sandwich / output) the post norm's output
+        mod = mr.write_module(ctx.blocks[i], fam, which)
         handles.append(mod.register_forward_hook(write_hook(mode)))
         if mode == "skip" and ctx.post:  # the sublayer's post-norm is skipped too
             norm = ctx.blk(i, fam.ln1 if which == "attn" else fam.ln2)
@@ -196,16 +203,17 @@ def add_probe(ctx: Ctx, store: dict) -> list:
             lambda m, a, kw, f=put(p + "resid_pre"): f(mr.hidden_arg(a, kw)), with_kwargs=True))
         handles.append(blk.register_forward_hook(
             lambda m, a, out, f=put(p + "resid_post"): f(mr.first(out))))
-        handles.append(ctx.blk(i, fam.attn).register_forward_hook(
+        handles.append(mr.write_module(blk, fam, "attn").register_forward_hook(
             lambda m, a, out, f=put(p + "attn_out"): f(mr.first(out))))
-        handles.append(ctx.blk(i, fam.mlp_out).register_forward_hook(
+        handles.append(mr.write_module(blk, fam, "mlp").register_forward_hook(
             lambda m, a, out, f=put(p + "mlp_out"): f(mr.first(out))))
         if not ctx.parallel:
-            if ctx.post:
-                handles.append(ctx.blk(i, fam.ln1).register_forward_hook(
+            path, side = mr.resid_mid_point(fam, ctx.placement)
+            if side == "output":
+                handles.append(ctx.blk(i, path).register_forward_hook(
                     lambda m, a, out, f=put(p + "resid_mid"): f(mr.first(out))))
             else:
-                handles.append(ctx.blk(i, fam.ln2).register_forward_pre_hook(
+                handles.append(ctx.blk(i, path).register_forward_pre_hook(
                     lambda m, a, kw, f=put(p + "resid_mid"): f(mr.hidden_arg(a, kw)),
                     with_kwargs=True))
     return handles
@@ -221,6 +229,7 @@ def forward(ctx: Ctx, tokens, handles_fn=None, store=None) -> torch.Tensor:
         if store is not None:
             handles += add_probe(ctx, store)
         ids = torch.tensor(tokens, dtype=torch.long)[None, :]
+        mr.fresh_rope_state(ctx.model)   # dynamic RoPE: every pass as a fresh model's
         out = ctx.model(input_ids=ids, use_cache=False)
     finally:
         for h in handles:
@@ -380,14 +389,15 @@ def logit_lens(ctx: Ctx, acts: dict, clean: torch.Tensor) -> list:
 
 def frozen_norm(mod: nn.Module, x_in: torch.Tensor):
     """The norm as a linear map with its scale frozen at input x_in [D] (float64):
-    LayerNorm c -> (c - mean c) / sigma * w, RMSNorm c -> c / rms * w; and its bias (or None)."""
+    LayerNorm c -> (c - mean c) / sigma * w, RMSNorm c -> c / rms * w (Gemma: * (1 + w)); and its
+    bias (or None)."""
     x = x_in.double()
     eps = mr.norm_eps(mod)
     is_ln = isinstance(mod, nn.LayerNorm)
     var = x.var(unbiased=False) if is_ln else x.pow(2).mean()
     sigma = math.sqrt(float(var) + eps)
-    w = getattr(mod, "weight", None)
-    w = w.detach().double() if w is not None else torch.ones_like(x)
+    w = mr.norm_gain(mod)
+    w = w.double() if w is not None else torch.ones_like(x)
     b = getattr(mod, "bias", None)
     b = b.detach().double() if b is not None else None
 
@@ -421,6 +431,14 @@ def decompose(ctx, acts, norm_in, clean, pos, target, heads) -> dict:
             r = acts[p + "attn.hook_result"][pos].double()       # [H, D]
             o = ctx.blk(i, fam.attn_o)
             ob = o.bias.detach().double() if getattr(o, "bias", None) is not None else 0.0
+            if fam.ln1_post is not None:
+                # sandwich / output: each head (and the bias) carried through the post norm
+                # with its scale frozen at the clean run's value at p
+                f_post, b_post = frozen_norm(ctx.blk(i, fam.ln1_post), norm_in[p + "ln1_post"][pos])
+                assert b_post is None
+                r = torch.stack([f_post(r[h]) for h in range(ctx.H)])
+                if torch.is_tensor(ob):
+                    ob = f_post(ob)
             close(r.sum(dim=0) + ob, comps[-1][2], 1e-5)          # heads + bias = attn write
             for h in range(ctx.H):
                 comps.append([f"{p}attn.head{h}", True, r[h].clone()])
@@ -454,6 +472,12 @@ def decompose(ctx, acts, norm_in, clean, pos, target, heads) -> dict:
         return float(u @ c)
 
     logit = float(clean[pos, target])
+    summed = logit      # what the attributions sum to
+    if ctx.cap is not None:
+        # soft-capped (Gemma 2): the attributions sum to the logit before the final cap
+        summed = float(mr.final_read(model, fam, acts[f"blocks.{ctx.L - 1}.hook_resid_post"]
+                                     [pos:pos + 1], cap=False)[0, target])
+        assert abs(ctx.cap * math.tanh(summed / ctx.cap) - logit) <= 1e-5 * max(1.0, abs(logit))
     fnorm = float(final.norm())
     rows = []
     for name, detail, c in comps:
@@ -469,10 +493,13 @@ def decompose(ctx, acts, norm_in, clean, pos, target, heads) -> dict:
                      "attribution": float(ub.detach().double()[target]), "norm": None,
                      "cosine": None})
     s = sum(r["attribution"] for r in rows if not r["detail"])
-    assert abs(s - logit) <= REL_TOL * max(1.0, abs(logit)), (ctx.name, pos, target, s, logit)
-    return {"position": pos, "target": target, "heads": heads, "logit": logit,
-            "reconstruction_error": recon, "components": rows,
-            "_sum_error": abs(s - logit)}
+    assert abs(s - summed) <= REL_TOL * max(1.0, abs(summed)), (ctx.name, pos, target, s, summed)
+    out = {"position": pos, "target": target, "heads": heads, "logit": logit}
+    if ctx.cap is not None:
+        out["logit_before_cap"] = summed
+    out.update({"reconstruction_error": recon, "components": rows,
+                "_sum_error": abs(s - summed)})
+    return out
 
 
 @torch.no_grad()
@@ -487,8 +514,10 @@ def norm_inputs(ctx: Ctx, tokens) -> tuple[dict, torch.Tensor]:
         handles.append(mod.register_forward_pre_hook(f, with_kwargs=True))
 
     for i in range(ctx.L):
-        pre(ctx.blk(i, ctx.fam.ln1), f"blocks.{i}.ln1")
-        pre(ctx.blk(i, ctx.fam.ln2), f"blocks.{i}.ln2")
+        for key in ("ln1", "ln2", "ln1_post", "ln2_post"):
+            mod = ctx.blk(i, getattr(ctx.fam, key))
+            if mod is not None:
+                pre(mod, f"blocks.{i}.{key}")
     fn = mr.get_module(ctx.model, ctx.fam.final_norm)
     if fn is not None:
         pre(fn, "ln_final")
@@ -561,6 +590,12 @@ def main() -> int:
     t0 = time.time()
     print(f"torch {torch.__version__}, transformers {mr.transformers.__version__}")
     names = [spec.name for spec in mr.MODELS]
+    args = sys.argv[1:]
+    if args:
+        assert len(args) == 2 and args[0] == "--only", "usage: make_probe_reference.py [--only a,b]"
+        only = args[1].split(",")
+        assert set(only) <= set(names), f"unknown models: {sorted(set(only) - set(names))}"
+        names = [n for n in names if n in only]
     summary, total = {}, 0
     for name in names:
         ctx = Ctx(name)
@@ -569,6 +604,7 @@ def main() -> int:
         doc = {"model": name,
                "norm_placement": ctx.placement, "parallel_residual": ctx.parallel,
                "layers": ctx.L, "heads": ctx.H, "vocab_size": ctx.V,
+               **({"final_logit_softcapping": ctx.cap} if ctx.cap is not None else {}),
                "versions": {"torch": torch.__version__,
                             "transformers": mr.transformers.__version__},
                "sequences": seqs}

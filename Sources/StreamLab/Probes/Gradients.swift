@@ -92,8 +92,8 @@ public enum GradientAnalysis {
                 return total.squareRoot()
             }
             for (i, p) in paths.enumerated() {
-                let attnSlots = blockSlots[i].filter { $0.name.contains(".ln1.") || $0.name.contains(".attn.") }
-                let mlpSlots = blockSlots[i].filter { $0.name.contains(".ln2.") || $0.name.contains(".mlp.") }
+                let attnSlots = blockSlots[i].filter { [".ln1.", ".ln1_post.", ".attn."].contains(where: $0.name.contains) }
+                let mlpSlots = blockSlots[i].filter { [".ln2.", ".ln2_post.", ".mlp."].contains(where: $0.name.contains) }
                 sum[i].layer = i
                 sum[i].residPre += w * l2(p.residPre)
                 sum[i].skip += w * l2(p.skip)
