@@ -153,6 +153,30 @@ struct CLITests {
         #expect(rows.first { $0["field"] == "layers" }?["value"] == String(architecture["num_hidden_layers"] as! Int))
     }
 
+    @Test("info: norm placement, soft-caps, layer pattern and size as transformers configured them", arguments: ParityTests.expectedFixtures)
+    func infoFeatures(_ name: String) throws {
+        let sidecar = try JSONSerialization.jsonObject(with: Data(contentsOf: FixturePaths.reference.appendingPathComponent(name + ".json"))) as! Object
+        let architecture = sidecar["architecture"] as! Object
+        let got = try Self.json(["info", "Fixtures/models/" + name, "--format", "json"])
+        #expect(got["norm_placement"] as? String == sidecar["norm_placement"] as? String, "\(name)")
+        #expect(got["parallel_residual"] as? Bool == sidecar["parallel_residual"] as? Bool, "\(name)")
+        #expect(got["attention_soft_cap"] as? Double == architecture["attn_logit_softcapping"] as? Double, "\(name)")
+        #expect(got["final_soft_cap"] as? Double == architecture["final_logit_softcapping"] as? Double, "\(name)")
+        let window = architecture["sliding_window"] as? Int
+        let kinds = (architecture["layer_types"] as? [String])?.map { $0 == "sliding_attention" && window != nil ? "local" : "global" }
+            ?? Array(repeating: window != nil && ["mistral", "phi3"].contains(architecture["model_type"] as? String) ? "local" : "global",
+                     count: architecture["num_hidden_layers"] as! Int)
+        #expect(got["layer_kinds"] as? [String] == kinds, "\(name)")
+        // Every stored tensor counted once, minus a multimodal checkpoint's vision tower and rotary caches.
+        let tensors = sidecar["tensors"] as! [String: Object]
+        let stored = tensors.filter { !$0.key.hasSuffix("inv_freq") && !$0.key.contains("vision_tower.") && !$0.key.contains("multi_modal_projector.")
+            && !$0.key.hasSuffix(".attn.bias") && !$0.key.hasSuffix(".attn.masked_bias") && !$0.key.hasSuffix("attention.bias")
+            && !$0.key.hasSuffix("attention.masked_bias") }
+        let tiedHead = (got["tied_embeddings"] as? Bool == true) && stored["lm_head.weight"] != nil
+        let count = stored.filter { !(tiedHead && $0.key == "lm_head.weight") }.values.reduce(0) { $0 + ($1["shape"] as! [Int]).reduce(1, *) }
+        #expect(got["parameters"] as? Int == count, "\(name)")
+    }
+
     @Test("info describes a model too large to load instead of refusing it")
     func infoTooLarge() throws {
         let got = try Self.json(["info", "Fixtures/bad/model-larger-than-memory", "--format", "json"])

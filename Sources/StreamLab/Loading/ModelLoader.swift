@@ -10,7 +10,7 @@ public struct LoadReport: Sendable {
     public let dtypes: [String]
     /// Number of checkpoint files (shards).
     public let fileCount: Int
-    /// Stored parameters (elements of all tensors used, tied ones once).
+    /// Stored parameters of the model (tied ones once; skipped buffers and vision towers not counted).
     public let storedParameterCount: Int
     /// Checkpoint tensors the family mapping did not use (reported, not fatal).
     public let unusedTensors: [String]
@@ -44,11 +44,12 @@ extension Transformer {
         }
         let weights = try mapping.weights(architecture, from: WeightSource(checkpoint: checkpoint))
         let model = try Transformer(architecture: architecture, weights: weights, threads: threads)
-        let usedCount = checkpoint.names.filter { !checkpoint.unusedNames.contains($0) }
-            .reduce(0) { $0 + (checkpoint.info($1)?.elementCount ?? 0) }
+        // Every parameter was read with its exact shape, so the architecture's
+        // count is the stored one (tied matrices once; mask buffers, rotary
+        // caches and a vision tower, which are skipped, not counted).
         let report = LoadReport(
             dtypes: checkpoint.dtypes.map(\.rawValue).sorted(), fileCount: checkpoint.files.count,
-            storedParameterCount: usedCount, unusedTensors: checkpoint.unusedNames)
+            storedParameterCount: architecture.parameterCount, unusedTensors: checkpoint.unusedNames)
         return (model, report)
     }
 
