@@ -38,7 +38,7 @@ struct TokenizerJSONReader {
         let preTokenizer = try readPreTokenizer(json["pre_tokenizer"], key: "pre_tokenizer")
         let byteLevel = preTokenizer.map(containsByteLevel) ?? false
         let decoder = try readDecoder(json["decoder"], key: "decoder")
-        let addedTokens = try readAddedTokens(json["added_tokens"])
+        let listedTokens = try readAddedTokens(json["added_tokens"])
 
         guard let modelJSON = json["model"], modelJSON.members != nil else {
             throw invalid("model", json["model"] == nil ? "is missing" : "must be an object")
@@ -46,6 +46,7 @@ struct TokenizerJSONReader {
         let type = modelJSON["type"]?.string ?? (modelJSON["merges"] != nil ? "BPE" : "(none)")
         guard type == "BPE" else { throw unsupported("model type '\(type)' (only BPE)") }
         let (spellings, model) = try readBPEModel(modelJSON, byteLevel: byteLevel)
+        let addedTokens = Self.assignIDs(listedTokens, spellings: spellings)
 
         let postProcessor = try readPostProcessor(json["post_processor"], key: "post_processor",
                                                   spellings: spellings, added: addedTokens)
@@ -172,6 +173,33 @@ struct TokenizerJSONReader {
                               rstrip: entry["rstrip"]?.bool ?? false,
                               normalized: entry["normalized"]?.bool ?? !(entry["special"]?.bool ?? false))
         }
+    }
+
+    /// The ids `tokenizers` gives the added tokens when it reads the file (it warns about the
+    /// listed ids but does not use them): a token the model vocabulary has keeps that entry's
+    /// id; the others are numbered in file order from the number of vocabulary entries, even
+    /// where that collides with an id the vocabulary uses. A repeated token takes the options
+    /// of its last listing and keeps its first id.
+    static func assignIDs(_ listed: [AddedToken], spellings: SpellingTable) -> [AddedToken] {
+        var next = spellings.table.count
+        var result: [AddedToken] = []
+        var position: [[UInt8]: Int] = [:]
+        for token in listed {
+            if let index = position[token.content] {
+                result[index] = token.withID(result[index].id)
+                continue
+            }
+            let id: Int
+            if let known = spellings.id(of: token.content) {
+                id = known
+            } else {
+                id = next
+                next += 1
+            }
+            position[token.content] = result.count
+            result.append(token.withID(id))
+        }
+        return result
     }
 
     // MARK: Normalizers
