@@ -60,6 +60,99 @@ struct CL100KSplitPreTokenizer: PreTokenizer {
     }
 }
 
+/// `Split` with the o200k pattern (`O200KSplitter`) and `Isolated` behaviour.
+struct O200KSplitPreTokenizer: PreTokenizer {
+    let splitter = O200KSplitter()
+
+    func split(_ text: UnsafeBufferPointer<UInt8>, isFirst: Bool,
+               _ body: (UnsafeBufferPointer<UInt8>, Bool) -> Void) {
+        splitter.split(text) { start, end in
+            body(UnsafeBufferPointer(rebasing: text[start..<end]), isFirst && start == 0)
+        }
+    }
+}
+
+/// `Split` with a literal string pattern (`{"String": " "}`), with any of `tokenizers`'
+/// behaviours: the text is cut into the occurrences of the pattern (non-overlapping, left to
+/// right) and the stretches between them, then, for `"the-final--countdown"` and `-`:
+/// - `Removed`: the occurrences are dropped (`the`, `final`, `countdown`);
+/// - `Isolated`: each occurrence is a piece (`the`, `-`, `final`, `-`, `-`, `countdown`);
+/// - `MergedWithPrevious`: an occurrence joins the stretch before it, unless that is another
+///   occurrence (`the-`, `final-`, `-`, `countdown`); `MergedWithNext` mirrors it;
+/// - `Contiguous`: runs of occurrences and runs of text are pieces (`the`, `-`, `final`, `--`, ...).
+/// With `invert`, the stretches between the occurrences play the occurrences' part.
+/// Gemma 3 ships `Split(" ", MergedWithPrevious)` after a normalizer that leaves no spaces.
+struct LiteralSplitPreTokenizer: PreTokenizer {
+    enum Behavior: String, Sendable {
+        case removed = "Removed", isolated = "Isolated", mergedWithPrevious = "MergedWithPrevious"
+        case mergedWithNext = "MergedWithNext", contiguous = "Contiguous"
+    }
+
+    let pattern: [UInt8]
+    let behavior: Behavior
+    let invert: Bool
+
+    func split(_ text: UnsafeBufferPointer<UInt8>, isFirst: Bool,
+               _ body: (UnsafeBufferPointer<UInt8>, Bool) -> Void) {
+        let n = text.count, m = pattern.count
+        guard n > 0 else { return }
+        // The pieces as (start, end, isMatch), tiling the text, in order.
+        var parts: [(Int, Int, Bool)] = []
+        var textStart = 0
+        var i = 0
+        while i + m <= n {
+            if text[i] == pattern[0] && (1..<m).allSatisfy({ text[i + $0] == pattern[$0] }) {
+                if textStart < i { parts.append((textStart, i, invert)) }
+                parts.append((i, i + m, !invert))
+                i += m
+                textStart = i
+            } else {
+                i += 1
+            }
+        }
+        if textStart < n { parts.append((textStart, n, invert)) }
+
+        func emit(_ start: Int, _ end: Int) {
+            body(UnsafeBufferPointer(rebasing: text[start..<end]), isFirst && start == 0)
+        }
+        switch behavior {
+        case .removed:
+            for (start, end, isMatch) in parts where !isMatch { emit(start, end) }
+        case .isolated:
+            for (start, end, _) in parts { emit(start, end) }
+        case .contiguous, .mergedWithPrevious:
+            // Fold into the pending piece: a match after a match (Contiguous), a match after
+            // a non-match (MergedWithPrevious), or a non-match after a non-match (Contiguous).
+            var pending: (Int, Int)? = nil
+            var previousMatch = false
+            for (start, end, isMatch) in parts {
+                let joins = behavior == .contiguous ? isMatch == previousMatch : isMatch && !previousMatch
+                if joins, let (pendingStart, _) = pending {
+                    pending = (pendingStart, end)
+                } else {
+                    if let (s, e) = pending { emit(s, e) }
+                    pending = (start, end)
+                }
+                previousMatch = isMatch
+            }
+            if let (s, e) = pending { emit(s, e) }
+        case .mergedWithNext:
+            // MergedWithPrevious read from the end: a match joins the piece after it.
+            var pieces: [(Int, Int)] = []
+            var nextMatch = false
+            for (start, end, isMatch) in parts.reversed() {
+                if isMatch && !nextMatch, let (_, lastEnd) = pieces.last {
+                    pieces[pieces.count - 1] = (start, lastEnd)
+                } else {
+                    pieces.append((start, end))
+                }
+                nextMatch = isMatch
+            }
+            for (start, end) in pieces.reversed() { emit(start, end) }
+        }
+    }
+}
+
 /// `Metaspace`: spaces become `replacement` (`▁`), which is prepended per
 /// `prepend_scheme` (`always`; `first`: only to text that starts the input; `never`)
 /// unless the text already starts with it; with `split`, the text is cut before each

@@ -8,8 +8,9 @@ import Foundation
 ///
 /// Supported stages (anything else throws `TokenizerError.unsupported` naming it):
 /// - normalizer: `Sequence`, `Prepend`, `Replace` (string pattern), `NFC`, or none;
-/// - pre-tokenizer: `ByteLevel`, `Metaspace`, `Split` with the GPT-2, Llama 3 or Qwen2
-///   pattern (`GPT2Splitter`, `CL100KSplitter`), `Sequence`, or none;
+/// - pre-tokenizer: `ByteLevel`, `Metaspace`, `Split` with the GPT-2, Llama 3, Qwen2 or o200k
+///   pattern (`GPT2Splitter`, `CL100KSplitter`, `O200KSplitter`) or a literal string
+///   (`LiteralSplitPreTokenizer`), `Sequence`, or none;
 /// - model: `BPE` (`byte_fallback`, `fuse_unk`, `unk_token`, `ignore_merges`; merges as
 ///   `"a b"` strings or `["a", "b"]` pairs);
 /// - decoder: `ByteLevel`, `Metaspace`, `Replace`, `ByteFallback`, `Fuse`, `Strip`, `Sequence`;
@@ -254,18 +255,42 @@ struct TokenizerJSONReader {
             return MetaspacePreTokenizer(replacement: replacement, prependScheme: scheme,
                                          splitOnReplacement: json["split"]?.bool ?? true)
         case "Split":
-            let pattern = json["pattern"]?["Regex"]?.string ?? json["pattern"]?["String"]?.string ?? "(missing)"
-            let isolated = json["behavior"]?.string == "Isolated" && !(json["invert"]?.bool ?? false)
-            switch pattern {
-            case Self.gpt2Pattern where isolated: return GPT2SplitPreTokenizer()
-            case CL100KSplitter.llama3Pattern where isolated: return CL100KSplitPreTokenizer(maxDigits: 3)
-            case CL100KSplitter.qwen2Pattern where isolated: return CL100KSplitPreTokenizer(maxDigits: 1)
-            default:
-                throw unsupported("Split pre-tokenizer at '\(key)' with pattern \(pattern) (implemented: the "
-                                  + "GPT-2, Llama 3 and Qwen2 patterns with behavior Isolated)")
-            }
+            return try readSplit(json, key: key)
         default:
             throw unsupported("pre-tokenizer type '\(type)' at '\(key)'")
+        }
+    }
+
+    /// `Split`: any behaviour with a literal string pattern; with a regex, the GPT-2, Llama 3,
+    /// Qwen2 and o200k patterns, whose matches tile every text: `Isolated` then cuts the text
+    /// into exactly the matches, as does `Removed` with `invert` (keep the matches, drop the
+    /// nothing between them), the form tiktoken conversions write.
+    private func readSplit(_ json: JSONValue, key: String) throws -> any PreTokenizer {
+        guard let behaviorName = json["behavior"]?.string else { throw invalid(key + ".behavior", "must be a string") }
+        guard let behavior = LiteralSplitPreTokenizer.Behavior(rawValue: behaviorName) else {
+            throw invalid(key + ".behavior", "must be Removed, Isolated, MergedWithPrevious, MergedWithNext or "
+                          + "Contiguous, found \"\(behaviorName)\"")
+        }
+        let invert = json["invert"]?.bool ?? false
+        if let literal = json["pattern"]?["String"]?.string {
+            guard !literal.isEmpty else { throw unsupported("Split pre-tokenizer at '\(key)' with an empty pattern") }
+            return LiteralSplitPreTokenizer(pattern: Array(literal.utf8), behavior: behavior, invert: invert)
+        }
+        guard let pattern = json["pattern"]?["Regex"]?.string else {
+            throw invalid(key + ".pattern", "must be {\"String\": ...} or {\"Regex\": ...}")
+        }
+        let matchesOnly = behavior == .isolated || (behavior == .removed && invert)
+        switch pattern {
+        case Self.gpt2Pattern where matchesOnly: return GPT2SplitPreTokenizer()
+        case CL100KSplitter.llama3Pattern where matchesOnly: return CL100KSplitPreTokenizer(maxDigits: 3)
+        case CL100KSplitter.qwen2Pattern where matchesOnly: return CL100KSplitPreTokenizer(maxDigits: 1)
+        case O200KSplitter.pattern where matchesOnly: return O200KSplitPreTokenizer()
+        default:
+            let shown = pattern.unicodeScalars.map { $0 == "\n" ? "\\n" : $0 == "\r" ? "\\r" : String($0) }.joined()
+            throw unsupported("Split pre-tokenizer at '\(key)' with pattern \(shown) and behavior \(behaviorName)"
+                              + (invert ? " (inverted)" : "") + " (implemented: the GPT-2, Llama 3, Qwen2 and o200k "
+                              + "patterns with behavior Isolated, or Removed and inverted; any behavior with a "
+                              + "literal string pattern)")
         }
     }
 
