@@ -144,6 +144,12 @@ struct TokenizerUnitTests {
             splitter.split(buffer, isFirst: true) { piece, _ in pieces.append(String(decoding: piece, as: UTF8.self)) }
         }
         #expect(pieces == expected)
+        // Text without the pattern: one piece, or none when it is removed as inverted matches.
+        pieces = []
+        Array("abc".utf8).withUnsafeBufferPointer { buffer in
+            splitter.split(buffer, isFirst: true) { piece, _ in pieces.append(String(decoding: piece, as: UTF8.self)) }
+        }
+        #expect(pieces == (behavior == "Removed" && invert ? [] : ["abc"]))
         Array("".utf8).withUnsafeBufferPointer { buffer in
             splitter.split(buffer, isFirst: true) { _, _ in Issue.record("a piece of the empty text") }
         }

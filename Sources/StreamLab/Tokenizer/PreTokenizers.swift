@@ -95,61 +95,68 @@ struct LiteralSplitPreTokenizer: PreTokenizer {
     func split(_ text: UnsafeBufferPointer<UInt8>, isFirst: Bool,
                _ body: (UnsafeBufferPointer<UInt8>, Bool) -> Void) {
         let n = text.count, m = pattern.count
-        guard n > 0 else { return }
-        // The pieces as (start, end, isMatch), tiling the text, in order.
-        var parts: [(Int, Int, Bool)] = []
-        var textStart = 0
+        guard n > 0, m > 0 else {
+            if n > 0 { body(text, isFirst) }
+            return
+        }
+        func emit(_ start: Int, _ end: Int) {
+            body(UnsafeBufferPointer(rebasing: text[start..<end]), isFirst && start == 0)
+        }
+        // The parts tile the text: occurrences of the pattern (non-overlapping, left to
+        // right) and the stretches between them, flagged as matches per `invert`. The piece
+        // not yet handed on, and whether the part before was a match:
+        var pending: (start: Int, end: Int, isMatch: Bool)? = nil
+        var previousMatch = false
+        func part(_ start: Int, _ end: Int, _ isMatch: Bool) {
+            switch behavior {
+            case .removed:
+                if !isMatch { emit(start, end) }
+            case .isolated:
+                emit(start, end)
+            case .contiguous, .mergedWithPrevious:
+                // A match after a match (Contiguous), a match after a non-match
+                // (MergedWithPrevious), or a non-match after a non-match (Contiguous)
+                // joins the piece before it.
+                let joins = behavior == .contiguous ? isMatch == previousMatch : isMatch && !previousMatch
+                if joins, let p = pending {
+                    pending = (p.start, end, p.isMatch)
+                } else {
+                    if let p = pending { emit(p.start, p.end) }
+                    pending = (start, end, isMatch)
+                }
+            case .mergedWithNext:
+                // A match joins the non-match after it; one followed by a match stays alone.
+                if isMatch {
+                    if let p = pending { emit(p.start, p.end) }
+                    pending = (start, end, true)
+                } else if let p = pending {
+                    emit(p.start, end)
+                    pending = nil
+                } else {
+                    emit(start, end)
+                }
+            }
+            previousMatch = isMatch
+        }
+        let first = pattern[0]
+        var stretchStart = 0
         var i = 0
         while i + m <= n {
-            if text[i] == pattern[0] && (1..<m).allSatisfy({ text[i + $0] == pattern[$0] }) {
-                if textStart < i { parts.append((textStart, i, invert)) }
-                parts.append((i, i + m, !invert))
+            var found = text[i] == first
+            if found {
+                for k in 1..<m where text[i + k] != pattern[k] { found = false; break }
+            }
+            if found {
+                if stretchStart < i { part(stretchStart, i, invert) }
+                part(i, i + m, !invert)
                 i += m
-                textStart = i
+                stretchStart = i
             } else {
                 i += 1
             }
         }
-        if textStart < n { parts.append((textStart, n, invert)) }
-
-        func emit(_ start: Int, _ end: Int) {
-            body(UnsafeBufferPointer(rebasing: text[start..<end]), isFirst && start == 0)
-        }
-        switch behavior {
-        case .removed:
-            for (start, end, isMatch) in parts where !isMatch { emit(start, end) }
-        case .isolated:
-            for (start, end, _) in parts { emit(start, end) }
-        case .contiguous, .mergedWithPrevious:
-            // Fold into the pending piece: a match after a match (Contiguous), a match after
-            // a non-match (MergedWithPrevious), or a non-match after a non-match (Contiguous).
-            var pending: (Int, Int)? = nil
-            var previousMatch = false
-            for (start, end, isMatch) in parts {
-                let joins = behavior == .contiguous ? isMatch == previousMatch : isMatch && !previousMatch
-                if joins, let (pendingStart, _) = pending {
-                    pending = (pendingStart, end)
-                } else {
-                    if let (s, e) = pending { emit(s, e) }
-                    pending = (start, end)
-                }
-                previousMatch = isMatch
-            }
-            if let (s, e) = pending { emit(s, e) }
-        case .mergedWithNext:
-            // MergedWithPrevious read from the end: a match joins the piece after it.
-            var pieces: [(Int, Int)] = []
-            var nextMatch = false
-            for (start, end, isMatch) in parts.reversed() {
-                if isMatch && !nextMatch, let (_, lastEnd) = pieces.last {
-                    pieces[pieces.count - 1] = (start, lastEnd)
-                } else {
-                    pieces.append((start, end))
-                }
-                nextMatch = isMatch
-            }
-            for (start, end) in pieces.reversed() { emit(start, end) }
-        }
+        if stretchStart < n { part(stretchStart, n, invert) }
+        if let p = pending { emit(p.start, p.end) }
     }
 }
 
