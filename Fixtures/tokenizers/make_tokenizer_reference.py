@@ -12,7 +12,7 @@ Run from the package root (takes a few seconds; deterministic for a given `token
 
     /work/venv/bin/python Fixtures/tokenizers/make_tokenizer_reference.py [--corpus PATH]
 
-`--corpus` is the training text for the two small tokenizers, by default the first 400 KB of
+`--corpus` is the training text of the small tokenizers (its first 400 KB), by default
 Fixtures/corpora/shakespeare-train.txt. Only this script reads it.
 
 Reads:  Fixtures/tokenizers/gpt2.tiktoken, Fixtures/tokenizers/conformance.txt
@@ -27,7 +27,19 @@ Writes (all in Fixtures/tokenizers/):
   llama3-style/tokenizer.json           byte-level BPE behind Llama 3's Split pattern, ignore_merges,
                                         "<|begin_of_text|> $A" template (vocab 2,000), trained here
   qwen2-style/tokenizer.json            the same model behind Qwen2's Split pattern, NFC normalizer
-  reference-*.json                      ids per line and for the whole text, per tokenizer
+  Laid out like today's models' files (README.md names the source of each stage):
+  gemma-style/tokenizer.json            Gemma 1 / 2: Replace normalizer only, no pre-tokenizer, byte_fallback
+  gemma3-style/tokenizer.json           Gemma 3: the same with Split(" ", MergedWithPrevious), image tokens
+  phi3-style/tokenizer.json             Phi-3 / 3.5-mini: Llama 2's stages, rstrip chat tokens, </s> not special
+  qwen3-style/tokenizer.json (+ config) Qwen3: Qwen2's stages and its 26 added tokens (<think> not special)
+  olmo2-style/tokenizer.json            OLMo 2: cl100k Split (Removed + invert), specials after an id gap
+  phi4-mini-style/tokenizer.json        Phi-4-mini: o200k Split, ignore_merges, rstrip chat tokens
+  gptj-style/tokenizer.json             GPT-J-6B: GPT-2's stages and <|extratoken_1..143|>
+  phi2-style/tokenizer.json             Phi-2: GPT-2's stages and whitespace-run added tokens
+  reference-*.json                      ids per line and for the whole text, per tokenizer (and `probes`:
+                                        texts with the added tokens, for the eight above)
+
+Regenerating rewrites every file byte for byte (same corpus, same `tokenizers` version).
 """
 import argparse
 import json
