@@ -39,6 +39,27 @@ struct TokenizerConformanceTests {
         #expect(ids == reference.whole)
     }
 
+    @Test("added-token probes equal the reference", arguments: TokenizerFixtures.all.filter { $0.hasProbes })
+    func probes(kind: TokenizerFixtures.Kind) throws {
+        let tokenizer = try TokenizerFixtures.tokenizer(kind)
+        let probes = try #require(try TokenizerFixtures.reference(kind).probes)
+        #expect(probes.count >= 10)
+        for probe in probes {
+            let ids = tokenizer.encode(probe.text, addSpecialTokens: true)
+            #expect(ids == probe.ids, "\(probe.text.debugDescription): got \(ids), expected \(probe.ids)")
+        }
+    }
+
+    @Test("every reference file in Fixtures/tokenizers is a listed fixture")
+    func everyReferenceListed() throws {
+        let names = try FileManager.default.contentsOfDirectory(atPath: FixturePaths.tokenizers.path)
+            .filter { $0.hasPrefix("reference-") && $0.hasSuffix(".json") }
+        #expect(names.count == 16, "Fixtures/tokenizers holds \(names.count) reference files")
+        #expect(Set(names) == Set(TokenizerFixtures.all.map(\.reference)))
+        #expect(TokenizerFixtures.all.count == 16)
+        #expect(TokenizerFixtures.all.filter(\.hasProbes).count == 8)
+    }
+
     @Test("without special tokens only the post-processor's ids go", arguments: TokenizerFixtures.all)
     func withoutSpecialTokens(kind: TokenizerFixtures.Kind) throws {
         let tokenizer = try TokenizerFixtures.tokenizer(kind)

@@ -17,6 +17,8 @@ enum TokenizerFixtures {
         let bos: Int?
         /// NFC normalizer: byte-level round trips give the NFC form of the text.
         var nfc = false
+        /// The reference has `probes`: texts with the fixture's added tokens.
+        var hasProbes = false
 
         var testDescription: String { name }
         var url: URL { FixturePaths.tokenizers.appendingPathComponent(path) }
@@ -39,7 +41,27 @@ enum TokenizerFixtures {
     static let metaspace = Kind(name: "SentencePiece style (Metaspace)", path: "sentencepiece-metaspace/tokenizer.json",
                                 reference: "reference-sentencepiece-metaspace.json", family: .sentencePiece, bos: 1)
 
-    static let all = [tiktoken, byteLevelJSON, vocabMerges, neox, llama3, qwen2, sentencePiece, metaspace]
+    // Laid out like today's models' files (see Fixtures/tokenizers/README.md).
+    static let gemma = Kind(name: "Gemma 1/2 style (Replace normalizer, no pre-tokenizer)", path: "gemma-style/tokenizer.json",
+                            reference: "reference-gemma-style.json", family: .sentencePiece, bos: 2, hasProbes: true)
+    static let gemma3 = Kind(name: "Gemma 3 style (literal Split)", path: "gemma3-style/tokenizer.json",
+                             reference: "reference-gemma3-style.json", family: .sentencePiece, bos: 2, hasProbes: true)
+    static let phi3 = Kind(name: "Phi-3 style (rstrip chat tokens)", path: "phi3-style/tokenizer.json",
+                           reference: "reference-phi3-style.json", family: .sentencePiece, bos: 1, hasProbes: true)
+    static let qwen3 = Kind(name: "Qwen3 style (non-special added tokens)", path: "qwen3-style/tokenizer.json",
+                            reference: "reference-qwen3-style.json", family: .byteLevel, bos: nil, nfc: true,
+                            hasProbes: true)
+    static let olmo2 = Kind(name: "OLMo 2 style (cl100k split, Removed + invert)", path: "olmo2-style/tokenizer.json",
+                            reference: "reference-olmo2-style.json", family: .byteLevel, bos: nil, hasProbes: true)
+    static let phi4Mini = Kind(name: "Phi-4-mini style (o200k split)", path: "phi4-mini-style/tokenizer.json",
+                               reference: "reference-phi4-mini-style.json", family: .byteLevel, bos: nil, hasProbes: true)
+    static let gptj = Kind(name: "GPT-J style (extra tokens)", path: "gptj-style/tokenizer.json",
+                           reference: "reference-gptj-style.json", family: .byteLevel, bos: nil, hasProbes: true)
+    static let phi2 = Kind(name: "Phi-2 style (whitespace-run tokens)", path: "phi2-style/tokenizer.json",
+                           reference: "reference-phi2-style.json", family: .byteLevel, bos: nil, hasProbes: true)
+
+    static let all = [tiktoken, byteLevelJSON, vocabMerges, neox, llama3, qwen2, sentencePiece, metaspace,
+                      gemma, gemma3, phi3, qwen3, olmo2, phi4Mini, gptj, phi2]
     static let byteLevelKinds = all.filter { $0.family == .byteLevel }
     static let sentencePieceKinds = all.filter { $0.family == .sentencePiece }
 
@@ -50,6 +72,14 @@ enum TokenizerFixtures {
         let decoded: [String]?
         let decoded_with_bos: [String]?
         let decoded_whole: String?
+        /// Texts with the fixture's added tokens (the fixtures of today's models only).
+        let probes: [Probe]?
+    }
+
+    /// A probe text and its reference ids (`encode(text, add_special_tokens=True)`).
+    struct Probe: Decodable, Sendable {
+        let text: String
+        let ids: [Int]
     }
 
     // One lazily loaded tokenizer per kind, so that tests of the quick kinds need not wait
@@ -62,6 +92,14 @@ enum TokenizerFixtures {
     private static let qwen2Loaded = Result { try TokenizerLoader.load(from: qwen2.url) }
     private static let sentencePieceLoaded = Result { try TokenizerLoader.load(from: sentencePiece.url) }
     private static let metaspaceLoaded = Result { try TokenizerLoader.load(from: metaspace.url) }
+    private static let gemmaLoaded = Result { try TokenizerLoader.load(from: gemma.url) }
+    private static let gemma3Loaded = Result { try TokenizerLoader.load(from: gemma3.url) }
+    private static let phi3Loaded = Result { try TokenizerLoader.load(from: phi3.url) }
+    private static let qwen3Loaded = Result { try TokenizerLoader.load(from: qwen3.url) }
+    private static let olmo2Loaded = Result { try TokenizerLoader.load(from: olmo2.url) }
+    private static let phi4MiniLoaded = Result { try TokenizerLoader.load(from: phi4Mini.url) }
+    private static let gptjLoaded = Result { try TokenizerLoader.load(from: gptj.url) }
+    private static let phi2Loaded = Result { try TokenizerLoader.load(from: phi2.url) }
 
     static func tokenizer(_ kind: Kind) throws -> any Tokenizer {
         switch kind.path {
@@ -73,6 +111,14 @@ enum TokenizerFixtures {
         case qwen2.path: return try qwen2Loaded.get()
         case sentencePiece.path: return try sentencePieceLoaded.get()
         case metaspace.path: return try metaspaceLoaded.get()
+        case gemma.path: return try gemmaLoaded.get()
+        case gemma3.path: return try gemma3Loaded.get()
+        case phi3.path: return try phi3Loaded.get()
+        case qwen3.path: return try qwen3Loaded.get()
+        case olmo2.path: return try olmo2Loaded.get()
+        case phi4Mini.path: return try phi4MiniLoaded.get()
+        case gptj.path: return try gptjLoaded.get()
+        case phi2.path: return try phi2Loaded.get()
         default: return try TokenizerLoader.load(from: kind.url)
         }
     }

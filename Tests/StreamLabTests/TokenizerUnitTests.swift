@@ -82,6 +82,124 @@ struct TokenizerUnitTests {
         #expect(pieces.count == expected.count && zip(pieces, expected).allSatisfy(sameScalars), "\(pieces)")
     }
 
+    /// Expected pieces written by Hugging Face tokenizers' Split with the o200k pattern
+    /// (checked beyond these against every Unicode scalar in several contexts while writing
+    /// `O200KSplitter`).
+    static let o200kSplits: [(String, [String])] = [
+        ("Hello world", ["Hello", " world"]),
+        ("camelCase HTTPServer iPhone", ["camel", "Case", " HTTPServer", " i", "Phone"]),
+        ("don't STOP'S me'll it'\u{17F}", ["don't", " STOP'S", " me'll", " it'\u{17F}"]),
+        ("'hello 'S", ["'hello", " '", "S"]),
+        ("HELLO'S hello's", ["HELLO'S", " hello's"]),
+        (" 1234567", [" ", "123", "456", "7"]),
+        ("path/to//file\n/\r\n", ["path", "/to", "//", "file", "\n", "/\r\n"]),
+        ("!!!\n\nx", ["!!!\n\n", "x"]),
+        ("\n\n hello", ["\n\n", " hello"]),
+        ("a  \n  b", ["a", "  \n", " ", " b"]),
+        ("x   ", ["x", "   "]),
+        ("\u{1C5}ungla \u{1C8}x \u{2B0}\u{2B1}", ["\u{1C5}ungla", " \u{1C8}x", " \u{2B0}\u{2B1}"]),
+        ("na\u{308}ive \u{301}a A\u{301}B", ["na\u{308}ive", " \u{301}a", " A\u{301}", "B"]),
+        ("\u{4E2D}\u{6587}abc", ["\u{4E2D}\u{6587}abc"]),
+        ("\u{BF}qu\u{E9}?", ["\u{BF}qu\u{E9}", "?"]),
+        ("\u{1F600}hello", ["\u{1F600}hello"]),
+        ("\thello", ["\thello"]),
+        ("ab\u{A0}cd", ["ab", "\u{A0}cd"]),
+        ("", []),
+    ]
+
+    @Test("o200k split matches the reference pre-tokenizer", arguments: o200kSplits)
+    func o200kSplit(text: String, expected: [String]) {
+        var text = text
+        let pieces = text.withUTF8 { buffer in
+            var pieces: [String] = []
+            O200KSplitter().split(buffer) { start, end in
+                pieces.append(String(decoding: UnsafeBufferPointer(rebasing: buffer[start..<end]), as: UTF8.self))
+            }
+            return pieces
+        }
+        #expect(pieces.count == expected.count && zip(pieces, expected).allSatisfy(sameScalars), "\(pieces)")
+    }
+
+    /// Expected pieces of "--the--final----count-down--" written by Hugging Face tokenizers'
+    /// Split with the literal pattern "--", per behaviour and invert.
+    static let literalSplits: [(String, Bool, [String])] = [
+        ("Removed", false, ["the", "final", "count-down"]),
+        ("Removed", true, ["--", "--", "--", "--", "--"]),
+        ("Isolated", false, ["--", "the", "--", "final", "--", "--", "count-down", "--"]),
+        ("Isolated", true, ["--", "the", "--", "final", "--", "--", "count-down", "--"]),
+        ("MergedWithPrevious", false, ["--", "the--", "final--", "--", "count-down--"]),
+        ("MergedWithPrevious", true, ["--the", "--final", "--", "--count-down", "--"]),
+        ("MergedWithNext", false, ["--the", "--final", "--", "--count-down", "--"]),
+        ("MergedWithNext", true, ["--", "the--", "final--", "--", "count-down--"]),
+        ("Contiguous", false, ["--", "the", "--", "final", "----", "count-down", "--"]),
+        ("Contiguous", true, ["--", "the", "--", "final", "----", "count-down", "--"]),
+    ]
+
+    @Test("literal Split matches the reference pre-tokenizer", arguments: literalSplits)
+    func literalSplit(behavior: String, invert: Bool, expected: [String]) throws {
+        let splitter = LiteralSplitPreTokenizer(pattern: Array("--".utf8),
+                                                behavior: try #require(.init(rawValue: behavior)), invert: invert)
+        var pieces: [String] = []
+        Array("--the--final----count-down--".utf8).withUnsafeBufferPointer { buffer in
+            splitter.split(buffer, isFirst: true) { piece, _ in pieces.append(String(decoding: piece, as: UTF8.self)) }
+        }
+        #expect(pieces == expected)
+        // Text without the pattern: one piece, or none when it is removed as inverted matches.
+        pieces = []
+        Array("abc".utf8).withUnsafeBufferPointer { buffer in
+            splitter.split(buffer, isFirst: true) { piece, _ in pieces.append(String(decoding: piece, as: UTF8.self)) }
+        }
+        #expect(pieces == (behavior == "Removed" && invert ? [] : ["abc"]))
+        Array("".utf8).withUnsafeBufferPointer { buffer in
+            splitter.split(buffer, isFirst: true) { _, _ in Issue.record("a piece of the empty text") }
+        }
+    }
+
+    /// Added tokens as `tokenizers` 0.23.3 reads and matches them (expected ids written by it):
+    /// listed ids are replaced (numbered from the vocabulary size, vocabulary entries keep
+    /// theirs), a rejected single-word match is skipped whole, the search goes on inside the
+    /// whitespace an rstrip swallowed, raw tokens are found before normalized ones, and a
+    /// repeated token takes its last options.
+    @Test("added tokens: ids, single_word, lstrip/rstrip, raw before normalized")
+    func addedTokenSemantics() throws {
+        let vocab = #""vocab":{"a":0,"b":1,"c":2,"x":3,"y":4,"z":5," ":6,"<":7,">":8,"_":9},"merges":[]"#
+        func token(_ content: String, id: Int = 100, singleWord: Bool = false, lstrip: Bool = false, rstrip: Bool = false,
+                   normalized: Bool = false, special: Bool = false) -> String {
+            #"{"id":\#(id),"content":"\#(content)","single_word":\#(singleWord),"lstrip":\#(lstrip),"rstrip":\#(rstrip),"#
+                + #""normalized":\#(normalized),"special":\#(special)}"#
+        }
+        func load(_ tokens: [String], normalizer: String = "null") throws -> any Tokenizer {
+            let json = #"{"version":"1.0","added_tokens":[\#(tokens.joined(separator: ","))],"normalizer":\#(normalizer),"#
+                + #""pre_tokenizer":null,"post_processor":null,"decoder":null,"model":{"type":"BPE",\#(vocab)}}"#
+            let directory = FileManager.default.temporaryDirectory
+                .appendingPathComponent("streamlab-added-tokens-\(getpid())-\(tokens.count)")
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(at: directory) }
+            let url = directory.appendingPathComponent("tokenizer.json")
+            try Data(json.utf8).write(to: url)
+            return try TokenizerLoader.load(from: url)
+        }
+        let options = try load([
+            token("ab", singleWord: true), token("bc"), token("<a>", rstrip: true, special: true), token(" b"), token("xy"),
+            token("xyz", normalized: true), token("c", id: 2), token("<z>", lstrip: true),
+            token("ab", singleWord: true, rstrip: true),
+        ])
+        for (text, ids) in [
+            ("xab", [3, 0, 1]), ("xab ab", [3, 0, 1, 6, 10]), ("ab", [10]), ("<a> by", [12, 13, 4]), ("<a>  b", [12, 13]),
+            ("xxyzx", [3, 14, 5, 3]), ("xyz", [14, 5]), ("y  <z>", [4, 16]), ("a <z>b", [0, 16, 1]),
+            ("cab c", [2, 0, 1, 6, 2]), ("xabc", [3, 0, 1, 2]), ("ab bc", [10, 13, 2]),
+        ] {
+            #expect(options.encode(text, addSpecialTokens: false) == ids, "\(text.debugDescription)")
+        }
+        #expect(options.vocabularySize == 17)
+
+        let replace = #"{"type":"Replace","pattern":{"String":" "},"content":"_"}"#
+        let passes = try load([token("a b"), token("a_b", normalized: true), token("<x>", special: true)], normalizer: replace)
+        for (text, ids) in [("a b", [10]), ("a_b", [11]), ("xa bx<x> a_b", [3, 10, 3, 12, 9, 11]), ("a  b", [0, 9, 9, 1])] {
+            #expect(passes.encode(text, addSpecialTokens: false) == ids, "\(text.debugDescription)")
+        }
+    }
+
     @Test("heap and scan merging agree", arguments: [TokenizerFixtures.tiktoken, TokenizerFixtures.sentencePiece])
     func mergeAlgorithms(kind: TokenizerFixtures.Kind) throws {
         let tokenizer = try #require(try TokenizerFixtures.tokenizer(kind) as? BPETokenizer)
@@ -160,8 +278,16 @@ struct TokenizerUnitTests {
         (TokenizerFixtures.neox, 2001, 0, 0),
         (TokenizerFixtures.llama3, 2000, 0, 1),
         (TokenizerFixtures.qwen2, 2000, 0, 1),   // no tokenizer_config.json: guessed from the special tokens
-    ])
-    func specialIDs(kind: TokenizerFixtures.Kind, size: Int, bos: Int, eos: Int) throws {
+        (TokenizerFixtures.gemma, 2014, 2, 1),
+        (TokenizerFixtures.gemma3, 2017, 2, 1),   // <image_soft_token> just past the model vocabulary
+        (TokenizerFixtures.phi3, 2011, 1, 2000),  // </s> is not special in Phi-3: <|endoftext|>
+        (TokenizerFixtures.qwen3, 2024, nil, 2000),  // tokenizer_config.json: no BOS, <|im_end|>
+        (TokenizerFixtures.olmo2, 2021, 2000, 2000),
+        (TokenizerFixtures.phi4Mini, 2030, 2000, 2000),
+        (TokenizerFixtures.gptj, 2143, 1999, 1999),
+        (TokenizerFixtures.phi2, 2038, 1999, 1999),
+    ] as [(TokenizerFixtures.Kind, Int, Int?, Int)])
+    func specialIDs(kind: TokenizerFixtures.Kind, size: Int, bos: Int?, eos: Int) throws {
         let tokenizer = try TokenizerFixtures.tokenizer(kind)
         #expect(tokenizer.vocabularySize == size)
         #expect(tokenizer.bosTokenID == bos)

@@ -49,6 +49,14 @@ write("unsupported-model/tokenizer.json",
 write("unsupported-pre-tokenizer/tokenizer.json", tokenizer_json(pre_tokenizer={"type": "Whitespace"}))
 write("unsupported-split-pattern/tokenizer.json", tokenizer_json(pre_tokenizer={
     "type": "Split", "pattern": {"Regex": WORDS}, "behavior": "Isolated", "invert": False}))
+LLAMA3 = r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"""
+# A known pattern whose matches would be merged: not the plain cut StreamLab implements for it.
+write("unsupported-split-behavior/tokenizer.json", tokenizer_json(pre_tokenizer={
+    "type": "Split", "pattern": {"Regex": LLAMA3}, "behavior": "MergedWithNext", "invert": False}))
+write("invalid-split-behavior/tokenizer.json", tokenizer_json(pre_tokenizer={
+    "type": "Split", "pattern": {"String": " "}, "behavior": "Sideways", "invert": False}))
+write("unsupported-split-empty-string/tokenizer.json", tokenizer_json(pre_tokenizer={
+    "type": "Split", "pattern": {"String": ""}, "behavior": "Isolated", "invert": False}))
 write("invalid-utf8-json/tokenizer.json", b'{"model": {"type": "BPE", "vocab": {"\xff": 0}, "merges": []}}\n')
 
 vocab = json.dumps({"\u0120": 0, "a": 1, "b": 2, "\u0120a": 3, "ab": 4})

@@ -11,10 +11,21 @@ struct AddedToken: Sendable {
     let rstrip: Bool
     /// Matched in the normalized text (true) or the raw input (false).
     let normalized: Bool
+
+    /// The same token under another id.
+    func withID(_ id: Int) -> AddedToken {
+        AddedToken(content: content, id: id, special: special, singleWord: singleWord, lstrip: lstrip,
+                   rstrip: rstrip, normalized: normalized)
+    }
 }
 
-/// Finds added tokens in text: leftmost match first, the longest token among those
-/// starting there (the leftmost-longest matching of `tokenizers`' Aho-Corasick automaton).
+/// Finds added tokens in text as `tokenizers`' `AddedVocabulary` does: its Aho-Corasick
+/// automaton reports non-overlapping leftmost-longest matches of the token texts, and each
+/// match is then judged and widened:
+/// - a `single_word` match that touches a word character is dropped, and the search goes on
+///   after it (a shorter token at the same place is not tried);
+/// - `lstrip` / `rstrip` widen the match over the whitespace beside it, which the emitted
+///   token swallows; the search still goes on from the end of the token text itself.
 struct AddedTokenMatcher: Sendable {
     enum Segment {
         case text(Range<Int>)
@@ -48,32 +59,24 @@ struct AddedTokenMatcher: Sendable {
             if n > 0 { body(.text(0..<n)) }
             return
         }
-        var emitted = 0   // end of what has been handed to body
-        var i = 0
+        var emitted = 0   // end of what has been handed to body (`start_offset` in `tokenizers`)
+        var i = 0         // where the automaton searches next
         while i < n {
-            let list = candidates[Int(text[i])]
-            var matched: AddedToken? = nil
-            for index in list {
-                let token = tokens[index]
-                let m = token.content.count
-                guard i + m <= n else { continue }
-                var equal = true
-                for k in 0..<m where text[i + k] != token.content[k] { equal = false; break }
-                if !equal { continue }
-                if token.singleWord {
-                    let before = i == 0 || !isWordCharacter(lastScalar(text, before: i))
-                    let after = i + m == n || !isWordCharacter(firstScalar(text, from: i + m))
-                    if !before || !after { continue }
-                }
-                matched = token
-                break
-            }
-            guard let token = matched else {
+            guard let token = longestMatch(text, at: i) else {
                 i += 1
                 continue
             }
+            let matchEnd = i + token.content.count
+            if token.singleWord {
+                let before = i == 0 || !isWordCharacter(lastScalar(text, before: i))
+                let after = matchEnd == n || !isWordCharacter(firstScalar(text, from: matchEnd))
+                if !before || !after {
+                    i = matchEnd
+                    continue
+                }
+            }
             var start = i
-            var stop = i + token.content.count
+            var stop = matchEnd
             if token.lstrip {
                 start = max(emitted, startOfTrailingWhitespace(text, before: start))
             }
@@ -82,10 +85,26 @@ struct AddedTokenMatcher: Sendable {
             }
             if emitted < start { body(.text(emitted..<start)) }
             body(.token(token.id))
+            // As in `tokenizers`, even when a match inside whitespace an earlier `rstrip`
+            // swallowed moves it back.
             emitted = stop
-            i = stop
+            i = matchEnd
         }
         if emitted < n { body(.text(emitted..<n)) }
+    }
+
+    /// The longest token whose text starts at `i`, if any.
+    private func longestMatch(_ text: UnsafeBufferPointer<UInt8>, at i: Int) -> AddedToken? {
+        let n = text.count
+        for index in candidates[Int(text[i])] {
+            let token = tokens[index]
+            let m = token.content.count
+            guard i + m <= n else { continue }
+            var equal = true
+            for k in 1..<m where text[i + k] != token.content[k] { equal = false; break }
+            if equal { return token }
+        }
+        return nil
     }
 
     /// Rust regex's `\w`, which `tokenizers` uses for `single_word`: Alphabetic, marks,

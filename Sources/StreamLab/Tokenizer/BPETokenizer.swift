@@ -91,10 +91,10 @@ final class BPETokenizer: Tokenizer {
         self.decoder = decoder
         self.postProcessor = postProcessor
         self.spaceMarker = spaceMarker
-        // Without a normalizer, "normalized" tokens are matched in the unchanged text.
-        let matchRaw = addedTokens.filter { !$0.normalized || normalizer == nil }
-        rawAddedTokens = AddedTokenMatcher(matchRaw)
-        normalizedAddedTokens = AddedTokenMatcher(normalizer == nil ? [] : addedTokens.filter(\.normalized))
+        // Two passes, as in `tokenizers`: first the tokens matched in the raw input, then, in
+        // each stretch between them, the "normalized" ones (also when there is no normalizer).
+        rawAddedTokens = AddedTokenMatcher(addedTokens.filter { !$0.normalized })
+        normalizedAddedTokens = AddedTokenMatcher(addedTokens.filter(\.normalized))
         var byID: [Int: AddedToken] = [:]
         for token in addedTokens { byID[token.id] = token }
         addedByID = byID
@@ -132,19 +132,26 @@ final class BPETokenizer: Tokenizer {
     private func encodeSegment(_ segment: UnsafeBufferPointer<UInt8>, isFirst: Bool,
                                _ ids: inout [Int], _ scratch: inout BPEScratch) {
         guard let normalizer else {
-            encodePieces(segment, isFirst: isFirst, &ids, &scratch)
+            splitNormalized(segment, isFirst: isFirst, &ids, &scratch)
             return
         }
         let normalized = normalizer.normalize(Array(segment))
-        normalized.withUnsafeBufferPointer { buffer in
-            normalizedAddedTokens.split(buffer) { part in
-                switch part {
-                case .token(let id):
-                    ids.append(id)
-                case .text(let range):
-                    encodePieces(UnsafeBufferPointer(rebasing: buffer[range]),
-                                 isFirst: isFirst && range.lowerBound == 0, &ids, &scratch)
-                }
+        normalized.withUnsafeBufferPointer { splitNormalized($0, isFirst: isFirst, &ids, &scratch) }
+    }
+
+    private func splitNormalized(_ buffer: UnsafeBufferPointer<UInt8>, isFirst: Bool,
+                                 _ ids: inout [Int], _ scratch: inout BPEScratch) {
+        guard !normalizedAddedTokens.isEmpty else {
+            encodePieces(buffer, isFirst: isFirst, &ids, &scratch)
+            return
+        }
+        normalizedAddedTokens.split(buffer) { part in
+            switch part {
+            case .token(let id):
+                ids.append(id)
+            case .text(let range):
+                encodePieces(UnsafeBufferPointer(rebasing: buffer[range]),
+                             isFirst: isFirst && range.lowerBound == 0, &ids, &scratch)
             }
         }
     }

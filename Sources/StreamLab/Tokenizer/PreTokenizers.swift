@@ -60,6 +60,106 @@ struct CL100KSplitPreTokenizer: PreTokenizer {
     }
 }
 
+/// `Split` with the o200k pattern (`O200KSplitter`) and `Isolated` behaviour.
+struct O200KSplitPreTokenizer: PreTokenizer {
+    let splitter = O200KSplitter()
+
+    func split(_ text: UnsafeBufferPointer<UInt8>, isFirst: Bool,
+               _ body: (UnsafeBufferPointer<UInt8>, Bool) -> Void) {
+        splitter.split(text) { start, end in
+            body(UnsafeBufferPointer(rebasing: text[start..<end]), isFirst && start == 0)
+        }
+    }
+}
+
+/// `Split` with a literal string pattern (`{"String": " "}`), with any of `tokenizers`'
+/// behaviours: the text is cut into the occurrences of the pattern (non-overlapping, left to
+/// right) and the stretches between them, then, for `"the-final--countdown"` and `-`:
+/// - `Removed`: the occurrences are dropped (`the`, `final`, `countdown`);
+/// - `Isolated`: each occurrence is a piece (`the`, `-`, `final`, `-`, `-`, `countdown`);
+/// - `MergedWithPrevious`: an occurrence joins the stretch before it, unless that is another
+///   occurrence (`the-`, `final-`, `-`, `countdown`); `MergedWithNext` mirrors it;
+/// - `Contiguous`: runs of occurrences and runs of text are pieces (`the`, `-`, `final`, `--`, ...).
+/// With `invert`, the stretches between the occurrences play the occurrences' part.
+/// Gemma 3 ships `Split(" ", MergedWithPrevious)` after a normalizer that leaves no spaces.
+struct LiteralSplitPreTokenizer: PreTokenizer {
+    enum Behavior: String, Sendable {
+        case removed = "Removed", isolated = "Isolated", mergedWithPrevious = "MergedWithPrevious"
+        case mergedWithNext = "MergedWithNext", contiguous = "Contiguous"
+    }
+
+    let pattern: [UInt8]
+    let behavior: Behavior
+    let invert: Bool
+
+    func split(_ text: UnsafeBufferPointer<UInt8>, isFirst: Bool,
+               _ body: (UnsafeBufferPointer<UInt8>, Bool) -> Void) {
+        let n = text.count, m = pattern.count
+        guard n > 0, m > 0 else {
+            if n > 0 { body(text, isFirst) }
+            return
+        }
+        func emit(_ start: Int, _ end: Int) {
+            body(UnsafeBufferPointer(rebasing: text[start..<end]), isFirst && start == 0)
+        }
+        // The parts tile the text: occurrences of the pattern (non-overlapping, left to
+        // right) and the stretches between them, flagged as matches per `invert`. The piece
+        // not yet handed on, and whether the part before was a match:
+        var pending: (start: Int, end: Int, isMatch: Bool)? = nil
+        var previousMatch = false
+        func part(_ start: Int, _ end: Int, _ isMatch: Bool) {
+            switch behavior {
+            case .removed:
+                if !isMatch { emit(start, end) }
+            case .isolated:
+                emit(start, end)
+            case .contiguous, .mergedWithPrevious:
+                // A match after a match (Contiguous), a match after a non-match
+                // (MergedWithPrevious), or a non-match after a non-match (Contiguous)
+                // joins the piece before it.
+                let joins = behavior == .contiguous ? isMatch == previousMatch : isMatch && !previousMatch
+                if joins, let p = pending {
+                    pending = (p.start, end, p.isMatch)
+                } else {
+                    if let p = pending { emit(p.start, p.end) }
+                    pending = (start, end, isMatch)
+                }
+            case .mergedWithNext:
+                // A match joins the non-match after it; one followed by a match stays alone.
+                if isMatch {
+                    if let p = pending { emit(p.start, p.end) }
+                    pending = (start, end, true)
+                } else if let p = pending {
+                    emit(p.start, end)
+                    pending = nil
+                } else {
+                    emit(start, end)
+                }
+            }
+            previousMatch = isMatch
+        }
+        let first = pattern[0]
+        var stretchStart = 0
+        var i = 0
+        while i + m <= n {
+            var found = text[i] == first
+            if found {
+                for k in 1..<m where text[i + k] != pattern[k] { found = false; break }
+            }
+            if found {
+                if stretchStart < i { part(stretchStart, i, invert) }
+                part(i, i + m, !invert)
+                i += m
+                stretchStart = i
+            } else {
+                i += 1
+            }
+        }
+        if stretchStart < n { part(stretchStart, n, invert) }
+        if let p = pending { emit(p.start, p.end) }
+    }
+}
+
 /// `Metaspace`: spaces become `replacement` (`▁`), which is prepended per
 /// `prepend_scheme` (`always`; `first`: only to text that starts the input; `never`)
 /// unless the text already starts with it; with `split`, the text is cut before each

@@ -6,14 +6,15 @@
 ///
 /// Two families, both proven identical to their reference implementations on
 /// `Fixtures/tokenizers/conformance.txt` (see `TokenizerConformanceTests`):
-/// - byte-level BPE, from a `tokenizer.json` (`ByteLevel` pre-tokenizer: GPT-2, OPT,
-///   GPT-NeoX with `NFC`; or a Llama 3 / Qwen2 `Split` pattern), `vocab.json` +
-///   `merges.txt`, or a tiktoken ranks file: ids equal tiktoken's and Hugging Face
-///   `tokenizers`', and `decode(encode(s)) == s` for every string `s` (its NFC form
-///   when the tokenizer normalizes to NFC).
-/// - SentencePiece-style BPE from a `tokenizer.json` as Llama 2 / Mistral / TinyLlama ship
-///   it (`▁` for spaces, `byte_fallback`, BOS from the post-processor): ids and decoded
-///   text equal `tokenizers`'.
+/// - byte-level BPE, from a `tokenizer.json` (`ByteLevel` pre-tokenizer: GPT-2, GPT-J,
+///   Phi-2, OPT, GPT-NeoX with `NFC`; or a `Split` with the Llama 3 / OLMo 2 (cl100k),
+///   Qwen2 / Qwen3 or Phi-4-mini (o200k) pattern), `vocab.json` + `merges.txt`, or a
+///   tiktoken ranks file: ids equal tiktoken's and Hugging Face `tokenizers`', and
+///   `decode(encode(s)) == s` for every string `s` (its NFC form when the tokenizer
+///   normalizes to NFC) that contains no added token with `lstrip` / `rstrip`.
+/// - SentencePiece-style BPE from a `tokenizer.json` as Llama 2 / Mistral / TinyLlama /
+///   Phi-3 / Gemma 1-3 ship it (`▁` for spaces, `byte_fallback`, BOS from the
+///   post-processor): ids and decoded text equal `tokenizers`'.
 public protocol Tokenizer: Sendable {
     /// One more than the largest token id (added tokens included), the size of a
     /// model's embedding table for this vocabulary.

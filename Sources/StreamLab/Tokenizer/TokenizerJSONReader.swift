@@ -8,8 +8,9 @@ import Foundation
 ///
 /// Supported stages (anything else throws `TokenizerError.unsupported` naming it):
 /// - normalizer: `Sequence`, `Prepend`, `Replace` (string pattern), `NFC`, or none;
-/// - pre-tokenizer: `ByteLevel`, `Metaspace`, `Split` with the GPT-2, Llama 3 or Qwen2
-///   pattern (`GPT2Splitter`, `CL100KSplitter`), `Sequence`, or none;
+/// - pre-tokenizer: `ByteLevel`, `Metaspace`, `Split` with the GPT-2, Llama 3, Qwen2 or o200k
+///   pattern (`GPT2Splitter`, `CL100KSplitter`, `O200KSplitter`) or a literal string
+///   (`LiteralSplitPreTokenizer`), `Sequence`, or none;
 /// - model: `BPE` (`byte_fallback`, `fuse_unk`, `unk_token`, `ignore_merges`; merges as
 ///   `"a b"` strings or `["a", "b"]` pairs);
 /// - decoder: `ByteLevel`, `Metaspace`, `Replace`, `ByteFallback`, `Fuse`, `Strip`, `Sequence`;
@@ -38,7 +39,7 @@ struct TokenizerJSONReader {
         let preTokenizer = try readPreTokenizer(json["pre_tokenizer"], key: "pre_tokenizer")
         let byteLevel = preTokenizer.map(containsByteLevel) ?? false
         let decoder = try readDecoder(json["decoder"], key: "decoder")
-        let addedTokens = try readAddedTokens(json["added_tokens"])
+        let listedTokens = try readAddedTokens(json["added_tokens"])
 
         guard let modelJSON = json["model"], modelJSON.members != nil else {
             throw invalid("model", json["model"] == nil ? "is missing" : "must be an object")
@@ -46,6 +47,7 @@ struct TokenizerJSONReader {
         let type = modelJSON["type"]?.string ?? (modelJSON["merges"] != nil ? "BPE" : "(none)")
         guard type == "BPE" else { throw unsupported("model type '\(type)' (only BPE)") }
         let (spellings, model) = try readBPEModel(modelJSON, byteLevel: byteLevel)
+        let addedTokens = Self.assignIDs(listedTokens, spellings: spellings)
 
         let postProcessor = try readPostProcessor(json["post_processor"], key: "post_processor",
                                                   spellings: spellings, added: addedTokens)
@@ -174,6 +176,33 @@ struct TokenizerJSONReader {
         }
     }
 
+    /// The ids `tokenizers` gives the added tokens when it reads the file (it warns about the
+    /// listed ids but does not use them): a token the model vocabulary has keeps that entry's
+    /// id; the others are numbered in file order from the number of vocabulary entries, even
+    /// where that collides with an id the vocabulary uses. A repeated token takes the options
+    /// of its last listing and keeps its first id.
+    static func assignIDs(_ listed: [AddedToken], spellings: SpellingTable) -> [AddedToken] {
+        var next = spellings.table.count
+        var result: [AddedToken] = []
+        var position: [[UInt8]: Int] = [:]
+        for token in listed {
+            if let index = position[token.content] {
+                result[index] = token.withID(result[index].id)
+                continue
+            }
+            let id: Int
+            if let known = spellings.id(of: token.content) {
+                id = known
+            } else {
+                id = next
+                next += 1
+            }
+            position[token.content] = result.count
+            result.append(token.withID(id))
+        }
+        return result
+    }
+
     // MARK: Normalizers
 
     private func readNormalizer(_ json: JSONValue?, key: String) throws -> (any Normalizer)? {
@@ -226,18 +255,42 @@ struct TokenizerJSONReader {
             return MetaspacePreTokenizer(replacement: replacement, prependScheme: scheme,
                                          splitOnReplacement: json["split"]?.bool ?? true)
         case "Split":
-            let pattern = json["pattern"]?["Regex"]?.string ?? json["pattern"]?["String"]?.string ?? "(missing)"
-            let isolated = json["behavior"]?.string == "Isolated" && !(json["invert"]?.bool ?? false)
-            switch pattern {
-            case Self.gpt2Pattern where isolated: return GPT2SplitPreTokenizer()
-            case CL100KSplitter.llama3Pattern where isolated: return CL100KSplitPreTokenizer(maxDigits: 3)
-            case CL100KSplitter.qwen2Pattern where isolated: return CL100KSplitPreTokenizer(maxDigits: 1)
-            default:
-                throw unsupported("Split pre-tokenizer at '\(key)' with pattern \(pattern) (implemented: the "
-                                  + "GPT-2, Llama 3 and Qwen2 patterns with behavior Isolated)")
-            }
+            return try readSplit(json, key: key)
         default:
             throw unsupported("pre-tokenizer type '\(type)' at '\(key)'")
+        }
+    }
+
+    /// `Split`: any behaviour with a literal string pattern; with a regex, the GPT-2, Llama 3,
+    /// Qwen2 and o200k patterns, whose matches tile every text: `Isolated` then cuts the text
+    /// into exactly the matches, as does `Removed` with `invert` (keep the matches, drop the
+    /// nothing between them), the form tiktoken conversions write.
+    private func readSplit(_ json: JSONValue, key: String) throws -> any PreTokenizer {
+        guard let behaviorName = json["behavior"]?.string else { throw invalid(key + ".behavior", "must be a string") }
+        guard let behavior = LiteralSplitPreTokenizer.Behavior(rawValue: behaviorName) else {
+            throw invalid(key + ".behavior", "must be Removed, Isolated, MergedWithPrevious, MergedWithNext or "
+                          + "Contiguous, found \"\(behaviorName)\"")
+        }
+        let invert = json["invert"]?.bool ?? false
+        if let literal = json["pattern"]?["String"]?.string {
+            guard !literal.isEmpty else { throw unsupported("Split pre-tokenizer at '\(key)' with an empty pattern") }
+            return LiteralSplitPreTokenizer(pattern: Array(literal.utf8), behavior: behavior, invert: invert)
+        }
+        guard let pattern = json["pattern"]?["Regex"]?.string else {
+            throw invalid(key + ".pattern", "must be {\"String\": ...} or {\"Regex\": ...}")
+        }
+        let matchesOnly = behavior == .isolated || (behavior == .removed && invert)
+        switch pattern {
+        case Self.gpt2Pattern where matchesOnly: return GPT2SplitPreTokenizer()
+        case CL100KSplitter.llama3Pattern where matchesOnly: return CL100KSplitPreTokenizer(maxDigits: 3)
+        case CL100KSplitter.qwen2Pattern where matchesOnly: return CL100KSplitPreTokenizer(maxDigits: 1)
+        case O200KSplitter.pattern where matchesOnly: return O200KSplitPreTokenizer()
+        default:
+            let shown = pattern.unicodeScalars.map { $0 == "\n" ? "\\n" : $0 == "\r" ? "\\r" : String($0) }.joined()
+            throw unsupported("Split pre-tokenizer at '\(key)' with pattern \(shown) and behavior \(behaviorName)"
+                              + (invert ? " (inverted)" : "") + " (implemented: the GPT-2, Llama 3, Qwen2 and o200k "
+                              + "patterns with behavior Isolated, or Removed and inverted; any behavior with a "
+                              + "literal string pattern)")
         }
     }
 
