@@ -94,6 +94,12 @@ public struct ModelConfig: Sendable {
         return i
     }
 
+    /// Head width: `head_dim` when the config has it (Mistral style, may
+    /// differ from D / H), else D / H.
+    public func headDimension(width: Int, heads: Int) throws -> Int {
+        value("head_dim") != nil ? try size("head_dim") : try headDimension(width: width, heads: heads, headsKey: "num_attention_heads")
+    }
+
     /// Head width D / H for families that derive it, checking that H divides D.
     public func headDimension(width: Int, heads: Int, headsKey: String) throws -> Int {
         guard width % heads == 0 else {

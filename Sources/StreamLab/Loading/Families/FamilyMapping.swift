@@ -92,6 +92,26 @@ struct ParameterValues {
         tensors.append(NamedTensor(name: name, shape: [rows, width], values: Array(flat[offset..<(offset + rows * width)])))
     }
 
+    /// The fused q | k | v of block `b` as separate `nn.Linear` tensors
+    /// `{prefix}q_proj.weight` ... (and `.bias` when the layout has one).
+    mutating func separateQKV(_ prefix: String, _ b: BlockSlots, _ a: Architecture) {
+        let d = a.width, q = a.headCount * a.headDimension, kv = a.keyValueHeadCount * a.headDimension, qkv = a.qkvWidth
+        for (name, range) in [("q_proj", 0..<q), ("k_proj", q..<(q + kv)), ("v_proj", (q + kv)..<qkv)] {
+            matrix(prefix + name + ".weight", b.qkvWeight, inputs: d, outputs: qkv, columns: range, layout: .outIn)
+            if let o = b.qkvBias { vector(prefix + name + ".bias", o + range.lowerBound, range.count) }
+        }
+    }
+
+    /// The fused gate | up of block `b` as `{prefix}gate_proj.weight` and
+    /// `{prefix}up_proj.weight` (with biases when the layout has them).
+    mutating func separateGateUp(_ prefix: String, _ b: BlockSlots, _ a: Architecture) {
+        let d = a.width, f = a.mlpWidth
+        for (name, range) in [("gate_proj", 0..<f), ("up_proj", f..<(2 * f))] {
+            matrix(prefix + name + ".weight", b.upWeight, inputs: d, outputs: 2 * f, columns: range, layout: .outIn)
+            if let o = b.upBias { vector(prefix + name + ".bias", o + range.lowerBound, f) }
+        }
+    }
+
     static func columns(_ flat: [Float], _ offset: Int, inputs: Int, outputs: Int, _ columns: Range<Int>,
                         layout: WeightSource.Layout) -> (shape: [Int], values: [Float]) {
         let w = columns.count
@@ -186,6 +206,30 @@ struct WeightSource {
         var t = [Float](repeating: 0, count: w.count)
         for r in 0..<rows { for c in 0..<columns { t[c * rows + r] = w[r * columns + c] } }
         return t
+    }
+
+    /// Separate `{prefix}q_proj`, `k_proj`, `v_proj` (`nn.Linear`) fused into q | k | v.
+    func separateQKV(_ prefix: String, _ a: Architecture, bias: Bool) throws -> Linear {
+        let q = a.headCount * a.headDimension, kv = a.keyValueHeadCount * a.headDimension
+        return try fused(prefix, ["q_proj", "k_proj", "v_proj"], outputs: [q, kv, kv], inputs: a.width, bias: bias)
+    }
+
+    /// Separate `{prefix}gate_proj`, `up_proj` (`nn.Linear`) fused into gate | up.
+    func separateGateUp(_ prefix: String, _ a: Architecture, bias: Bool) throws -> Linear {
+        try fused(prefix, ["gate_proj", "up_proj"], outputs: [a.mlpWidth, a.mlpWidth], inputs: a.width, bias: bias)
+    }
+
+    /// `Weights` around `blocks` in the Llama-style layout: `embed_tokens`,
+    /// the final norm `{finalNorm}.weight` (and `.bias`), `lm_head.weight`
+    /// (and `.bias`) unless tied.
+    func llamaStyle(_ a: Architecture, blocks: [BlockWeights], finalNorm: String = "norm") throws -> Weights {
+        let embedding = try table("embed_tokens.weight", rows: a.vocabularySize, width: a.width)
+        return Weights(
+            tokenEmbedding: embedding, positionEmbedding: nil, projectIn: nil, blocks: blocks,
+            finalNorm: try norm(finalNorm + ".weight", bias: a.normBias ? finalNorm + ".bias" : nil, width: a.width),
+            projectOut: nil,
+            unembedding: try unembedding("lm_head.weight", bias: a.unembeddingBias ? "lm_head.bias" : nil, embedding: embedding,
+                                         architecture: a))
     }
 
     /// A norm's parameters: weight always, bias when `bias` is given.

@@ -100,46 +100,38 @@ enum GemmaMapping: FamilyMapping {
                 .contains { name.hasPrefix($0) } || name.hasSuffix("rotary_emb.inv_freq")
         }
         let d = a.width, f = a.mlpWidth, dh = a.headDimension
-        let qWidth = a.headCount * dh, kvWidth = a.keyValueHeadCount * dh
+        let qWidth = a.headCount * dh
         let sandwich = a.normPlacement == .sandwich
         let blocks = try (0..<a.layerCount).map { i -> BlockWeights in
             let p = "layers.\(i)."
             func norm(_ name: String, width: Int = d) throws -> NormWeights { try s.norm(p + name + ".weight", bias: nil, width: width) }
             return BlockWeights(
                 ln1: try norm("input_layernorm"),
-                qkv: try s.fused(p + "self_attn.", ["q_proj", "k_proj", "v_proj"], outputs: [qWidth, kvWidth, kvWidth],
-                                 inputs: d, bias: a.qkvBias),
+                qkv: try s.separateQKV(p + "self_attn.", a, bias: a.qkvBias),
                 queryNorm: a.queryKeyNorm == nil ? nil : try norm("self_attn.q_norm", width: dh),
                 keyNorm: a.queryKeyNorm == nil ? nil : try norm("self_attn.k_norm", width: dh),
                 output: try s.linear(p + "self_attn.o_proj.weight", bias: a.outputBias ? p + "self_attn.o_proj.bias" : nil,
                                      layout: .outIn, inputs: qWidth, outputs: d),
                 ln1Post: sandwich ? try norm("post_attention_layernorm") : nil,
                 ln2: try norm(sandwich ? "pre_feedforward_layernorm" : "post_attention_layernorm"),
-                up: try s.fused(p + "mlp.", ["gate_proj", "up_proj"], outputs: [f, f], inputs: d, bias: false),
+                up: try s.separateGateUp(p + "mlp.", a, bias: false),
                 down: try s.linear(p + "mlp.down_proj.weight", bias: nil, layout: .outIn, inputs: f, outputs: d),
                 ln2Post: sandwich ? try norm("post_feedforward_layernorm") : nil)
         }
-        let embedding = try s.table("embed_tokens.weight", rows: a.vocabularySize, width: d)
-        return Weights(
-            tokenEmbedding: embedding, positionEmbedding: nil, projectIn: nil, blocks: blocks,
-            finalNorm: try s.norm("norm.weight", bias: nil, width: d), projectOut: nil,
-            unembedding: try s.unembedding("lm_head.weight", embedding: embedding, architecture: a))
+        return try s.llamaStyle(a, blocks: blocks)
     }
 
     static func tensors(_ a: Architecture, _ values: ParameterValues) -> [NamedTensor] {
         var p = values
         let l = p.layout, d = a.width, f = a.mlpWidth, v = a.vocabularySize, dh = a.headDimension
-        let q = a.headCount * dh, kv = a.keyValueHeadCount * dh, qkv = a.qkvWidth
+        let q = a.headCount * dh
         let m = a.modelType == "gemma3" ? "language_model.model." : "model."
         let sandwich = a.normPlacement == .sandwich
         p.table(m + "embed_tokens.weight", l.tokenEmbedding, rows: v, width: d)
         for (i, b) in l.blocks.enumerated() {
             let h = m + "layers.\(i)."
             p.vector(h + "input_layernorm.weight", b.ln1Weight, d)
-            for (name, range) in [("q_proj", 0..<q), ("k_proj", q..<(q + kv)), ("v_proj", (q + kv)..<qkv)] {
-                p.matrix(h + "self_attn.\(name).weight", b.qkvWeight, inputs: d, outputs: qkv, columns: range, layout: .outIn)
-                if let o = b.qkvBias { p.vector(h + "self_attn.\(name).bias", o + range.lowerBound, range.count) }
-            }
+            p.separateQKV(h + "self_attn.", b, a)
             p.vector(h + "self_attn.q_norm.weight", b.qNormWeight, dh)
             p.vector(h + "self_attn.k_norm.weight", b.kNormWeight, dh)
             p.matrix(h + "self_attn.o_proj.weight", b.outWeight, inputs: q, outputs: d, layout: .outIn)
@@ -149,9 +141,7 @@ enum GemmaMapping: FamilyMapping {
                 p.vector(h + "pre_feedforward_layernorm.weight", b.ln2Weight, d)
                 p.vector(h + "post_feedforward_layernorm.weight", b.ln2PostWeight, d)
             }
-            for (name, range) in [("gate_proj", 0..<f), ("up_proj", f..<(2 * f))] {
-                p.matrix(h + "mlp.\(name).weight", b.upWeight, inputs: d, outputs: 2 * f, columns: range, layout: .outIn)
-            }
+            p.separateGateUp(h + "mlp.", b, a)
             p.matrix(h + "mlp.down_proj.weight", b.downWeight, inputs: f, outputs: d, layout: .outIn)
         }
         p.vector(m + "norm.weight", l.finalNormWeight, d)

@@ -9,8 +9,7 @@ enum OLMo2Mapping: FamilyMapping {
     static func architecture(_ c: ModelConfig, modelType: String) throws -> Architecture {
         let d = try c.size("hidden_size")
         let heads = try c.size("num_attention_heads")
-        let headDim = c.value("head_dim") != nil ? try c.size("head_dim")
-            : try c.headDimension(width: d, heads: heads, headsKey: "num_attention_heads")
+        let headDim = try c.headDimension(width: d, heads: heads)
         let bias = try c.bool("attention_bias", default: false)
         let rotary = try c.rotary(headDimension: headDim)
         return Architecture(
@@ -35,45 +34,35 @@ enum OLMo2Mapping: FamilyMapping {
             let p = "layers.\(i)."
             return BlockWeights(
                 ln1: nil,
-                qkv: try s.fused(p + "self_attn.", ["q_proj", "k_proj", "v_proj"], outputs: [qWidth, kvWidth, kvWidth],
-                                 inputs: d, bias: a.qkvBias),
+                qkv: try s.separateQKV(p + "self_attn.", a, bias: a.qkvBias),
                 queryNorm: try s.norm(p + "self_attn.q_norm.weight", bias: nil, width: qWidth),
                 keyNorm: try s.norm(p + "self_attn.k_norm.weight", bias: nil, width: kvWidth),
                 output: try s.linear(p + "self_attn.o_proj.weight", bias: a.outputBias ? p + "self_attn.o_proj.bias" : nil,
                                      layout: .outIn, inputs: qWidth, outputs: d),
                 ln1Post: try s.norm(p + "post_attention_layernorm.weight", bias: nil, width: d),
                 ln2: nil,
-                up: try s.fused(p + "mlp.", ["gate_proj", "up_proj"], outputs: [f, f], inputs: d, bias: false),
+                up: try s.separateGateUp(p + "mlp.", a, bias: false),
                 down: try s.linear(p + "mlp.down_proj.weight", bias: nil, layout: .outIn, inputs: f, outputs: d),
                 ln2Post: try s.norm(p + "post_feedforward_layernorm.weight", bias: nil, width: d))
         }
-        let embedding = try s.table("embed_tokens.weight", rows: a.vocabularySize, width: d)
-        return Weights(
-            tokenEmbedding: embedding, positionEmbedding: nil, projectIn: nil, blocks: blocks,
-            finalNorm: try s.norm("norm.weight", bias: nil, width: d), projectOut: nil,
-            unembedding: try s.unembedding("lm_head.weight", embedding: embedding, architecture: a))
+        return try s.llamaStyle(a, blocks: blocks)
     }
 
     static func tensors(_ a: Architecture, _ values: ParameterValues) -> [NamedTensor] {
         var p = values
         let l = p.layout, d = a.width, f = a.mlpWidth, v = a.vocabularySize, dh = a.headDimension
-        let q = a.headCount * dh, kv = a.keyValueHeadCount * dh, qkv = a.qkvWidth
+        let q = a.headCount * dh, kv = a.keyValueHeadCount * dh
         let m = "model."
         p.table(m + "embed_tokens.weight", l.tokenEmbedding, rows: v, width: d)
         for (i, b) in l.blocks.enumerated() {
             let h = m + "layers.\(i)."
-            for (name, range) in [("q_proj", 0..<q), ("k_proj", q..<(q + kv)), ("v_proj", (q + kv)..<qkv)] {
-                p.matrix(h + "self_attn.\(name).weight", b.qkvWeight, inputs: d, outputs: qkv, columns: range, layout: .outIn)
-                if let o = b.qkvBias { p.vector(h + "self_attn.\(name).bias", o + range.lowerBound, range.count) }
-            }
+            p.separateQKV(h + "self_attn.", b, a)
             p.vector(h + "self_attn.q_norm.weight", b.qNormWeight, q)
             p.vector(h + "self_attn.k_norm.weight", b.kNormWeight, kv)
             p.matrix(h + "self_attn.o_proj.weight", b.outWeight, inputs: q, outputs: d, layout: .outIn)
             p.vector(h + "self_attn.o_proj.bias", b.outBias, d)
             p.vector(h + "post_attention_layernorm.weight", b.ln1PostWeight, d)
-            for (name, range) in [("gate_proj", 0..<f), ("up_proj", f..<(2 * f))] {
-                p.matrix(h + "mlp.\(name).weight", b.upWeight, inputs: d, outputs: 2 * f, columns: range, layout: .outIn)
-            }
+            p.separateGateUp(h + "mlp.", b, a)
             p.matrix(h + "mlp.down_proj.weight", b.downWeight, inputs: f, outputs: d, layout: .outIn)
             p.vector(h + "post_feedforward_layernorm.weight", b.ln2PostWeight, d)
         }

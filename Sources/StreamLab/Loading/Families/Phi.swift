@@ -31,41 +31,33 @@ enum PhiMapping: FamilyMapping {
         var s = checkpoint
         s.prefix = "model."
         let d = a.width, f = a.mlpWidth, dh = a.headDimension
-        let qWidth = a.headCount * dh, kvWidth = a.keyValueHeadCount * dh
+        let qWidth = a.headCount * dh
         s.ignore { $0.hasSuffix("rotary_emb.inv_freq") }
         let blocks = try (0..<a.layerCount).map { i -> BlockWeights in
             let p = "layers.\(i)."
             return BlockWeights(
                 ln1: try s.norm(p + "input_layernorm.weight", bias: p + "input_layernorm.bias", width: d),
-                qkv: try s.fused(p + "self_attn.", ["q_proj", "k_proj", "v_proj"], outputs: [qWidth, kvWidth, kvWidth],
-                                 inputs: d, bias: true),
+                qkv: try s.separateQKV(p + "self_attn.", a, bias: true),
                 output: try s.linear(p + "self_attn.dense.weight", bias: p + "self_attn.dense.bias", layout: .outIn,
                                      inputs: qWidth, outputs: d),
                 ln2: nil,
                 up: try s.linear(p + "mlp.fc1.weight", bias: p + "mlp.fc1.bias", layout: .outIn, inputs: d, outputs: f),
                 down: try s.linear(p + "mlp.fc2.weight", bias: p + "mlp.fc2.bias", layout: .outIn, inputs: f, outputs: d))
         }
-        let embedding = try s.table("embed_tokens.weight", rows: a.vocabularySize, width: d)
-        return Weights(
-            tokenEmbedding: embedding, positionEmbedding: nil, projectIn: nil, blocks: blocks,
-            finalNorm: try s.norm("final_layernorm.weight", bias: "final_layernorm.bias", width: d), projectOut: nil,
-            unembedding: try s.unembedding("lm_head.weight", bias: "lm_head.bias", embedding: embedding, architecture: a))
+        return try s.llamaStyle(a, blocks: blocks, finalNorm: "final_layernorm")
     }
 
     static func tensors(_ a: Architecture, _ values: ParameterValues) -> [NamedTensor] {
         var p = values
         let l = p.layout, d = a.width, f = a.mlpWidth, v = a.vocabularySize, dh = a.headDimension
-        let q = a.headCount * dh, kv = a.keyValueHeadCount * dh, qkv = a.qkvWidth
+        let q = a.headCount * dh
         let m = "model."
         p.table(m + "embed_tokens.weight", l.tokenEmbedding, rows: v, width: d)
         for (i, b) in l.blocks.enumerated() {
             let h = m + "layers.\(i)."
             p.vector(h + "input_layernorm.weight", b.ln1Weight, d)
             p.vector(h + "input_layernorm.bias", b.ln1Bias, d)
-            for (name, range) in [("q_proj", 0..<q), ("k_proj", q..<(q + kv)), ("v_proj", (q + kv)..<qkv)] {
-                p.matrix(h + "self_attn.\(name).weight", b.qkvWeight, inputs: d, outputs: qkv, columns: range, layout: .outIn)
-                if let o = b.qkvBias { p.vector(h + "self_attn.\(name).bias", o + range.lowerBound, range.count) }
-            }
+            p.separateQKV(h + "self_attn.", b, a)
             p.matrix(h + "self_attn.dense.weight", b.outWeight, inputs: q, outputs: d, layout: .outIn)
             p.vector(h + "self_attn.dense.bias", b.outBias, d)
             p.matrix(h + "mlp.fc1.weight", b.upWeight, inputs: d, outputs: f, layout: .outIn)

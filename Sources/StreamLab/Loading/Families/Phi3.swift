@@ -10,8 +10,7 @@ enum Phi3Mapping: FamilyMapping {
     static func architecture(_ c: ModelConfig, modelType: String) throws -> Architecture {
         let d = try c.size("hidden_size")
         let heads = try c.size("num_attention_heads")
-        let headDim = c.value("head_dim") != nil ? try c.size("head_dim")
-            : try c.headDimension(width: d, heads: heads, headsKey: "num_attention_heads")
+        let headDim = try c.headDimension(width: d, heads: heads)
         let layers = try c.size("num_hidden_layers")
         let window = c.value("sliding_window") != nil ? try c.size("sliding_window") : nil
         let rotary = try c.rotary(headDimension: headDim)
@@ -42,11 +41,7 @@ enum Phi3Mapping: FamilyMapping {
                 up: try s.linear(p + "mlp.gate_up_proj.weight", bias: nil, layout: .outIn, inputs: d, outputs: 2 * f),
                 down: try s.linear(p + "mlp.down_proj.weight", bias: nil, layout: .outIn, inputs: f, outputs: d))
         }
-        let embedding = try s.table("embed_tokens.weight", rows: a.vocabularySize, width: d)
-        return Weights(
-            tokenEmbedding: embedding, positionEmbedding: nil, projectIn: nil, blocks: blocks,
-            finalNorm: try s.norm("norm.weight", bias: nil, width: d), projectOut: nil,
-            unembedding: try s.unembedding("lm_head.weight", embedding: embedding, architecture: a))
+        return try s.llamaStyle(a, blocks: blocks)
     }
 
     static func tensors(_ a: Architecture, _ values: ParameterValues) -> [NamedTensor] {
