@@ -51,12 +51,110 @@ struct KernelTests {
         }
     }
 
+    /// B `[K, N]` stored as pieces of the given layouts and element types,
+    /// side by side (columns split unevenly), in one byte buffer; returns the
+    /// stored matrix and B's values as float32 (after rounding to the types).
+    static func storedMatrix(k: Int, n: Int, pieces: [(StoredColumns.Element, StoredColumns.Layout)], seed: UInt64)
+        -> (matrix: PackedMatrix, values: [Float], bytes: UnsafeMutableRawBufferPointer) {
+        var rng = TestRandom(seed: seed)
+        let widths = pieces.indices.map { i in n / pieces.count + (i == pieces.count - 1 ? n % pieces.count : 0) }
+        let bytes = UnsafeMutableRawBufferPointer.allocate(byteCount: 4 * k * n + 64, alignment: 64)
+        var values = [Float](repeating: 0, count: k * n)
+        var stored: [StoredColumns] = []
+        var offset = 2, column = 0       // an odd offset: nothing stored is aligned
+        for ((element, layout), width) in zip(pieces, widths) {
+            let start = bytes.baseAddress! + offset
+            for j in 0..<width {
+                for p in 0..<k {
+                    let index = layout == .columnsAreRows ? j * k + p : p * width + j
+                    let x = rng.next() * 2
+                    let bits: UInt16
+                    switch element {
+                    case .f32: (start + 4 * index).storeBytes(of: x, as: Float.self)
+                    case .bf16:
+                        bits = UInt16(x.bitPattern >> 16)
+                        (start + 2 * index).storeBytes(of: bits, as: UInt16.self)
+                    case .f16:
+                        bits = Float16(x).bitPattern
+                        (start + 2 * index).storeBytes(of: bits, as: UInt16.self)
+                    }
+                    values[p * n + column + j] = StoredColumns.float(UnsafeRawPointer(start), index, element)
+                }
+            }
+            stored.append(StoredColumns(base: UnsafeRawPointer(start), element: element, layout: layout, columns: width,
+                                        rowStride: layout == .columnsAreRows ? k : width))
+            offset += width * k * element.size
+            column += width
+        }
+        return (PackedMatrix(stored: stored, rows: k, owner: nil), values, bytes)
+    }
+
+    @Test("half-precision conversion is exact for all 65,536 values")
+    func halfConversion() {
+        for h in 0...UInt32(0xFFFF) {
+            let got = StoredColumns.halfToFloat(SIMD8(repeating: h))[0]
+            let expected = Float(Float16(bitPattern: UInt16(h)))
+            #expect(got.bitPattern == expected.bitPattern || (got.isNaN && expected.isNaN), "half \(h): \(got) vs \(expected)")
+        }
+    }
+
+    @Test("multiply from stored F32, F16 and BF16 weights, both layouts, in pieces, equals the naive product",
+          arguments: [(1, 7, 9), (5, 33, 17), (7, 300, 40), (13, 700, 70), (100, 520, 33), (97, 1000, 300)])
+    func storedMultiply(m: Int, k: Int, n: Int) {
+        let layouts: [[(StoredColumns.Element, StoredColumns.Layout)]] = [
+            [(.f32, .columnsAreRows)], [(.f32, .rowsAreRows)], [(.bf16, .columnsAreRows)], [(.f16, .rowsAreRows)],
+            [(.bf16, .columnsAreRows), (.f16, .columnsAreRows), (.f32, .rowsAreRows)],
+        ]
+        for (index, pieces) in layouts.enumerated() where n >= pieces.count {
+            let (b, values, bytes) = Self.storedMatrix(k: k, n: n, pieces: pieces, seed: UInt64(m * 7 + k + index))
+            defer { bytes.deallocate() }
+            #expect(b.element(k - 1, n - 1) == values[(k - 1) * n + n - 1])
+            var rng = TestRandom(seed: UInt64(k))
+            let a = rng.floats(m * k)
+            let expected = Reference.matmul(a, values, m: m, k: k, n: n)
+            for threads in [1, 2] {
+                for accumulate in [false, true] {
+                    var c = [Float](repeating: accumulate ? 1 : .nan, count: m * n)
+                    a.withUnsafeBufferPointer { ap in
+                        c.withUnsafeMutableBufferPointer { cp in
+                            b.multiply(ap.baseAddress!, lda: k, m: m, into: cp.baseAddress!, ldc: n, accumulate: accumulate,
+                                       threads: threads)
+                        }
+                    }
+                    let error = zip(c, expected).map { abs($0 - $1 - (accumulate ? 1 : 0)) }.max()!
+                    #expect(error <= 1e-5 * Float(k), "\(pieces) m \(m) k \(k) n \(n) threads \(threads): max error \(error)")
+                }
+            }
+            // One head's slice of K, as the per-head results use.
+            let ks = (k / 3)..<(k - k / 4)
+            var sub = [Float](repeating: 0, count: m * ks.count)
+            for i in 0..<m { for p in ks { sub[i * ks.count + p - ks.lowerBound] = a[i * k + p] } }
+            let ref = Reference.matmul(sub, Array(values[(ks.lowerBound * n)..<(ks.upperBound * n)]), m: m, k: ks.count, n: n)
+            var c = [Float](repeating: .nan, count: m * n)
+            sub.withUnsafeBufferPointer { ap in
+                c.withUnsafeMutableBufferPointer { cp in
+                    b.multiply(ap.baseAddress!, lda: ks.count, m: m, into: cp.baseAddress!, ldc: n, kRange: ks, threads: 2)
+                }
+            }
+            #expect(zip(c, ref).map { abs($0 - $1) }.max()! <= 1e-5 * Float(k), "\(pieces) kRange \(ks)")
+            // The transpose (what a backward multiplies by) and the unpacked values.
+            #expect(b.unpacked() == values)
+            #expect(b.transposed().element(n - 1, k - 1) == values[(k - 1) * n + n - 1])
+        }
+    }
+
+    static func transpose(_ w: [Float], rows: Int, columns: Int) -> [Float] {
+        var t = [Float](repeating: 0, count: w.count)
+        for r in 0..<rows { for c in 0..<columns { t[c * rows + r] = w[r * columns + c] } }
+        return t
+    }
+
     @Test("packing from [N, K] equals packing from [K, N]")
     func transposedPacking() {
         var rng = TestRandom(seed: 7)
         let k = 13, n = 37
         let b = rng.floats(k * n)
-        let bt = WeightSource.transpose(b, rows: k, columns: n)
+        let bt = Self.transpose(b, rows: k, columns: n)
         let p1 = b.withUnsafeBufferPointer { PackedMatrix(rowMajor: $0, rows: k, columns: n) }
         let p2 = bt.withUnsafeBufferPointer { PackedMatrix(transposed: $0, rows: k, columns: n) }
         #expect(p1.unpacked() == b)
@@ -67,7 +165,7 @@ struct KernelTests {
             let packed = m.withUnsafeBufferPointer { PackedMatrix(rowMajor: $0, rows: rows, columns: columns) }
             let t = packed.transposed()
             #expect(t.rows == columns && t.columns == rows)
-            #expect(t.unpacked() == WeightSource.transpose(m, rows: rows, columns: columns), "\(rows) x \(columns)")
+            #expect(t.unpacked() == Self.transpose(m, rows: rows, columns: columns), "\(rows) x \(columns)")
         }
     }
 

@@ -1,9 +1,17 @@
-/// A `[K, N]` float matrix packed once into column panels for fast
-/// multiplication `C[M, N] = A[M, K] · B[K, N]`.
+/// A `[K, N]` float matrix for fast multiplication `C[M, N] = A[M, K] · B[K, N]`,
+/// held one of two ways:
 ///
-/// Layout: `ceil(N / 16)` panels; panel `p` holds rows `0..<K` of columns
-/// `16p ..< 16p + 16` as `K` consecutive groups of 16 floats (zero padded
-/// past `N`). The micro-kernel reads one panel as a stream while holding a
+/// - *packed* once into column panels (activations, trained parameters):
+///   `ceil(N / 16)` panels; panel `p` holds rows `0..<K` of columns
+///   `16p ..< 16p + 16` as `K` consecutive groups of 16 floats (zero padded
+///   past `N`);
+/// - *stored*: read where it lies (a memory-mapped checkpoint, F32, F16 or
+///   BF16, `[out, in]` or `[in, out]`, possibly several tensors side by
+///   side), with no private copy; each multiply packs blocks of `kc` rows x
+///   up to 256 columns into a thread-local float32 buffer in the same panel
+///   layout (GotoBLAS style: O(K N) packing against O(M K N) arithmetic).
+///
+/// Either way the micro-kernel reads one panel as a stream while holding a
 /// `6 x 16` block of C in twelve `SIMD8<Float>` registers (AVX2 + FMA).
 public final class PackedMatrix: @unchecked Sendable {
     /// Rows of B (the shared dimension).
@@ -12,7 +20,14 @@ public final class PackedMatrix: @unchecked Sendable {
     public let columns: Int
     static let panelWidth = 16
     let panelCount: Int
+    /// The packed panels (packed matrices only).
     let storage: UnsafeMutablePointer<Float>
+    /// The stored pieces, left to right (stored matrices only).
+    let pieces: [StoredColumns]
+    /// First column of each piece, and N at the end.
+    let pieceStarts: [Int]
+    /// Keeps the memory the pieces point into alive.
+    let owner: AnyObject?
 
     /// Packs B given row-major as `[K, N]` (`element(p, j) = source[p * N + j]`),
     /// e.g. a Conv1D weight `[in, out]`.
@@ -60,16 +75,54 @@ public final class PackedMatrix: @unchecked Sendable {
         let size = max(1, panelCount * rows * Self.panelWidth)
         storage = UnsafeMutablePointer<Float>.allocate(capacity: size)
         storage.initialize(repeating: 0, count: size)
+        pieces = []
+        pieceStarts = []
+        owner = nil
+    }
+
+    /// B `[K, N]` read in place from `pieces` (their columns side by side),
+    /// kept alive by `owner`.
+    public init(stored pieces: [StoredColumns], rows: Int, owner: AnyObject?) {
+        precondition(!pieces.isEmpty)
+        self.rows = rows
+        self.pieces = pieces
+        var starts = [0]
+        for piece in pieces { starts.append(starts.last! + piece.columns) }
+        pieceStarts = starts
+        columns = starts.last!
+        panelCount = (columns + Self.panelWidth - 1) / Self.panelWidth
+        storage = UnsafeMutablePointer<Float>.allocate(capacity: 1)
+        self.owner = owner
     }
 
     deinit { storage.deallocate() }
 
-    /// Bytes held by the packed copy.
-    public var byteCount: Int { panelCount * rows * Self.panelWidth * MemoryLayout<Float>.size }
+    /// Whether B is read in place (not packed).
+    public var isStored: Bool { !pieces.isEmpty }
+
+    /// Bytes of private memory held by the packed copy (0 for a stored matrix).
+    public var byteCount: Int { isStored ? 0 : panelCount * rows * Self.panelWidth * MemoryLayout<Float>.size }
+
+    /// Bytes of the stored pieces it reads in place (0 for a packed matrix).
+    public var storedByteCount: Int { pieces.reduce(0) { $0 + $1.columns * rows * $1.element.size } }
 
     /// Element `(p, j)` of B (slow; for tests and small reads).
     public func element(_ p: Int, _ j: Int) -> Float {
-        storage[(j / Self.panelWidth) * rows * Self.panelWidth + p * Self.panelWidth + j % Self.panelWidth]
+        if isStored {
+            let i = piece(containing: j)
+            return pieces[i].element(p, j - pieceStarts[i])
+        }
+        return storage[(j / Self.panelWidth) * rows * Self.panelWidth + p * Self.panelWidth + j % Self.panelWidth]
+    }
+
+    /// The piece holding column `j`.
+    func piece(containing j: Int) -> Int {
+        var lo = 0, hi = pieces.count - 1
+        while lo < hi {
+            let mid = (lo + hi + 1) / 2
+            if pieceStarts[mid] <= j { lo = mid } else { hi = mid - 1 }
+        }
+        return lo
     }
 
     /// B^T `[N, K]` packed, straight from this packing (no unpacked copy):
@@ -77,6 +130,9 @@ public final class PackedMatrix: @unchecked Sendable {
     /// are a contiguous 16 x 16 block, and so is its transpose in the target
     /// panel, so the copy is a sequence of small in-cache block transposes.
     public func transposed() -> PackedMatrix {
+        if isStored {
+            return unpacked().withUnsafeBufferPointer { PackedMatrix(transposed: $0, rows: columns, columns: rows) }
+        }
         let t = PackedMatrix(uninitializedRows: columns, columns: rows)
         let w = Self.panelWidth
         for targetPanel in 0..<t.panelCount {                 // 16 rows p0..<p0+16 of B
@@ -95,6 +151,14 @@ public final class PackedMatrix: @unchecked Sendable {
 
     /// B as a row-major `[K, N]` array.
     public func unpacked() -> [Float] {
+        if isStored {
+            return [Float](unsafeUninitializedCapacity: rows * columns) { out, count in
+                for (i, piece) in pieces.enumerated() {
+                    piece.pack(rows: 0..<rows, columns: 0..<piece.columns, into: out.baseAddress! + pieceStarts[i], stride: columns)
+                }
+                count = rows * columns
+            }
+        }
         var out = [Float](repeating: 0, count: rows * columns)
         for p in 0..<rows { for j in 0..<columns { out[p * columns + j] = element(p, j) } }
         return out
@@ -124,9 +188,97 @@ public final class PackedMatrix: @unchecked Sendable {
         let work = m * ks.count * columns
         let useThreads = work < 1 << 20 ? 1 : threads
         let cShared = SharedPointer(c)
+        if isStored {
+            multiplyStored(a, lda: lda, m: m, c: c, ldc: ldc, accumulate: accumulate, ks: ks, threads: useThreads)
+            return
+        }
         Parallel.forEachSlice(panelCount, threads: useThreads) { panels in
             self.multiplyPanels(panels, a: a, lda: lda, m: m, c: cShared.base, ldc: ldc,
                                 accumulate: accumulate, ks: ks)
+        }
+    }
+
+    /// Rows of B packed per block of a stored multiply (K is blocked so a
+    /// block of B stays in L2 while the rows of A stream past it).
+    static let blockRows = 256
+    /// Rows of A per pass over one block of B (96 rows x 256 floats = 96 KB).
+    static let blockRowsOfA = 96
+
+    /// The stored multiply: column blocks of up to 16 panels are split across
+    /// threads; each thread packs one `kc x 16` panel group of B at a time into
+    /// its own buffer and runs the micro-kernel over every row of A.
+    private func multiplyStored(_ a: UnsafePointer<Float>, lda: Int, m: Int, c: UnsafeMutablePointer<Float>, ldc: Int,
+                                accumulate: Bool, ks: Range<Int>, threads: Int) {
+        let k = ks.count
+        let kc = k <= Self.blockRows + Self.blockRows / 2 ? k : Self.blockRows
+        let perBlock = threads == 1 ? 16 : max(1, min(16, panelCount / (2 * threads)))
+        let blocks = (panelCount + perBlock - 1) / perBlock
+        let cShared = SharedPointer(c)
+        Parallel.forEachSlice(blocks, threads: threads) { range in
+            let buffer = UnsafeMutablePointer<Float>.allocate(capacity: kc * perBlock * Self.panelWidth)
+            defer { buffer.deallocate() }
+            for block in range {
+                let panels = (block * perBlock)..<min(panelCount, (block + 1) * perBlock)
+                var k0 = ks.lowerBound
+                while k0 < ks.upperBound {
+                    let kCount = min(kc, ks.upperBound - k0)
+                    self.pack(rows: k0..<(k0 + kCount), panels: panels, into: buffer)
+                    let add = accumulate || k0 > ks.lowerBound
+                    var i0 = 0
+                    while i0 < m {
+                        let i1 = min(m, i0 + Self.blockRowsOfA)
+                        for (q, panel) in panels.enumerated() {
+                            let j0 = panel * Self.panelWidth
+                            Self.panelRows(b: buffer + q * kCount * Self.panelWidth, k: kCount,
+                                           a: a + (k0 - ks.lowerBound), lda: lda, rows: i0..<i1,
+                                           c: cShared.base + j0, ldc: ldc, width: min(Self.panelWidth, columns - j0),
+                                           accumulate: add)
+                        }
+                        i0 = i1
+                    }
+                    k0 += kCount
+                }
+            }
+        }
+    }
+
+    /// Packs rows `rowRange` of the stored columns of `panels` into `dst`:
+    /// panel q at `dst + q * K' * 16` as `[K', 16]`, zero past N.
+    func pack(rows rowRange: Range<Int>, panels: Range<Int>, into dst: UnsafeMutablePointer<Float>) {
+        let kCount = rowRange.count, w = Self.panelWidth
+        var pieceIndex = piece(containing: panels.lowerBound * w)
+        for (q, panel) in panels.enumerated() {
+            let out = dst + q * kCount * w
+            let j0 = panel * w, width = min(w, columns - j0)
+            if width < w { out.update(repeating: 0, count: kCount * w) }
+            var j = j0
+            while j < j0 + width {
+                while pieceStarts[pieceIndex + 1] <= j { pieceIndex += 1 }
+                let piece = pieces[pieceIndex]
+                let local = j - pieceStarts[pieceIndex]
+                let run = min(j0 + width, pieceStarts[pieceIndex + 1]) - j          // columns of this piece in the panel
+                piece.pack(rows: rowRange, columns: local..<(local + run), into: out + (j - j0), stride: w)
+                j += run
+            }
+        }
+    }
+
+    /// Rows `rows` of C's 16 columns at `c` (+)= A · one packed panel `b` `[k, 16]`.
+    @inline(__always)
+    static func panelRows(b: UnsafePointer<Float>, k: Int, a: UnsafePointer<Float>, lda: Int, rows: Range<Int>,
+                          c: UnsafeMutablePointer<Float>, ldc: Int, width: Int, accumulate: Bool) {
+        var i = rows.lowerBound
+        let m = rows.upperBound
+        while i + 6 <= m {
+            Microkernel.rows6(k: k, a: a + i * lda, lda: lda, b: b, c: c + i * ldc, ldc: ldc,
+                              width: width, rows: 6, accumulate: accumulate)
+            i += 6
+        }
+        if m - i >= 2 {
+            Microkernel.rows6(k: k, a: a + i * lda, lda: lda, b: b, c: c + i * ldc, ldc: ldc,
+                              width: width, rows: m - i, accumulate: accumulate)
+        } else if m - i == 1 {
+            Microkernel.rows1(k: k, a: a + i * lda, b: b, c: c + i * ldc, width: width, accumulate: accumulate)
         }
     }
 
@@ -141,21 +293,8 @@ public final class PackedMatrix: @unchecked Sendable {
         for panel in panels {
             let b = UnsafePointer(storage + panel * rows * Self.panelWidth + ks.lowerBound * Self.panelWidth)
             let j0 = panel * Self.panelWidth
-            let width = min(Self.panelWidth, columns - j0)
-            var i = 0
-            while i + 6 <= m {
-                Microkernel.rows6(k: k, a: a + i * lda, lda: lda, b: b, c: c + i * ldc + j0, ldc: ldc,
-                                  width: width, rows: 6, accumulate: accumulate)
-                i += 6
-            }
-            if m - i >= 2 {
-                // 2-5 leftover rows: the 6-row kernel with the missing rows
-                // aliased to the last real one (computed, not stored).
-                Microkernel.rows6(k: k, a: a + i * lda, lda: lda, b: b, c: c + i * ldc + j0, ldc: ldc,
-                                  width: width, rows: m - i, accumulate: accumulate)
-            } else if m - i == 1 {
-                Microkernel.rows1(k: k, a: a + i * lda, b: b, c: c + i * ldc + j0, width: width, accumulate: accumulate)
-            }
+            Self.panelRows(b: b, k: k, a: a, lda: lda, rows: 0..<m, c: c + j0, ldc: ldc,
+                           width: min(Self.panelWidth, columns - j0), accumulate: accumulate)
         }
     }
 }

@@ -94,25 +94,65 @@ public final class Checkpoint: @unchecked Sendable {
         if !finite { throw LoadError.nonFiniteTensor(tensor: name) }
     }
 
-    /// `name` as a table: a view into the memory map when it is stored as F32
-    /// at a 4-byte-aligned offset, else a converted private copy. Marks it used.
-    public func table(_ name: String, rows: Int, width: Int) throws -> FloatTable {
+    /// `name` `[rows, width]` where it lies in the memory map, in its stored
+    /// dtype, checked to hold only finite values; marks it used. With the
+    /// file that owns the mapping.
+    func stored(_ name: String, rows: Int, width: Int) throws -> (base: UnsafeRawPointer, element: StoredColumns.Element,
+                                                                   owner: AnyObject) {
         guard let (file, info) = entries[name] else {
             throw LoadError.missingTensor(name: name, directory: directory.path)
         }
-        guard info.shape == [rows, width] else {
-            throw LoadError.shapeMismatch(tensor: name, expected: [rows, width], found: info.shape)
+        guard info.shape == [rows, width] || (info.shape == [rows] && width == 1) else {
+            throw LoadError.shapeMismatch(tensor: name, expected: width == 1 ? [rows] : [rows, width], found: info.shape)
         }
         used.insert(name)
         let raw = files[file].rawBytes(info)
-        if info.dtype == .f32, let start = raw.baseAddress, Int(bitPattern: start) % 4 == 0, rows * width > 0 {
-            let base = start.assumingMemoryBound(to: Float.self)
-            try Self.checkFinite(Elementwise.allFinite(base, rows * width), name)
-            return FloatTable(mapped: base, rows: rows, width: width, owner: files[file])
+        let element: StoredColumns.Element
+        switch info.dtype {
+        case .f32: element = .f32
+        case .f16: element = .f16
+        case .bf16: element = .bf16
         }
-        let values = files[file].floats(info)
-        try Self.checkFinite(values.withUnsafeBufferPointer { $0.isEmpty || Elementwise.allFinite($0.baseAddress!, $0.count) }, name)
-        return FloatTable(values, rows: rows, width: width)
+        guard let base = raw.baseAddress, rows * width > 0 else {
+            throw LoadError.shapeMismatch(tensor: name, expected: [rows, width], found: info.shape)
+        }
+        try Self.checkFinite(Self.allFinite(raw, element), name)
+        return (base, element, files[file])
+    }
+
+    /// Whether stored values are all finite, read in place (F16 and BF16 by
+    /// their exponent bits: all ones is infinity or NaN).
+    static func allFinite(_ raw: UnsafeRawBufferPointer, _ element: StoredColumns.Element) -> Bool {
+        switch element {
+        case .f32:
+            if Int(bitPattern: raw.baseAddress) % 4 == 0 {
+                return Elementwise.allFinite(raw.baseAddress!.assumingMemoryBound(to: Float.self), raw.count / 4)
+            }
+            return (0..<(raw.count / 4)).allSatisfy { raw.loadUnaligned(fromByteOffset: 4 * $0, as: Float.self).isFinite }
+        case .f16, .bf16:
+            let mask: UInt16 = element == .f16 ? 0x7C00 : 0x7F80
+            var bad = false
+            var i = 0
+            let n = raw.count / 2
+            while i + 8 <= n {
+                let v = raw.loadUnaligned(fromByteOffset: 2 * i, as: SIMD8<UInt16>.self)
+                if any((v & mask) .== SIMD8(repeating: mask)) { bad = true; break }
+                i += 8
+            }
+            while !bad && i < n {
+                bad = raw.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self) & mask == mask
+                i += 1
+            }
+            return !bad
+        }
+    }
+
+    /// `name` as a table `[rows, width]`, read in place from the memory map in
+    /// its stored dtype (rows are converted to float32 as they are read).
+    /// Marks it used.
+    public func table(_ name: String, rows: Int, width: Int) throws -> FloatTable {
+        let (base, element, owner) = try stored(name, rows: rows, width: width)
+        return FloatTable(stored: base, element: element, rows: rows, width: width, owner: owner)
     }
 
     /// Marks a tensor as used without loading it (known non-weights).

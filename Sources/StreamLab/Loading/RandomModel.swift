@@ -17,7 +17,9 @@ extension Transformer {
             return out
         }
         func linear(_ inputs: Int, _ outputs: Int, bias: Bool) -> Linear {
-            WeightSource.linear(uniform(inputs * outputs), inputs: inputs, outputs: outputs, bias: bias ? uniform(outputs) : nil)
+            let w = uniform(inputs * outputs)
+            return Linear(weight: w.withUnsafeBufferPointer { PackedMatrix(rowMajor: $0, rows: inputs, columns: outputs) },
+                          bias: bias ? uniform(outputs) : nil)
         }
         let a = architecture, d = a.width, e = a.embeddingWidth
         func norm() -> NormWeights {
@@ -35,8 +37,8 @@ extension Transformer {
             positions = FloatTable(uniform((a.maxPositions + offset) * d), rows: a.maxPositions + offset, width: d)
         }
         let unembedding = a.tiedEmbeddings
-            ? WeightSource.linear(WeightSource.transpose(embedding, rows: a.vocabularySize, columns: e), inputs: e,
-                                  outputs: a.vocabularySize, bias: a.unembeddingBias ? uniform(a.vocabularySize) : nil)
+            ? Linear(weight: embedding.withUnsafeBufferPointer { PackedMatrix(transposed: $0, rows: e, columns: a.vocabularySize) },
+                     bias: a.unembeddingBias ? uniform(a.vocabularySize) : nil)
             : linear(e, a.vocabularySize, bias: a.unembeddingBias)
         let weights = Weights(
             tokenEmbedding: FloatTable(embedding, rows: a.vocabularySize, width: e), positionEmbedding: positions,

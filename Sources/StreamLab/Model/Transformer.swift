@@ -198,22 +198,24 @@ public struct Transformer: Sendable {
         let x = pass.input(0)
         let table = weights.tokenEmbedding
         if let projectIn = weights.projectIn, let raw = pass.embedded {
-            for r in 0..<n { (raw.pointer + r * e).update(from: table.row(Int(pass.tokens[r])), count: e) }
+            for r in 0..<n { table.copyRow(Int(pass.tokens[r]), into: raw.pointer + r * e) }
             projectIn.apply(raw.pointer, rows: n, into: x, threads: threads)
         } else {
-            for r in 0..<n { (x + r * d).update(from: table.row(Int(pass.tokens[r])), count: d) }
+            for r in 0..<n { table.copyRow(Int(pass.tokens[r]), into: x + r * d) }
         }
         if a.embeddingScale != 1 { Elementwise.scale(x, n * d, by: a.embeddingScale) }
         visit(.embed, x, pass, width: d, plan: plan, recorder: &recorder)
         if case let .learned(offset) = a.positions, let positions = weights.positionEmbedding {
             let t = pass.length
+            let rows = FloatBuffer(t * d)                                         // [T, D]
+            positions.copyRows(offset..<(offset + t), into: rows.pointer)
             if plan.points[.posEmbed] != nil || recorder.wants(.posEmbed) {
                 let pos = FloatBuffer(n * d)                                      // [N, D]
-                for b in 0..<pass.batch { (pos.pointer + b * t * d).update(from: positions.row(offset), count: t * d) }
+                for b in 0..<pass.batch { (pos.pointer + b * t * d).update(from: rows.pointer, count: t * d) }
                 visit(.posEmbed, pos.pointer, pass, width: d, plan: plan, recorder: &recorder)
                 Elementwise.add(pos.pointer, into: x, n * d)
             } else {
-                for b in 0..<pass.batch { Elementwise.add(positions.row(offset), into: x + b * t * d, t * d) }
+                for b in 0..<pass.batch { Elementwise.add(rows.pointer, into: x + b * t * d, t * d) }
             }
         }
     }

@@ -75,16 +75,17 @@ public struct BlockWeights: Sendable {
     var norms: [NormWeights] { [ln1, queryNorm, keyNorm, ln1Post, ln2, ln2Post].compactMap { $0 } }
 }
 
-/// A float32 table `[rows, width]` read row by row (token and position
-/// embeddings). Its storage is either a private array or, for an F32
-/// checkpoint whose tensor is 4-byte aligned, a view straight into the
-/// memory-mapped file: no copy, and only the rows used are ever paged in.
+/// A table `[rows, width]` read row by row (token and position embeddings),
+/// converted to float32 as rows are read. Its storage is either a private
+/// float32 array or the checkpoint itself, in place in the memory map (F32,
+/// F16 or BF16): no copy, and only the rows used are ever paged in.
 public final class FloatTable: @unchecked Sendable {
     public let rows: Int
     public let width: Int
     /// Whether the rows are read from the memory map (not a private copy).
     public let isMapped: Bool
-    let base: UnsafePointer<Float>
+    /// The rows as stored.
+    let storage: StoredColumns
     private let owner: AnyObject
 
     /// A table holding its own copy of `values` (`rows * width` floats).
@@ -94,27 +95,55 @@ public final class FloatTable: @unchecked Sendable {
         self.rows = rows
         self.width = width
         isMapped = false
-        base = UnsafePointer(buffer.pointer)
+        storage = StoredColumns(base: UnsafeRawPointer(buffer.pointer), element: .f32, layout: .columnsAreRows, columns: rows,
+                                rowStride: width)
         owner = buffer
     }
 
-    /// A view of `rows * width` floats at `base`, kept alive by `owner`.
-    init(mapped base: UnsafePointer<Float>, rows: Int, width: Int, owner: AnyObject) {
+    /// A view of `rows * width` float32 values at `base`, kept alive by `owner` (not counted as mapped).
+    init(floats base: UnsafePointer<Float>, rows: Int, width: Int, owner: AnyObject) {
         self.rows = rows
         self.width = width
-        isMapped = true
-        self.base = base
+        isMapped = false
+        storage = StoredColumns(base: UnsafeRawPointer(base), element: .f32, layout: .columnsAreRows, columns: rows, rowStride: width)
         self.owner = owner
     }
 
-    /// Row `i` (`width` floats).
-    @inline(__always) public func row(_ i: Int) -> UnsafePointer<Float> { base + i * width }
+    /// The stored table at `base` (`rows * width` elements), kept alive by `owner`.
+    init(stored base: UnsafeRawPointer, element: StoredColumns.Element, rows: Int, width: Int, owner: AnyObject) {
+        self.rows = rows
+        self.width = width
+        isMapped = true
+        storage = StoredColumns(base: base, element: element, layout: .columnsAreRows, columns: rows, rowStride: width)
+        self.owner = owner
+    }
+
+    /// Row `i` as float32 into `out` (`width` floats).
+    @inline(__always) public func copyRow(_ i: Int, into out: UnsafeMutablePointer<Float>) {
+        storage.pack(rows: 0..<width, columns: i..<(i + 1), into: out, stride: 1)
+    }
+
+    /// Rows `range` as float32 into `out` (`range.count * width` floats).
+    public func copyRows(_ range: Range<Int>, into out: UnsafeMutablePointer<Float>) {
+        for (k, i) in range.enumerated() { copyRow(i, into: out + k * width) }
+    }
+
+    /// The table as the unembedding B `[width, rows]` (row i of the table is column i), read in place.
+    func transposedMatrix() -> PackedMatrix { PackedMatrix(stored: [storage], rows: width, owner: owner) }
 
     /// All values, copied.
-    public var values: [Float] { Array(UnsafeBufferPointer(start: base, count: rows * width)) }
+    public var values: [Float] {
+        [Float](unsafeUninitializedCapacity: rows * width) { buffer, count in
+            copyRows(0..<rows, into: buffer.baseAddress!)
+            count = rows * width
+        }
+    }
 
     /// Bytes of private memory (0 when mapped).
     public var privateBytes: Int { isMapped ? 0 : rows * width * 4 }
+
+    /// Bytes read in place from the memory map (0 when private).
+    public var mappedBytes: Int { isMapped ? rows * width * storage.element.size : 0 }
 }
 
 /// All parameters of a model, in the layout `Transformer` computes with.
@@ -143,22 +172,26 @@ public final class Weights: Sendable {
         self.unembedding = unembedding
     }
 
-    /// Bytes of float32 parameters held in private memory (packed copies
-    /// included; tables read from the memory map count as 0).
+    private var linears: [Linear] {
+        [projectIn, projectOut, unembedding].compactMap { $0 } + blocks.flatMap { [$0.qkv, $0.output, $0.up, $0.down] }
+    }
+
+    /// Bytes of float32 parameters held in private memory (packed copies,
+    /// biases and norms; weights read from the memory map count as 0).
     public var residentBytes: Int {
         var n = tokenEmbedding.privateBytes + (positionEmbedding?.privateBytes ?? 0)
-        func linear(_ l: Linear?) -> Int { guard let l else { return 0 }; return l.weight.byteCount + (l.bias?.count ?? 0) * 4 }
         func norm(_ w: NormWeights?) -> Int { ((w?.weight.count ?? 0) + (w?.bias?.count ?? 0)) * 4 }
-        n += linear(projectIn) + linear(projectOut) + linear(unembedding) + norm(finalNorm)
-        for b in blocks {
-            n += b.norms.reduce(0) { $0 + norm($1) } + linear(b.qkv) + linear(b.output) + linear(b.up) + linear(b.down)
-        }
+        n += linears.reduce(0) { $0 + $1.weight.byteCount + ($1.bias?.count ?? 0) * 4 } + norm(finalNorm)
+        for b in blocks { n += b.norms.reduce(0) { $0 + norm($1) } }
         return n
     }
 
-    /// Bytes of tables used straight from the memory-mapped checkpoint.
+    /// Bytes of weights used straight from the memory-mapped checkpoint (a
+    /// tied unembedding shares the embedding's bytes and is counted once).
     public var mappedBytes: Int {
-        (tokenEmbedding.isMapped ? tokenEmbedding.rows * tokenEmbedding.width * 4 : 0)
-            + (positionEmbedding.map { $0.isMapped ? $0.rows * $0.width * 4 : 0 } ?? 0)
+        let tiedUnembedding = unembedding.weight.storedByteCount > 0 && tokenEmbedding.isMapped
+            && unembedding.weight.storedByteCount == tokenEmbedding.mappedBytes
+        return tokenEmbedding.mappedBytes + (positionEmbedding?.mappedBytes ?? 0)
+            + linears.reduce(0) { $0 + $1.weight.storedByteCount } - (tiedUnembedding ? tokenEmbedding.mappedBytes : 0)
     }
 }

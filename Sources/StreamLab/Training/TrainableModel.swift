@@ -124,7 +124,7 @@ public final class TrainableModel: @unchecked Sendable {
             return Linear(weight: packed, bias: optional(b, outputs))
         }
         func table(_ offset: Int, rows: Int, width: Int) -> FloatTable {
-            FloatTable(mapped: UnsafePointer(v + offset), rows: rows, width: width, owner: values)
+            FloatTable(floats: UnsafePointer(v + offset), rows: rows, width: width, owner: values)
         }
         let d = a.width, e = a.embeddingWidth, f = a.mlpWidth, up = a.gatedMLP ? 2 * f : f, dh = a.headDimension
         func norm(_ w: Int?, _ b: Int?, _ width: Int) -> NormWeights? {
@@ -153,7 +153,8 @@ public final class TrainableModel: @unchecked Sendable {
         if let u = l.unembedWeight {
             unembedding = linear(u, l.unembedBias, e, a.vocabularySize)
         } else {
-            unembedding = Linear(weight: PackedMatrix(transposed: embedding.base, rows: e, columns: a.vocabularySize, rowStride: e),
+            unembedding = Linear(weight: PackedMatrix(transposed: UnsafePointer(v + l.tokenEmbedding), rows: e,
+                                                      columns: a.vocabularySize, rowStride: e),
                                  bias: optional(l.unembedBias, a.vocabularySize))
         }
         let weights = Weights(

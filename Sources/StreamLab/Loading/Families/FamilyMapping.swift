@@ -133,9 +133,15 @@ extension NamedTensor {
     func with(_ m: (shape: [Int], values: [Float])) -> NamedTensor { NamedTensor(name: name, shape: m.shape, values: m.values) }
 }
 
+/// Several objects kept alive together (the shards a fused weight reads from).
+final class KeepAlive {
+    let objects: [AnyObject]
+    init(_ objects: [AnyObject]) { self.objects = objects }
+}
+
 /// Reads named tensors from a checkpoint into the layouts `Transformer` uses.
 /// Linear weights come either as `[out, in]` (`nn.Linear`) or as `[in, out]`
-/// (GPT-2's `Conv1D`); both end up packed as `[in, out]`.
+/// (GPT-2's `Conv1D`); both are read in place as the columns of B `[in, out]`.
 struct WeightSource {
     let checkpoint: Checkpoint
     /// Prepended to every name (e.g. "transformer.").
@@ -156,56 +162,40 @@ struct WeightSource {
         try checkpoint.table(prefix + name, rows: rows, width: width)
     }
 
-    /// A weight matrix as row-major `[in, out]`.
-    func matrix(_ name: String, layout: Layout, inputs: Int, outputs: Int) throws -> [Float] {
+    /// The stored tensor `name` as columns of B, read in place: `[out, in]`
+    /// (`.outIn`) is `outputs` columns of `inputs` values each; `[in, out]`
+    /// (`.inOut`) is `inputs` rows of `outputs`. With the mapping's owner.
+    func columns(_ name: String, layout: Layout, inputs: Int, outputs: Int) throws -> (StoredColumns, AnyObject) {
         switch layout {
-        case .inOut:
-            return try floats(name, [inputs, outputs])
         case .outIn:
-            let w = try floats(name, [outputs, inputs])
-            return Self.transpose(w, rows: outputs, columns: inputs)
+            let (base, element, owner) = try checkpoint.stored(prefix + name, rows: outputs, width: inputs)
+            return (StoredColumns(base: base, element: element, layout: .columnsAreRows, columns: outputs, rowStride: inputs), owner)
+        case .inOut:
+            let (base, element, owner) = try checkpoint.stored(prefix + name, rows: inputs, width: outputs)
+            return (StoredColumns(base: base, element: element, layout: .rowsAreRows, columns: outputs, rowStride: outputs), owner)
         }
     }
 
-    /// An affine map; `bias` nil for none. Packs straight from the stored
-    /// layout (no intermediate transpose).
+    /// An affine map `[inputs -> outputs]` whose weight is read in place from
+    /// the checkpoint (no copy); `bias` nil for none.
     func linear(_ weight: String, bias: String?, layout: Layout, inputs: Int, outputs: Int) throws -> Linear {
-        let b = try bias.map { try vector($0, outputs) }
-        switch layout {
-        case .inOut:
-            return Self.linear(try floats(weight, [inputs, outputs]), inputs: inputs, outputs: outputs, bias: b)
-        case .outIn:
-            let w = try floats(weight, [outputs, inputs])
-            let packed = w.withUnsafeBufferPointer { PackedMatrix(transposed: $0, rows: inputs, columns: outputs) }
-            return Linear(weight: packed, bias: b)
-        }
+        let (piece, owner) = try columns(weight, layout: layout, inputs: inputs, outputs: outputs)
+        return Linear(weight: PackedMatrix(stored: [piece], rows: inputs, owner: owner), bias: try bias.map { try vector($0, outputs) })
     }
 
-    /// Packs a row-major `[in, out]` matrix.
-    static func linear(_ w: [Float], inputs: Int, outputs: Int, bias: [Float]?) -> Linear {
-        let packed = w.withUnsafeBufferPointer { PackedMatrix(rowMajor: $0, rows: inputs, columns: outputs) }
-        return Linear(weight: packed, bias: bias)
-    }
-
-    /// Several `nn.Linear` maps on the same input fused into one: the
-    /// weights `{prefix}{name}.weight` (`[out_k, in]`) stacked along outputs,
-    /// with their `.bias` vectors when `bias` is set. E.g. q | k | v.
+    /// Several `nn.Linear` maps on the same input fused into one, read in
+    /// place side by side: the weights `{prefix}{name}.weight` (`[out_k, in]`)
+    /// along the outputs, with their `.bias` vectors when `bias` is set. E.g. q | k | v.
     func fused(_ prefix: String, _ names: [String], outputs: [Int], inputs: Int, bias: Bool) throws -> Linear {
-        var stacked: [Float] = []                                      // [sum out_k, in]
+        var pieces: [StoredColumns] = [], owners: [AnyObject] = []
         var biases: [Float] = []
         for (name, out) in zip(names, outputs) {
-            stacked += try floats(prefix + name + ".weight", [out, inputs])
+            let (piece, owner) = try columns(prefix + name + ".weight", layout: .outIn, inputs: inputs, outputs: out)
+            pieces.append(piece)
+            owners.append(owner)
             if bias { biases += try vector(prefix + name + ".bias", out) }
         }
-        let total = outputs.reduce(0, +)
-        let packed = stacked.withUnsafeBufferPointer { PackedMatrix(transposed: $0, rows: inputs, columns: total) }
-        return Linear(weight: packed, bias: bias ? biases : nil)
-    }
-
-    static func transpose(_ w: [Float], rows: Int, columns: Int) -> [Float] {
-        var t = [Float](repeating: 0, count: w.count)
-        for r in 0..<rows { for c in 0..<columns { t[c * rows + r] = w[r * columns + c] } }
-        return t
+        return Linear(weight: PackedMatrix(stored: pieces, rows: inputs, owner: KeepAlive(owners)), bias: bias ? biases : nil)
     }
 
     /// Separate `{prefix}q_proj`, `k_proj`, `v_proj` (`nn.Linear`) fused into q | k | v.
@@ -248,8 +238,7 @@ struct WeightSource {
         if !a.tiedEmbeddings {
             return try head.linear(name, bias: bias, layout: .outIn, inputs: e, outputs: v)
         }
-        return Linear(weight: PackedMatrix(transposed: embedding.base, rows: e, columns: v, rowStride: e),
-                      bias: try bias.map { try head.vector($0, v) })
+        return Linear(weight: embedding.transposedMatrix(), bias: try bias.map { try head.vector($0, v) })
     }
 
     /// Marks known non-weights (mask buffers, rotary caches) as used.

@@ -32,24 +32,23 @@ enum NeoXMapping: FamilyMapping {
         s.ignore { $0.hasSuffix(".attention.bias") || $0.hasSuffix(".attention.masked_bias") || $0.hasSuffix("inv_freq") }
         let blocks = try (0..<a.layerCount).map { i -> BlockWeights in
             let p = "layers.\(i)."
-            // [3D, D] rows ordered (head, q|k|v, dh); regroup to (q|k|v, head, dh).
-            let fused = try s.floats(p + "attention.query_key_value.weight", [3 * d, d])
+            // [3D, D] rows ordered (head, q|k|v, dh): read in place as 3H pieces
+            // of Dh columns, regrouped to (q|k|v, head, dh).
+            let (stored, owner) = try s.columns(p + "attention.query_key_value.weight", layout: .outIn, inputs: d, outputs: 3 * d)
             let fusedBias = a.qkvBias ? try s.vector(p + "attention.query_key_value.bias", 3 * d) : nil
-            var rows = [Float](repeating: 0, count: 3 * d * d)
+            var pieces: [StoredColumns] = []
             var bias = [Float](repeating: 0, count: 3 * d)
-            for head in 0..<h {
-                for part in 0..<3 {
-                    for r in 0..<dh {
-                        let from = (head * 3 + part) * dh + r, to = part * d + head * dh + r
-                        for c in 0..<d { rows[to * d + c] = fused[from * d + c] }
-                        if let fusedBias { bias[to] = fusedBias[from] }
-                    }
+            for part in 0..<3 {
+                for head in 0..<h {
+                    let first = (head * 3 + part) * dh
+                    pieces.append(StoredColumns(base: stored.base + first * d * stored.element.size, element: stored.element,
+                                                layout: .columnsAreRows, columns: dh, rowStride: d))
+                    for r in 0..<dh { bias[part * d + head * dh + r] = fusedBias?[first + r] ?? 0 }
                 }
             }
             return BlockWeights(
                 ln1: try s.norm(p + "input_layernorm.weight", bias: p + "input_layernorm.bias", width: d),
-                qkv: WeightSource.linear(WeightSource.transpose(rows, rows: 3 * d, columns: d),
-                                         inputs: d, outputs: 3 * d, bias: fusedBias == nil ? nil : bias),
+                qkv: Linear(weight: PackedMatrix(stored: pieces, rows: d, owner: owner), bias: fusedBias == nil ? nil : bias),
                 output: try s.linear(p + "attention.dense.weight", bias: a.outputBias ? p + "attention.dense.bias" : nil,
                                      layout: .outIn, inputs: d, outputs: d),
                 ln2: try s.norm(p + "post_attention_layernorm.weight", bias: p + "post_attention_layernorm.bias", width: d),

@@ -1,0 +1,113 @@
+/// Columns of a weight matrix B `[K, N']` as a checkpoint stores them, read
+/// in place: float32, float16 or bfloat16, either `[N', K]` (`nn.Linear`'s
+/// `[out, in]`: row j of the stored tensor is column j of B) or `[K, N']`
+/// (GPT-2's `Conv1D` `[in, out]`). Row `r` of the stored tensor starts
+/// `rowStride` elements after row `r - 1`.
+public struct StoredColumns: @unchecked Sendable {
+    public enum Element: Sendable {
+        case f32, f16, bf16
+        /// Bytes per element.
+        public var size: Int { self == .f32 ? 4 : 2 }
+    }
+
+    public enum Layout: Sendable {
+        /// Stored `[N', K]` (`nn.Linear` weights, embedding tables read as an unembedding).
+        case columnsAreRows
+        /// Stored `[K, N']` (`Conv1D` weights).
+        case rowsAreRows
+    }
+
+    public let base: UnsafeRawPointer
+    public let element: Element
+    public let layout: Layout
+    /// N': columns of B held here.
+    public let columns: Int
+    /// Elements between the starts of consecutive stored rows.
+    public let rowStride: Int
+
+    public init(base: UnsafeRawPointer, element: Element, layout: Layout, columns: Int, rowStride: Int) {
+        self.base = base
+        self.element = element
+        self.layout = layout
+        self.columns = columns
+        self.rowStride = rowStride
+    }
+
+    /// Element `(p, j)` of these columns of B.
+    func element(_ p: Int, _ j: Int) -> Float {
+        let index = layout == .columnsAreRows ? j * rowStride + p : p * rowStride + j
+        return Self.float(base, index, element)
+    }
+
+    /// One stored element as float32.
+    @inline(__always)
+    static func float(_ base: UnsafeRawPointer, _ index: Int, _ element: Element) -> Float {
+        switch element {
+        case .f32: return base.loadUnaligned(fromByteOffset: 4 * index, as: Float.self)
+        case .bf16: return Float(bitPattern: UInt32(base.loadUnaligned(fromByteOffset: 2 * index, as: UInt16.self)) << 16)
+        case .f16: return halfToFloat(SIMD8(repeating: UInt32(base.loadUnaligned(fromByteOffset: 2 * index, as: UInt16.self))))[0]
+        }
+    }
+
+    /// Eight consecutive stored elements from `index` as float32.
+    @inline(__always)
+    static func load8(_ base: UnsafeRawPointer, _ index: Int, _ element: Element) -> SIMD8<Float> {
+        switch element {
+        case .f32:
+            return base.loadUnaligned(fromByteOffset: 4 * index, as: SIMD8<Float>.self)
+        case .bf16:
+            let h = SIMD8<UInt32>(truncatingIfNeeded: base.loadUnaligned(fromByteOffset: 2 * index, as: SIMD8<UInt16>.self))
+            return unsafeBitCast(h &<< 16, to: SIMD8<Float>.self)
+        case .f16:
+            return halfToFloat(SIMD8<UInt32>(truncatingIfNeeded: base.loadUnaligned(fromByteOffset: 2 * index, as: SIMD8<UInt16>.self)))
+        }
+    }
+
+    /// IEEE half to float, exactly, eight at a time: the exponent and
+    /// mantissa shifted into float position and scaled by 2^112 (normals and
+    /// subnormals alike); infinities and NaNs get the all-ones exponent.
+    @inline(__always)
+    static func halfToFloat(_ h: SIMD8<UInt32>) -> SIMD8<Float> {
+        let sign = (h & 0x8000) &<< 16
+        let magnitude = (h & 0x7FFF) &<< 13
+        let scaled = unsafeBitCast(magnitude, to: SIMD8<Float>.self) * Float(bitPattern: 0x7780_0000)     // 2^112
+        var bits = unsafeBitCast(scaled, to: SIMD8<UInt32>.self) | sign
+        let special = (h & 0x7C00) .== 0x7C00
+        bits.replace(with: magnitude | 0x7F80_0000 | sign, where: special)
+        return unsafeBitCast(bits, to: SIMD8<Float>.self)
+    }
+
+    /// Packs rows `rows` of columns `cols` as float32 into `out`: element
+    /// (p, j) at `out[(p - rows.lowerBound) * stride + (j - cols.lowerBound)]`.
+    func pack(rows: Range<Int>, columns cols: Range<Int>, into out: UnsafeMutablePointer<Float>, stride: Int) {
+        let k = rows.count
+        switch layout {
+        case .columnsAreRows:
+            // Each column is a contiguous stored row: convert 8 at a time, scatter by `stride`.
+            for (jj, j) in cols.enumerated() {
+                let start = j * rowStride + rows.lowerBound
+                let o = out + jj
+                var p = 0
+                while p + 8 <= k {
+                    let v = Self.load8(base, start + p, element)
+                    for l in 0..<8 { o[(p + l) * stride] = v[l] }
+                    p += 8
+                }
+                while p < k { o[p * stride] = Self.float(base, start + p, element); p += 1 }
+            }
+        case .rowsAreRows:
+            // Each row of B is a contiguous stored row: convert 8 at a time in place.
+            let width = cols.count
+            for (pp, p) in rows.enumerated() {
+                let start = p * rowStride + cols.lowerBound
+                let o = out + pp * stride
+                var j = 0
+                while j + 8 <= width {
+                    UnsafeMutableRawPointer(o + j).storeBytes(of: Self.load8(base, start + j, element), as: SIMD8<Float>.self)
+                    j += 8
+                }
+                while j < width { o[j] = Self.float(base, start + j, element); j += 1 }
+            }
+        }
+    }
+}
