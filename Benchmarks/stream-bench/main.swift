@@ -97,7 +97,43 @@ func gemm() {
     for (name, k, n) in shapes {
         let b = random(k * n)
         let packed = b.withUnsafeBufferPointer { PackedMatrix(rowMajor: $0, rows: k, columns: n) }
-        for m in [1, 16, 128, 512] {
+        // The same B as a checkpoint stores it, read in place: [in, out] F32 (GPT-2's Conv1D),
+        // [out, in] F32 / BF16 / F16 (nn.Linear); the multiply packs it on the fly.
+        var bt = [Float](repeating: 0, count: k * n)
+        for p in 0..<k { for j in 0..<n { bt[j * k + p] = b[p * n + j] } }
+        let stored = UnsafeMutableRawBufferPointer.allocate(byteCount: 4 * k * n * 2 + 2 * k * n * 2, alignment: 64)
+        let f32In = stored.baseAddress!, f32Out = f32In + 4 * k * n, bf16 = f32Out + 4 * k * n, f16 = bf16 + 2 * k * n
+        for i in 0..<(k * n) {
+            (f32In + 4 * i).storeBytes(of: b[i], as: Float.self)
+            (f32Out + 4 * i).storeBytes(of: bt[i], as: Float.self)
+            (bf16 + 2 * i).storeBytes(of: UInt16(bt[i].bitPattern >> 16), as: UInt16.self)
+            (f16 + 2 * i).storeBytes(of: Float16(bt[i]).bitPattern, as: UInt16.self)
+        }
+        let variants: [(String, PackedMatrix)] = [
+            ("F32 [in,out] in place", PackedMatrix(stored: [StoredColumns(base: f32In, element: .f32, layout: .rowsAreRows, columns: n, rowStride: n)], rows: k, owner: nil)),
+            ("F32 [out,in] in place", PackedMatrix(stored: [StoredColumns(base: f32Out, element: .f32, layout: .columnsAreRows, columns: n, rowStride: k)], rows: k, owner: nil)),
+            ("BF16 [out,in] in place", PackedMatrix(stored: [StoredColumns(base: bf16, element: .bf16, layout: .columnsAreRows, columns: n, rowStride: k)], rows: k, owner: nil)),
+            ("F16 [out,in] in place", PackedMatrix(stored: [StoredColumns(base: f16, element: .f16, layout: .columnsAreRows, columns: n, rowStride: k)], rows: k, owner: nil)),
+        ]
+        for m in [64, 128, 512] {
+            let a = random(m * k)
+            var c = [Float](repeating: 0, count: m * n)
+            for threads in Set([1, cores]).sorted() {
+                for (label, matrix) in variants {
+                    let seconds = time(m * k * n > 100_000_000 ? 3 : 10) {
+                        a.withUnsafeBufferPointer { ap in
+                            c.withUnsafeMutableBufferPointer { cp in
+                                matrix.multiply(ap.baseAddress!, lda: k, m: m, into: cp.baseAddress!, ldc: n, threads: threads)
+                            }
+                        }
+                    }
+                    report(Figure(group: "gemm", name: "M=\(m) \(name) \(label)", threads: threads, seconds: seconds,
+                                  gflops: 2.0 * Double(m * k * n) / seconds / 1e9, note: ""))
+                }
+            }
+        }
+        stored.deallocate()
+        for m in [1, 16, 64, 128, 512] {
             let a = random(m * k)
             var c = [Float](repeating: 0, count: m * n)
             for threads in Set([1, cores]).sorted() {

@@ -95,6 +95,9 @@ struct KernelTests {
             let got = StoredColumns.halfToFloat(SIMD8(repeating: h))[0]
             let expected = Float(Float16(bitPattern: UInt16(h)))
             #expect(got.bitPattern == expected.bitPattern || (got.isNaN && expected.isNaN), "half \(h): \(got) vs \(expected)")
+            let lanes = [UInt16](repeating: UInt16(h), count: 8)
+            let loaded = lanes.withUnsafeBytes { StoredColumns.load8($0.baseAddress!, 0, .f16)[7] }
+            #expect(loaded.bitPattern == expected.bitPattern || (loaded.isNaN && expected.isNaN), "load8 of half \(h)")
         }
     }
 

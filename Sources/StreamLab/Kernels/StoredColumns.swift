@@ -59,7 +59,12 @@ public struct StoredColumns: @unchecked Sendable {
             let h = SIMD8<UInt32>(truncatingIfNeeded: base.loadUnaligned(fromByteOffset: 2 * index, as: SIMD8<UInt16>.self))
             return unsafeBitCast(h &<< 16, to: SIMD8<Float>.self)
         case .f16:
+            #if !(os(macOS) && arch(x86_64))
+            // The hardware conversion (F16C's vcvtph2ps on x86_64).
+            return SIMD8<Float>(base.loadUnaligned(fromByteOffset: 2 * index, as: SIMD8<Float16>.self))
+            #else
             return halfToFloat(SIMD8<UInt32>(truncatingIfNeeded: base.loadUnaligned(fromByteOffset: 2 * index, as: SIMD8<UInt16>.self)))
+            #endif
         }
     }
 
