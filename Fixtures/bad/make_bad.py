@@ -145,7 +145,7 @@ def main():
          config={"model_type": "gemma3", "text_config": gemma3_text}, weights=vision_only)
 
     # info describes such a model instead (tested in CLITests); every other command refuses it.
-    case("model-larger-than-memory", ["ablate", "$CASE", "--tokens", "1,2"], "of memory for its float32 weights but only",
+    case("model-larger-than-memory", ["ablate", "$CASE", "--tokens", "1,2"], "of memory to keep its weights mapped but the machine has",
          config=dict(CONFIG, n_embd=65536, n_head=64, n_layer=4096, vocab_size=256000), weights=good)
 
     # Weights.

@@ -183,7 +183,7 @@ struct CLITests {
         #expect(got["loaded"] as? Bool == false)
         #expect(got["layers"] as? Int == 4096)
         #expect(got["width"] as? Int == 65536)
-        let needed = try #require(got["resident_bytes"] as? Int), available = try #require(got["available_bytes"] as? Int)
+        let needed = try #require(got["mapped_bytes"] as? Int), available = try #require(got["available_bytes"] as? Int)
         #expect(needed > available)
         let table = try CLI.run(["info", "Fixtures/bad/model-larger-than-memory"])
         #expect(table.status == 0)

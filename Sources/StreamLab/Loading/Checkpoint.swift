@@ -161,6 +161,9 @@ public final class Checkpoint: @unchecked Sendable {
     /// Tensors the loader never used.
     public var unusedNames: [String] { entries.keys.filter { !used.contains($0) }.sorted() }
 
+    /// Bytes of all stored tensors (what mapping the weights in place takes).
+    public var byteCount: Int { entries.values.reduce(0) { $0 + $1.1.byteRange.count } }
+
     /// Total number of stored elements (parameter count, shared tensors once).
     public var elementCount: Int { entries.values.reduce(0) { $0 + $1.1.elementCount } }
 }

@@ -54,7 +54,7 @@ public enum LoadError: Error, CustomStringConvertible, Equatable {
         case let .nonFiniteTensor(tensor):
             return "tensor '\(tensor)' holds NaN or infinite values"
         case let .insufficientMemory(directory, needed, available):
-            return "the model in '\(directory)' needs about \(Format.bytes(needed)) of memory for its float32 weights but only \(Format.bytes(available)) is available"
+            return "the model in '\(directory)' needs \(Format.bytes(needed)) of memory to keep its weights mapped but the machine has \(Format.bytes(available))"
         }
     }
 }

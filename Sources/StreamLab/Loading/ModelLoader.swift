@@ -33,11 +33,19 @@ extension Transformer {
         }
         let config = try ModelConfig(url: directory.appendingPathComponent("config.json"))
         let architecture = try architecture(config)
-        let needed = architecture.estimatedWeightBytes
-        if let available = MemoryInfo.availableBytes, needed > available {
-            throw LoadError.insufficientMemory(directory: directory.path, needed: needed, available: available)
+        // The weights are read in place: they need physical memory to stay
+        // mapped (else every forward reads them from disk again), not a copy.
+        // What config.json implies is checked before the checkpoint is opened.
+        let implied = architecture.parameterCount.multipliedReportingOverflow(by: 2)
+        if let machine = MemoryPlan.machine, implied.overflow || implied.partialValue > machine.total {
+            throw LoadError.insufficientMemory(directory: directory.path, needed: implied.overflow ? Int.max : implied.partialValue,
+                                               available: machine.total)
         }
         let checkpoint = try Checkpoint(directory: directory)
+        let needed = checkpoint.byteCount
+        if let machine = MemoryPlan.machine, needed > machine.total {
+            throw LoadError.insufficientMemory(directory: directory.path, needed: needed, available: machine.total)
+        }
         guard let mapping = Families.mapping(for: architecture.modelType) else {
             throw LoadError.unsupportedModelType(file: config.file, modelType: architecture.modelType,
                                                  supported: Families.supportedModelTypes)
@@ -84,26 +92,4 @@ extension Transformer {
     }
 }
 
-extension Architecture {
-    /// Private memory the loaded weights take: every parameter as float32 in
-    /// packed panels, plus the packed copy of a tied unembedding. Checked
-    /// against the machine before any weight is read.
-    public var estimatedWeightBytes: Int {
-        let (params, overflow) = parameterCount.multipliedReportingOverflow(by: 4)
-        let tied = tiedEmbeddings ? vocabularySize.multipliedReportingOverflow(by: embeddingWidth * 4).partialValue : 0
-        return overflow ? Int.max : params &+ tied
-    }
-}
 
-/// What the machine has.
-public enum MemoryInfo {
-    /// Memory available to a new allocation (Linux `MemAvailable`), if known.
-    public static var availableBytes: Int? {
-        guard let text = try? String(contentsOfFile: "/proc/meminfo", encoding: .utf8) else { return nil }
-        for line in text.split(separator: "\n") where line.hasPrefix("MemAvailable:") {
-            let parts = line.split(separator: " ")
-            if parts.count >= 2, let kib = Int(parts[1]) { return kib * 1024 }
-        }
-        return nil
-    }
-}

@@ -14,6 +14,7 @@ public enum ModelError: Error, CustomStringConvertible, Equatable {
     case nonFinite(where: String, context: String?)
     case unknownHook(name: String, known: [String])
     case unsupported(String)
+    case insufficientMemory(String)
 
     public var description: String {
         switch self {
@@ -41,6 +42,8 @@ public enum ModelError: Error, CustomStringConvertible, Equatable {
             return "the gradient of the next-token loss needs at least 2 tokens, got \(length)"
         case let .invalidIntervention(reason):
             return "invalid intervention \(reason)"
+        case let .insufficientMemory(reason):
+            return reason
         case let .unsupported(reason):
             return "not supported: \(reason)"
         }

@@ -49,6 +49,7 @@ public struct Transformer: Sendable {
                     interventions: [Intervention] = []) throws -> Run {
         try validate(tokens: tokens)
         try validate(interventions: interventions, length: tokens.count)
+        try checkFits(length: tokens.count, recording: recording)
         let pass = ForwardPass(architecture, length: tokens.count)
         pass.setTokens(tokens)
         var recorder = Recorder(recording)

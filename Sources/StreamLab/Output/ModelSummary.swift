@@ -12,10 +12,15 @@ public struct ModelSummary: ProbeReport {
     public let parameterCount: Int
     public let dtypes: [String]
     public let fileCount: Int
-    /// Bytes of weights the loaded model keeps in private memory (packed copies included).
+    /// Bytes of weights the loaded model keeps in private memory (norms, biases).
     public let residentBytes: Int
-    /// Bytes of embedding tables read straight from the memory-mapped checkpoint.
+    /// Bytes of weights read straight from the memory-mapped checkpoint, in their stored dtype.
     public let mappedBytes: Int
+    /// The memory plan of one forward over `planTokens` tokens recording every hook point.
+    public let plan: MemoryPlan
+    public let planTokens: Int
+    /// The machine's physical and available memory, when known.
+    public let machine: (total: Int, available: Int)?
     public let unusedTensors: [String]
     /// Whether the weights were loaded; false when the model does not fit in
     /// memory and was described from its config and checkpoint headers.
@@ -34,6 +39,9 @@ public struct ModelSummary: ProbeReport {
         unusedTensors = report.unusedTensors
         loaded = true
         availableBytes = nil
+        planTokens = min(model.architecture.maxPositions, 2048)
+        plan = model.memoryPlan(length: planTokens, recording: .all)
+        machine = MemoryPlan.machine
     }
 
     /// A model that was not loaded: `residentBytes` is what loading would take.
@@ -43,11 +51,16 @@ public struct ModelSummary: ProbeReport {
         parameterCount = architecture.parameterCount      // what config.json implies (tensors not validated)
         dtypes = report.dtypes
         fileCount = report.fileCount
-        residentBytes = architecture.estimatedWeightBytes
-        mappedBytes = 0
+        residentBytes = 0
+        let elementSize = report.dtypes.contains("F32") && report.dtypes.count == 1 ? 4 : 2
+        mappedBytes = architecture.parameterCount.multipliedReportingOverflow(by: elementSize).overflow
+            ? Int.max : architecture.parameterCount * elementSize
         unusedTensors = report.unusedTensors
         loaded = false
         self.availableBytes = availableBytes
+        planTokens = min(architecture.maxPositions, 2048)
+        plan = MemoryPlan(architecture, mappedWeights: mappedBytes, privateWeights: 0, length: planTokens, recording: .all)
+        machine = MemoryPlan.machine
     }
 
     /// The summary of the model directory `directory` (named `path` in the
@@ -129,11 +142,15 @@ public struct ModelSummary: ProbeReport {
             ("dtype", dtypes.joined(separator: ", ") + " on disk, computed in F32"),
             ("files", fileCount == 1 ? "1 safetensors file" : "\(fileCount) safetensors shards"),
             loaded
-                ? ("memory", Format.bytes(residentBytes) + " private (float32; every matrix is packed into panels for the multiply)"
-                    + (mappedBytes > 0 ? " + " + Format.bytes(mappedBytes) + " of embeddings read from the memory map, paged in as used" : ""))
-                : ("memory", "needs about " + Format.bytes(residentBytes) + " for its float32 weights, "
-                    + (availableBytes.map { Format.bytes($0) } ?? "an unknown amount") + " available: too large to load here"
+                ? ("weights", Format.bytes(mappedBytes) + " read in place from the memory map in their stored dtype (paged in as used, "
+                    + "packed 256 rows at a time for each multiply) + " + Format.bytes(residentBytes) + " private (norms, biases)")
+                : ("weights", "need about " + Format.bytes(mappedBytes) + " of memory to stay mapped; the machine has "
+                    + (availableBytes.map { Format.bytes($0) } ?? "an unknown amount") + ": too large to load here"
                     + " (described from config.json and the checkpoint headers; other commands refuse it)"),
+            ("memory plan", "\(planTokens) tokens recording every hook: activations \(Format.bytes(plan.activations)), "
+                + "recording \(Format.bytes(plan.recording)), packing buffers \(Format.bytes(plan.workspace)); peak "
+                + "\(Format.bytes(plan.peak)) with the mapped weights"
+                + (machine.map { "; this machine: \(Format.bytes($0.total)), \(Format.bytes($0.available)) available" } ?? "")),
         ]
         if !unusedTensors.isEmpty {
             rows.append(("unused tensors", unusedTensors.prefix(5).joined(separator: ", ") + (unusedTensors.count > 5 ? ", ... (\(unusedTensors.count))" : "")))
@@ -174,6 +191,10 @@ public struct ModelSummary: ProbeReport {
             ("vocab_size", .int(a.vocabularySize)), ("parameters", .int(parameterCount)),
             ("dtypes", .strings(dtypes)), ("files", .int(fileCount)),
             ("loaded", .bool(loaded)), ("resident_bytes", .int(residentBytes)), ("mapped_bytes", .int(mappedBytes)),
+            ("memory_plan", .object([("tokens", .int(planTokens)), ("mapped_weights", .int(plan.mappedWeights)),
+                                     ("private_weights", .int(plan.privateWeights)), ("activations", .int(plan.activations)),
+                                     ("recording", .int(plan.recording)), ("workspace", .int(plan.workspace)), ("peak", .int(plan.peak))])),
+            ("machine_bytes", machine.map { .int($0.total) } ?? .null),
             ("available_bytes", availableBytes.map { .int($0) } ?? .null),
             ("unused_tensors", .strings(unusedTensors)),
         ])

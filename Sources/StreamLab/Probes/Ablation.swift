@@ -107,6 +107,7 @@ extension Transformer {
             count += 1
             positions += tokens.count
             let t = tokens.count
+            if passes[t] == nil { try checkFits(length: t, recording: [.residPre, .logits]) }
             let pass = passes[t] ?? ForwardPass(architecture, length: t)
             passes[t] = pass
             pass.setTokens(tokens)

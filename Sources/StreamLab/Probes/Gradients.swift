@@ -67,6 +67,7 @@ public enum GradientAnalysis {
             try model.validate(tokens: s)
             longest = max(longest, s.count)
             guard s.count >= 2 else { continue }
+            if passes[s.count] == nil { try model.checkFits(length: s.count, keepsActivations: true) }
             let pass = passes[s.count] ?? GradientPass(a, batch: 1, length: s.count, threads: threads)
             passes[s.count] = pass
             pass.setSequence(s)

@@ -24,13 +24,18 @@ public struct LogitLens: Sendable {
 }
 
 extension Transformer {
+    /// The most logits the lens holds at once.
+    static let lensChunkBytes = 512 << 20
+
     /// Reads the stream after every block (and the embedding stream, as layer
     /// -1) through the model's final norm, project-out and unembedding:
-    /// `logits_i = unembed(final_read(resid_post_i))`. All L + 1 reads are one
-    /// `[(L+1) T, D] x [D, V]` multiply. `top` is the number of tokens kept per cell.
+    /// `logits_i = unembed(final_read(resid_post_i))`. The L + 1 reads are
+    /// `[(L+1) T, D] x [D, V]` multiplies of at most `lensChunkBytes` of
+    /// logits each (one for a small model). `top` is the number of tokens kept per cell.
     public func logitLens(_ tokens: [Int], top k: Int = 5) throws -> LogitLens {
         try validate(tokens: tokens)
         let a = architecture, t = tokens.count, d = a.width, v = a.vocabularySize, l = a.layerCount
+        try checkFits(length: t, recording: [.residPre, .residPost, .logits])
         let pass = ForwardPass(a, length: t)
         pass.setTokens(tokens)
         var recorder = Recorder([.residPre, .residPost])
@@ -42,26 +47,40 @@ extension Transformer {
             let source = stream?.scalars ?? Array(UnsafeBufferPointer(start: pass.stream.pointer, count: t * d))
             source.withUnsafeBufferPointer { (stacked.pointer + i * t * d).update(from: $0.baseAddress!, count: t * d) }
         }
-        let logits = finalRead(stacked.pointer, rows: (l + 1) * t)                   // [(L+1) T, V]
-        if !Elementwise.allFinite(logits.pointer, (l + 1) * t * v) {
-            throw ModelError.nonFinite(where: "the logit lens's logits", context: nil)
+        // Layers are read in chunks of at most `lensChunkBytes` of logits (one
+        // multiply for a small model; never [L+1, T, V] for a big vocabulary).
+        func read(_ layers: Range<Int>) throws -> FloatBuffer {                       // [layers T, V]
+            let logits = finalRead(stacked.pointer + layers.lowerBound * t * d, rows: layers.count * t)
+            if !Elementwise.allFinite(logits.pointer, layers.count * t * v) {
+                throw ModelError.nonFinite(where: "the logit lens's logits", context: nil)
+            }
+            return logits
         }
-        let finalBase = logits.pointer + l * t * v
+        let finalLogits = try read(l..<(l + 1))
+        let finalBase = finalLogits.pointer
         let finalLogZ = (0..<t).map { Distribution.logSumExp(finalBase + $0 * v, v) }
         let finalTop = (0..<t).map { Distribution.argmax(finalBase + $0 * v, v) }
-        let layers = (0...l).map { layerIndex -> LensLayer in
-            var kl = [Double](), rank = [Int](), entropy = [Double](), probability = [Double](), top = [[TokenProbability]]()
-            for i in 0..<t {
-                let row = logits.pointer + (layerIndex * t + i) * v
-                let logZ = Distribution.logSumExp(row, v)
-                kl.append(layerIndex == l ? 0 : Distribution.kl(finalBase + i * v, logZP: finalLogZ[i], row, logZQ: logZ, v))
-                rank.append(Distribution.rank(of: finalTop[i], row, v))
-                entropy.append(Distribution.entropy(row, logZ: logZ, v))
-                probability.append(CMath.expDouble(Double(row[finalTop[i]]) - logZ))
-                top.append(Distribution.top(k, row, logZ: logZ, v))
+        let perChunk = max(1, Self.lensChunkBytes / max(1, t * v * 4))
+        var layers: [LensLayer] = []
+        var start = 0
+        while start <= l {
+            let chunk = start..<min(l + 1, start + perChunk)
+            let logits = chunk.upperBound == l + 1 && chunk.count == 1 ? finalLogits : try read(chunk)
+            for layerIndex in chunk {
+                var kl = [Double](), rank = [Int](), entropy = [Double](), probability = [Double](), top = [[TokenProbability]]()
+                for i in 0..<t {
+                    let row = logits.pointer + ((layerIndex - chunk.lowerBound) * t + i) * v
+                    let logZ = Distribution.logSumExp(row, v)
+                    kl.append(layerIndex == l ? 0 : Distribution.kl(finalBase + i * v, logZP: finalLogZ[i], row, logZQ: logZ, v))
+                    rank.append(Distribution.rank(of: finalTop[i], row, v))
+                    entropy.append(Distribution.entropy(row, logZ: logZ, v))
+                    probability.append(CMath.expDouble(Double(row[finalTop[i]]) - logZ))
+                    top.append(Distribution.top(k, row, logZ: logZ, v))
+                }
+                layers.append(LensLayer(layer: layerIndex - 1, klToFinal: kl, rank: rank, entropy: entropy,
+                                        finalTokenProbability: probability, top: top))
             }
-            return LensLayer(layer: layerIndex - 1, klToFinal: kl, rank: rank, entropy: entropy,
-                             finalTokenProbability: probability, top: top)
+            start = chunk.upperBound
         }
         return LogitLens(tokens: tokens, finalTop: finalTop, layers: layers)
     }
