@@ -29,9 +29,8 @@ enum TraceCommand {
         let kinds = try hookKinds(args.value("--hooks"))
         let loaded = try Inputs.loadModel(args)
         let tokens = try Inputs.sequence(args, loaded)
-        let run = try loaded.model.run(tokens, recording: kinds)
-        try run.writeNpz(to: out)
-        Console.err("wrote \(run.points.count) arrays for \(tokens.count) tokens to \(out)\n")
+        let names = try loaded.model.trace(tokens, recording: kinds, to: out)
+        Console.err("wrote \(names.count) arrays for \(tokens.count) tokens to \(out)\n")
     }
 
     /// `--hooks` as kinds (default all).

@@ -31,8 +31,15 @@ public struct Run: Sendable {
 struct Recorder {
     let kinds: Set<HookKind>
     var arrays: [HookPoint: Tensor] = [:]
+    /// Where arrays go as they are produced instead of `arrays` (a streamed
+    /// trace); the first error it throws stops it and is kept in `sinkError`.
+    let sink: ((HookPoint, UnsafeBufferPointer<Float>, [Int]) throws -> Void)?
+    private(set) var sinkError: Error?
 
-    init(_ kinds: Set<HookKind>) { self.kinds = kinds }
+    init(_ kinds: Set<HookKind>, sink: ((HookPoint, UnsafeBufferPointer<Float>, [Int]) throws -> Void)? = nil) {
+        self.kinds = kinds
+        self.sink = sink
+    }
 
     @inline(__always) func wants(_ kind: HookKind) -> Bool { kinds.contains(kind) }
 
@@ -40,12 +47,22 @@ struct Recorder {
     mutating func record(_ point: HookPoint, _ source: UnsafePointer<Float>, shape: [Int]) {
         guard kinds.contains(point.kind) else { return }
         let n = shape.reduce(1, *)
+        if let sink {
+            guard sinkError == nil else { return }
+            do { try sink(point, UnsafeBufferPointer(start: source, count: n), shape) } catch { sinkError = error }
+            return
+        }
         arrays[point] = Tensor(shape: shape, scalars: Array(UnsafeBufferPointer(start: source, count: n)))
     }
 
     /// Stores an already built tensor if wanted.
     mutating func record(_ point: HookPoint, _ tensor: @autoclosure () -> Tensor) {
         guard kinds.contains(point.kind) else { return }
-        arrays[point] = tensor()
+        let t = tensor()
+        if sink != nil {
+            t.scalars.withUnsafeBufferPointer { record(point, $0.baseAddress!, shape: t.shape) }
+            return
+        }
+        arrays[point] = t
     }
 }

@@ -61,6 +61,20 @@ public struct Transformer: Sendable {
         return Run(tokens: tokens, arrays: recorder.arrays)
     }
 
+    /// A forward pass over `tokens` handing every array of `recording` to
+    /// `sink` as it is produced (in computation order), instead of keeping it.
+    func forwardStreaming(_ tokens: [Int], recording: Set<HookKind>,
+                          sink: @escaping (HookPoint, UnsafeBufferPointer<Float>, [Int]) throws -> Void) throws {
+        let pass = ForwardPass(architecture, length: tokens.count)
+        pass.setTokens(tokens)
+        var recorder = Recorder(recording, sink: sink)
+        let read = recording.contains(.logits) || recording.contains(.lnFinalScale) || recording.contains(.lnFinalNormalized)
+        forward(pass, plan: InterventionPlan(layerCount: architecture.layerCount), recorder: &recorder, finalRead: read)
+        try checkFinite(pass)
+        if read { recorder.record(.logits, pass.logits.pointer, shape: [tokens.count, architecture.vocabularySize]) }
+        if let error = recorder.sinkError { throw error }
+    }
+
     /// Logits `[T, V]` of a forward pass.
     public func logits(_ tokens: [Int], interventions: [Intervention] = []) throws -> Tensor {
         try run(tokens, recording: [.logits], interventions: interventions).logits!

@@ -65,6 +65,11 @@ public final class NpzWriter {
         try tensor.scalars.withUnsafeBytes { try add(name, descr: "<f4", shape: tensor.shape, bytes: $0) }
     }
 
+    /// Adds `name.npy` holding float32 `values` of `shape`.
+    public func add(_ name: String, floats values: UnsafeBufferPointer<Float>, shape: [Int]) throws {
+        try add(name, descr: "<f4", shape: shape, bytes: UnsafeRawBufferPointer(values))
+    }
+
     /// Adds `name.npy` holding an int64 array.
     public func add(_ name: String, ints: [Int], shape: [Int]? = nil) throws {
         let values = ints.map { Int64($0).littleEndian }
@@ -342,6 +347,35 @@ extension Array where Element == UInt8 {
     mutating func le16(_ v: UInt16) { append(UInt8(v & 0xFF)); append(UInt8(v >> 8)) }
     mutating func le32(_ v: UInt32) { for s in stride(from: 0, to: 32, by: 8) { append(UInt8((v >> UInt32(s)) & 0xFF)) } }
     mutating func le64(_ v: UInt64) { for s in stride(from: 0, to: 64, by: 8) { append(UInt8((v >> UInt64(s)) & 0xFF)) } }
+}
+
+extension Transformer {
+    /// One forward pass over `tokens` whose recorded arrays go straight into
+    /// the `.npz` at `path` as they are produced (with `tokens`, int64, first):
+    /// memory does not grow with the number of hook points recorded. Atomic:
+    /// on any error no file is left behind. Returns the names written.
+    @discardableResult
+    public func trace(_ tokens: [Int], recording kinds: Set<HookKind>, to path: String) throws -> [String] {
+        try validate(tokens: tokens)
+        // Streamed: only the largest single array is ever held beside the pass.
+        let largest = [kinds.contains(.attnResult) ? HookKind.attnResult : nil, kinds.contains(.attnPattern) ? .attnPattern : nil,
+                       kinds.contains(.logits) ? .logits : nil].compactMap { $0 }.prefix(1)
+        try checkFits(length: tokens.count, recording: Set(largest))
+        let writer = try NpzWriter(path: path)
+        var names: [String] = []
+        do {
+            try writer.add("tokens", ints: tokens)
+            try forwardStreaming(tokens, recording: kinds) { point, values, shape in
+                try writer.add(point.name, floats: values, shape: shape)
+                names.append(point.name)
+            }
+            try writer.finish()
+        } catch {
+            writer.abandon()
+            throw error
+        }
+        return names
+    }
 }
 
 extension Run {
