@@ -54,8 +54,13 @@ def safetensors_bytes(tensors, dtype_override=None, header_override=None):
     header, data = {}, b""
     for name in sorted(tensors):
         shape, values = tensors[name]
-        blob = struct.pack("<%df" % len(values), *values)
         dtype = (dtype_override or {}).get(name, "F32")
+        if dtype == "BF16":      # the high half of each float32
+            blob = b"".join(struct.pack("<f", v)[2:] for v in values)
+        elif dtype == "F16":
+            blob = struct.pack("<%de" % len(values), *values)
+        else:
+            blob = struct.pack("<%df" % len(values), *values)
         header[name] = {"dtype": dtype, "shape": shape, "data_offsets": [len(data), len(data) + len(blob)]}
         data += blob
     text = header_override if header_override is not None else json.dumps(header, separators=(",", ":"))
@@ -144,6 +149,35 @@ def main():
          "tensor 'language_model.model.embed_tokens.weight (the text tower of a multimodal gemma3 checkpoint)' is missing",
          config={"model_type": "gemma3", "text_config": gemma3_text}, weights=vision_only)
 
+    # A run whose memory plan cannot fit: 20,000 tokens through 256 heads need 410 GB of attention
+    # probabilities alone; refused before anything is allocated, with the figures and what would fit.
+    rng = random.Random(1)
+    def llama_tensors(d, f, v, q, kv):
+        def t(*shape):
+            n = 1
+            for x in shape:
+                n *= x
+            return (list(shape), [rng.uniform(-0.5, 0.5) for _ in range(n)])
+        p = "model.layers.0."
+        return {"model.embed_tokens.weight": t(v, d), p + "input_layernorm.weight": t(d),
+                p + "self_attn.q_proj.weight": t(q, d), p + "self_attn.k_proj.weight": t(kv, d),
+                p + "self_attn.v_proj.weight": t(kv, d), p + "self_attn.o_proj.weight": t(d, q),
+                p + "post_attention_layernorm.weight": t(d), p + "mlp.gate_proj.weight": t(f, d),
+                p + "mlp.up_proj.weight": t(f, d), p + "mlp.down_proj.weight": t(d, f), "model.norm.weight": t(d),
+                "lm_head.weight": t(v, d)}
+    long_config = {"model_type": "llama", "vocab_size": 8, "hidden_size": 8, "intermediate_size": 8, "num_hidden_layers": 1,
+                   "num_attention_heads": 256, "num_key_value_heads": 1, "head_dim": 2, "max_position_embeddings": 65536}
+    case("plan-does-not-fit", ["ablate", "$CASE", "--tokens", ",".join(["1"] * 20000)],
+         "20000 tokens of this model needs", config=long_config, weights=safetensors_bytes(llama_tensors(8, 8, 8, 512, 2)))
+    # A shard shorter than its header says: refused when the checkpoint is opened (never a SIGBUS later).
+    shard_a = {k: v for k, v in tiny_tensors().items() if ".h.0." not in k}
+    shard_b = {k: v for k, v in tiny_tensors().items() if ".h.0." in k}
+    index = {"metadata": {}, "weight_map": dict([(k, "model-00001-of-00002.safetensors") for k in shard_a]
+                                                + [(k, "model-00002-of-00002.safetensors") for k in shard_b])}
+    case("truncated-shard", info, "model-00002-of-00002.safetensors' has only", config=CONFIG,
+         files={"model.safetensors.index.json": json.dumps(index), "model-00001-of-00002.safetensors": safetensors_bytes(shard_a),
+                "model-00002-of-00002.safetensors": safetensors_bytes(shard_b)[:-100]})
+
     # info describes such a model instead (tested in CLITests); every other command refuses it.
     case("model-larger-than-memory", ["ablate", "$CASE", "--tokens", "1,2"], "of memory to keep its weights mapped but the machine has",
          config=dict(CONFIG, n_embd=65536, n_head=64, n_layer=4096, vocab_size=256000), weights=good)
@@ -172,6 +206,14 @@ def main():
     tensors["transformer.wte.weight"][1][5] = float("inf")   # the embedding table is used from the memory map
     case("infinite-embedding", info, "tensor 'transformer.wte.weight' holds NaN or infinite values",
          weights=safetensors_bytes(tensors))
+    tensors = tiny_tensors()
+    tensors["transformer.h.0.attn.c_attn.weight"][1][7] = float("nan")   # read in place as BF16, checked at load
+    case("nan-weight-bf16", abl, "tensor 'transformer.h.0.attn.c_attn.weight' holds NaN or infinite values",
+         weights=safetensors_bytes(tensors, dtype_override={"transformer.h.0.attn.c_attn.weight": "BF16"}))
+    tensors = tiny_tensors()
+    tensors["transformer.wte.weight"][1][2] = float("-inf")
+    case("infinite-embedding-f16", info, "tensor 'transformer.wte.weight' holds NaN or infinite values",
+         weights=safetensors_bytes(tensors, dtype_override={"transformer.wte.weight": "F16"}))
     tensors = tiny_tensors()
     tensors["transformer.h.0.mlp.c_proj.weight"] = ([F, D], [3e38] * (F * D))   # finite, but its products overflow
     case("overflow-in-forward", abl, "NaN or infinity first appeared at blocks.0.hook_mlp_out",
