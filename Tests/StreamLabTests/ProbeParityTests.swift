@@ -116,6 +116,28 @@ struct ProbeParityTests {
         print("probe parity \(fixture.name) decomposition identity: worst relative error \(worstIdentity)")
     }
 
+    @Test("windows batched into one forward give the numbers of one window per forward", arguments: ["gpt2", "gemma2-bf16", "neox-parallel"])
+    func batchedWindows(_ name: String) throws {
+        let model = try Transformer.load(from: FixturePaths.models.appendingPathComponent(name), threads: 2)
+        let v = model.architecture.vocabularySize
+        var rng = TestRandom(seed: 5)
+        // 11 windows of 12 tokens, then 3 of 7: two batches of one length, then a different one.
+        let windows = (0..<11).map { _ in (0..<12).map { _ in Int((rng.next() + 1) * 0.5 * Float(v - 1)) } }
+            + (0..<3).map { _ in (0..<7).map { _ in Int((rng.next() + 1) * 0.5 * Float(v - 1)) } }
+        let plan = try model.ablationPlan(sublayer: .attn, mode: .mean) + model.ablationPlan(sublayer: .head, mode: .zero)
+            + model.ablationPlan()
+        let one = try model.ablationSweep(plan, on: windows, batch: 1)
+        let batched = try model.ablationSweep(plan, on: windows, batch: 8)
+        #expect(batched.cleanLoss == one.cleanLoss)
+        #expect(batched.positions == one.positions && batched.sequences == 14)
+        for (a, b) in zip(batched.entries, one.entries) {
+            let m = a.metrics, n = b.metrics
+            for (got, ref) in [(m.klMean, n.klMean), (m.klLast, n.klLast), (m.top1Agreement, n.top1Agreement), (m.loss, n.loss)] {
+                #expect(abs(got - ref) <= 1e-12 * max(1, abs(ref)), "\(name) \(a.interventions): \(got) vs \(ref)")
+            }
+        }
+    }
+
     @Test("a sweep equals separate full forward passes")
     func sweepEqualsFullPasses() throws {
         let model = try Transformer.load(from: FixturePaths.models.appendingPathComponent("openai-gpt"), threads: 1)

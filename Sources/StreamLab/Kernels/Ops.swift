@@ -814,10 +814,12 @@ enum SoftCapOp {
     static func forward(_ x: UnsafeMutablePointer<Float>, rows: Int, width: Int, cap: Float, threads: Int) {
         let shared = SharedPointer(x), vc = F8(repeating: cap)
         Parallel.forEachSlice(rows, threads: rowThreads(rows, width, threads)) { range in
-            let p = shared.base + range.lowerBound * width, n = range.count * width
-            var i = 0
-            while i + 8 <= n { TrainMath.store(TrainMath.tanh(TrainMath.load(p + i) / vc) * vc, p + i); i += 8 }
-            while i < n { p[i] = CMath.tanh(p[i] / cap) * cap; i += 1 }
+            for r in range {      // row by row: a value's result does not depend on how rows are split or batched
+                let p = shared.base + r * width
+                var i = 0
+                while i + 8 <= width { TrainMath.store(TrainMath.tanh(TrainMath.load(p + i) / vc) * vc, p + i); i += 8 }
+                while i < width { p[i] = CMath.tanh(p[i] / cap) * cap; i += 1 }
+            }
         }
     }
 

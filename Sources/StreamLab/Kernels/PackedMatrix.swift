@@ -353,24 +353,19 @@ enum Microkernel {
         if rows > 5 { storeRow(c50, c51, c + 5 * ldc, width: width, accumulate: accumulate) }
     }
 
-    /// C[1, 16] (+)= A[1, k] · panel[k, 16], two k-steps per iteration.
+    /// C[1, 16] (+)= A[1, k] · panel[k, 16], summed in the same order as
+    /// `rows6` (one chain over k), so a row's result does not depend on how
+    /// many rows are multiplied with it (batched windows equal single ones).
     @inline(__always)
     static func rows1(k: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
                       c: UnsafeMutablePointer<Float>, width: Int, accumulate: Bool) {
-        var s0 = V(), s1 = V(), t0 = V(), t1 = V()
-        var p = 0
+        var s0 = V(), s1 = V()
         var bp = b
-        while p + 2 <= k {
-            let x = V(repeating: a[p]), y = V(repeating: a[p + 1])
-            s0 = s0.addingProduct(x, load(bp)); s1 = s1.addingProduct(x, load(bp + 8))
-            t0 = t0.addingProduct(y, load(bp + 16)); t1 = t1.addingProduct(y, load(bp + 24))
-            bp += 32
-            p += 2
-        }
-        if p < k {
+        for p in 0..<k {
             let x = V(repeating: a[p])
             s0 = s0.addingProduct(x, load(bp)); s1 = s1.addingProduct(x, load(bp + 8))
+            bp += 16
         }
-        storeRow(s0 + t0, s1 + t1, c, width: width, accumulate: accumulate)
+        storeRow(s0, s1, c, width: width, accumulate: accumulate)
     }
 }

@@ -88,36 +88,45 @@ extension Transformer {
     /// and averages the metrics over all their positions. The clean run of
     /// each sequence is computed once, and every ablated run restarts from the
     /// clean stream at its first ablated layer (results equal separate full
-    /// passes; the blocks below are not recomputed). Sequences are consumed
-    /// one at a time (a streamed text file never sits in memory whole);
-    /// `progress(done)` is called after each.
+    /// passes; the blocks below are not recomputed). Consecutive sequences of
+    /// one length share a forward pass, `batch(T)` of them at a time (larger
+    /// multiplies, the same numbers); a streamed text file never sits in
+    /// memory whole. `progress(done)` is called after each batch.
     public func ablationSweep(_ plan: [[Intervention]], on sequences: some Sequence<[Int]>,
                               progress: ((Int) -> Void)? = nil) throws -> AblationSweep {
+        try ablationSweep(plan, on: sequences, batch: nil, progress: progress)
+    }
+
+    /// The sweep with at most `batch` sequences per forward (nil: `batchSize(length:)`).
+    func ablationSweep(_ plan: [[Intervention]], on sequences: some Sequence<[Int]>, batch: Int?,
+                       progress: ((Int) -> Void)? = nil) throws -> AblationSweep {
         let l = architecture.layerCount, v = architecture.vocabularySize
         for interventions in plan { try validate(interventions: interventions) }
         let plans = plan.map { InterventionPlan($0, layerCount: l) }
         var clean = MetricSums()
         var sums = [MetricSums](repeating: MetricSums(), count: plan.count)
         var first: [Int]?, count = 0, positions = 0
-        var passes: [Int: ForwardPass] = [:]
-        for (index, tokens) in sequences.enumerated() {
-            try validate(tokens: tokens)
-            for interventions in plan { try validate(interventions: interventions, length: tokens.count) }
-            if index == 0 { first = tokens }
-            count += 1
-            positions += tokens.count
-            let t = tokens.count
-            if passes[t] == nil { try checkFits(length: t, recording: [.residPre, .logits]) }
-            let pass = passes[t] ?? ForwardPass(architecture, length: t)
-            passes[t] = pass
-            pass.setTokens(tokens)
+        var passes: [[Int]: ForwardPass] = [:]
+        var pending: [[Int]] = []
+
+        /// One forward of `group` (sequences of one length): clean, then every ablation.
+        func run(_ group: [[Int]]) throws {
+            let t = group[0].count, b = group.count
+            let key = [b, t]
+            if passes[key] == nil { try checkFits(batch: b, length: t, recording: [.residPre, .logits]) }
+            let pass = passes[key] ?? ForwardPass(architecture, batch: b, length: t)
+            passes[key] = pass
+            pass.setTokens(group.joined())
             // Clean pass, keeping the stream entering every block.
             var recorder = Recorder([.residPre])
             forward(pass, plan: InterventionPlan(layerCount: l), recorder: &recorder)
             try checkFinite(pass)
-            let cleanLogits = FloatBuffer(copying: UnsafeBufferPointer(start: pass.logits.pointer, count: t * v))
-            let logZ = (0..<t).map { Distribution.logSumExp(cleanLogits.pointer + $0 * v, v) }
-            clean.addLoss(cleanLogits.pointer, logZ: logZ, tokens: tokens, vocabulary: v)
+            let cleanLogits = FloatBuffer(copying: UnsafeBufferPointer(start: pass.logits.pointer, count: b * t * v))
+            let logZ = (0..<(b * t)).map { Distribution.logSumExp(cleanLogits.pointer + $0 * v, v) }
+            for (s, tokens) in group.enumerated() {
+                clean.addLoss(cleanLogits.pointer + s * t * v, logZ: Array(logZ[(s * t)..<((s + 1) * t)]), tokens: tokens,
+                              vocabulary: v)
+            }
             var silent = Recorder([])
             for (k, ablated) in plans.enumerated() {
                 // Restart from the clean stream entering the first slot that differs.
@@ -129,10 +138,34 @@ extension Transformer {
                     forward(pass, plan: ablated, recorder: &silent)
                 }
                 try checkFinite(pass, "with \(plan[k].map(String.init(describing:)).joined(separator: ", "))")
-                sums[k].add(clean: cleanLogits.pointer, logZClean: logZ, intervened: pass.logits.pointer, tokens: tokens,
-                            vocabulary: v, threads: threads)
+                for (s, tokens) in group.enumerated() {
+                    sums[k].add(clean: cleanLogits.pointer + s * t * v, logZClean: Array(logZ[(s * t)..<((s + 1) * t)]),
+                                intervened: pass.logits.pointer + s * t * v, tokens: tokens, vocabulary: v, threads: threads)
+                }
             }
-            progress?(index + 1)
+        }
+
+        for (index, tokens) in sequences.enumerated() {
+            try validate(tokens: tokens)
+            for interventions in plan { try validate(interventions: interventions, length: tokens.count) }
+            if index == 0 { first = tokens }
+            count += 1
+            positions += tokens.count
+            if let previous = pending.first, previous.count != tokens.count {
+                try run(pending)
+                progress?(count - 1)
+                pending = []
+            }
+            pending.append(tokens)
+            if pending.count >= (batch ?? Self.batchSize(length: tokens.count)) {
+                try run(pending)
+                progress?(count)
+                pending = []
+            }
+        }
+        if !pending.isEmpty {
+            try run(pending)
+            progress?(count)
         }
         let cleanLoss = clean.loss
         return AblationSweep(
@@ -140,6 +173,10 @@ extension Transformer {
             entries: zip(plan, sums).map { AblationEntry(interventions: $0, metrics: $1.metrics(cleanLoss: cleanLoss)) },
             positions: positions, sequences: count)
     }
+
+    /// Windows of `length` tokens per forward in a sweep: enough for about
+    /// 256 rows per multiply, at most 16.
+    static func batchSize(length: Int) -> Int { max(1, min(16, 256 / max(1, length))) }
 }
 
 /// Cutting a long token stream into model-sized windows.
