@@ -9,6 +9,7 @@ import StreamLab
 //   swift run -c release stream-bench --json out.json also write the figures as JSON
 //   swift run -c release stream-bench gemm            one group: peak gemm forward sweep lens memory tokenizer
 //   swift run -c release stream-bench tokenizer --corpus FILE --vocab FILE
+//   swift run -c release stream-bench big --model DIR [--tokens 64]   a checkpoint on disk (make_big_model.py)
 
 struct Figure {
     let group: String
@@ -156,7 +157,8 @@ func gemm() {
 
 func forwardFlops(_ a: Architecture, tokens t: Int) -> Double {
     let d = Double(a.width), l = Double(a.layerCount), f = Double(a.mlpWidth), tt = Double(t)
-    let perLayer = 2 * tt * d * Double(a.qkvWidth) + 2 * tt * d * d + 2 * 2 * tt * d * f + 2 * 2 * tt * tt / 2 * d
+    let heads = Double(a.headCount * a.headDimension), up = f * (a.gatedMLP ? 2 : 1)
+    let perLayer = 2 * tt * d * Double(a.qkvWidth) + 2 * tt * heads * d + 2 * tt * d * up + 2 * tt * f * d + 2 * 2 * tt * tt / 2 * heads
     return l * perLayer + 2 * tt * d * Double(a.vocabularySize)
 }
 
@@ -188,6 +190,30 @@ func model() throws {
 
 /// Peak resident memory of full recording on 1024 tokens, measured in a child
 /// process so earlier work does not count.
+/// A checkpoint on disk (the 7B-shaped one of Benchmarks/make_big_model.py):
+/// load time, one forward over `tokens` tokens on 1 and all threads, and peak RSS.
+func big(model path: String, tokens t: Int) throws {
+    let url = URL(fileURLWithPath: path)
+    let start = now()
+    let model = try Transformer.load(from: url, threads: cores)     // one load: a second mapping would count twice in RSS
+    let load = now() - start
+    let a = model.architecture
+    report(Figure(group: "big", name: "load (page cache warm)", threads: cores, seconds: load, gflops: nil,
+                  note: "\(Format.bytes(model.weights.mappedBytes)) mapped in place, \(Format.bytes(model.weights.residentBytes)) private"))
+    let tokens = (0..<t).map { ($0 * 7919) % a.vocabularySize }
+    for threads in Set([1, cores]).sorted(by: >) {
+        var m = model
+        m.threads = threads
+        let seconds = try time(1) { _ = try m.run(tokens, recording: [.logits]) }
+        report(Figure(group: "big", name: "forward \(t) tokens, all logits", threads: threads, seconds: seconds,
+                      gflops: forwardFlops(a, tokens: t) / seconds / 1e9, note: ""))
+    }
+    var usage = rusage()
+    getrusage(Int32(RUSAGE_SELF.rawValue), &usage)
+    report(Figure(group: "big", name: "peak RSS", threads: cores, seconds: 0, gflops: nil,
+                  note: Format.bytes(Int(usage.ru_maxrss) * 1024)))
+}
+
 func memory() throws {
     if CommandLine.arguments.contains("--child-memory") {
         let a = Architecture.gpt2Small
@@ -237,6 +263,7 @@ func option(_ name: String) -> String? {
     return arguments[i + 1]
 }
 let jsonPath = option("--json")
+let bigModel = option("--model"), bigTokens = Int(option("--tokens") ?? "64") ?? 64
 let corpus = option("--corpus"), vocab = option("--vocab")
 let groups = Set(arguments.filter { !$0.hasPrefix("--") })
 func wants(_ g: String) -> Bool { groups.isEmpty || groups.contains(g) }
@@ -251,6 +278,10 @@ do {
     if wants("gemm") { gemm() }
     if wants("forward") || wants("sweep") || wants("lens") { try model() }
     if wants("memory") { try memory() }
+    if groups.contains("big") {
+        guard let bigModel else { throw CocoaError(.fileNoSuchFile, userInfo: [NSLocalizedDescriptionKey: "big needs --model DIR (Benchmarks/make_big_model.py writes one)"]) }
+        try big(model: bigModel, tokens: bigTokens)
+    }
     if wants("tokenizer") { try tokenizer(corpus: corpus, vocab: vocab) }
     if let jsonPath {
         let items = figures.map { f -> JSONOutput in
