@@ -9,7 +9,12 @@ against a plain PyTorch + transformers script doing the same job with forward ho
 
     swift build -c release
     python3 -m venv /work/venv && /work/venv/bin/pip install torch transformers numpy safetensors
-    /work/venv/bin/python Benchmarks/compare.py [--quick] [--results Benchmarks/RESULTS.md]
+    /work/venv/bin/python Benchmarks/compare.py [--quick] [--results Benchmarks/RESULTS.md] [--big DIR]
+
+--big DIR adds the 7B-class comparison on a checkpoint written by Benchmarks/make_big_model.py
+(not committed; about 14.5 GB): StreamLab's load and forward (`stream-bench big`), the same BF16
+forward with transformers (dtype=torch.bfloat16, same threads), and `stream-probe ablate
+--layers all` on 64 tokens as a whole process, each with its peak RSS.
 
 With --results the whole file is written from this run's figures (Benchmarks/RESULTS.md is
 generated: never edit it by hand). Run it on an otherwise idle machine.
@@ -257,6 +262,62 @@ def train_steps(seconds):
     return max(20, int(seconds * 12000 / (16 * 256)))
 
 
+TORCH_BIG = r'''
+import json, resource, sys, time
+import torch
+from transformers import AutoModelForCausalLM
+directory, tokens, threads = sys.argv[1], [int(t) for t in sys.argv[2].split(",")], int(sys.argv[3])
+torch.set_num_threads(threads)
+t = time.perf_counter()
+model = AutoModelForCausalLM.from_pretrained(directory, dtype=torch.bfloat16).eval()
+load = time.perf_counter() - t
+with torch.no_grad():
+    model(torch.tensor([tokens[:4]]))                     # warm-up on 4 tokens
+    t = time.perf_counter()
+    logits = model(torch.tensor([tokens])).logits
+    forward = time.perf_counter() - t
+print(json.dumps({"load": load, "forward": forward, "peak_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+                  "finite": bool(torch.isfinite(logits).all())}))
+'''
+
+
+def max_rss_of(command):
+    """Runs a command under /usr/bin/time -f %M (or without it); returns (seconds, stdout, peak RSS bytes or None)."""
+    timer = shutil.which("time") or "/usr/bin/time"
+    if os.path.exists(timer):
+        t = time.perf_counter()
+        r = subprocess.run([timer, "-f", "%M", *command], capture_output=True, text=True)
+        seconds = time.perf_counter() - t
+        if r.returncode != 0:
+            raise RuntimeError(f"{command[0]} failed: {r.stderr.strip()[-400:]}")
+        rss = int(r.stderr.strip().splitlines()[-1]) * 1024
+        return seconds, r.stdout, rss
+    t = time.perf_counter()
+    r = subprocess.run(command, capture_output=True, text=True, check=True)
+    return time.perf_counter() - t, r.stdout, None
+
+
+def big_model(directory, threads):
+    """The 7B-class comparison on `directory`: ours (stream-bench big, stream-probe ablate) and transformers."""
+    config = json.load(open(os.path.join(directory, "config.json")))
+    size = sum(os.path.getsize(os.path.join(directory, f)) for f in os.listdir(directory) if f.endswith(".safetensors"))
+    tokens = ",".join(str((i * 7919) % config["vocab_size"]) for i in range(64))
+    out = tempfile.mktemp(suffix=".json")
+    _, _, bench_rss = max_rss_of([BENCH, "big", "--model", directory, "--tokens", "64", "--json", out])
+    figures = {(f["name"], f["threads"]): f for f in json.load(open(out))["figures"] if f["group"] == "big"}
+    os.remove(out)
+    ablate_seconds, _, ablate_rss = max_rss_of([PROBE, "ablate", directory, "--tokens", tokens, "--threads", str(threads),
+                                                "--format", "json"])
+    result = {"model": os.path.basename(directory.rstrip("/")), "file_bytes": size, "threads": threads, "ours": figures,
+              "bench_rss": bench_rss, "ablate_seconds": ablate_seconds, "ablate_rss": ablate_rss, "torch": None}
+    try:
+        _, text, torch_rss = max_rss_of([sys.executable, "-c", TORCH_BIG, directory, tokens, str(threads)])
+        result["torch"] = dict(json.loads(text), rss=torch_rss)
+    except Exception as e:       # noqa: BLE001  (no torch, or it ran out of memory: the column stays empty)
+        print(f"transformers big-model forward: skipped ({e})", file=sys.stderr)
+    return result
+
+
 def render(run):
     """The report as Markdown lines, from the figures of one run (no numbers from anywhere else).
 
@@ -282,7 +343,8 @@ def render(run):
         g = f["gflops"]
         gtext = f"{g:.0f} ({100 * g / peak[threads]:.0f}%)" if g else f["note"]
         t = run["torch"].get(key)
-        n = run["numpy"].get(threads, {}).get(name) if group == "gemm" else None
+        # In-place rows ("M=128 768x768 BF16 [out,in] in place") compare with numpy's F32 of that shape.
+        n = run["numpy"].get(threads, {}).get(" ".join(name.split()[:2])) if group == "gemm" else None
         cells = ["" if t is None else f"{t * 1000:.2f}", "" if n is None else f"{n * 1000:.2f}",
                  "" if t is None else f"{f['seconds'] / t:.2f}", "" if n is None else f"{f['seconds'] / n:.2f}"]
         lines.append(f"| {group}: {name.strip()} | {threads} | {ms} | {gtext} | " + " | ".join(cells) + " |")
@@ -296,6 +358,30 @@ def render(run):
                   f"Ratios: ours / PyTorch end to end = {process['ours'] / process['torch_total']:.2f}; "
                   f"ours / PyTorch's 13 forwards alone = {process['ours'] / process['torch_work']:.2f}. "
                   f"Metrics agree within {process['agreement']:.1e} (worst layer's |KL difference| + |loss difference|)."]
+    big = run.get("big")
+    if big:
+        gib = 2 ** 30
+        ours = big["ours"]
+        load = next((f for (n, _), f in ours.items() if n.startswith("load")), None)
+        forward = {t: f for (n, t), f in ours.items() if n.startswith("forward")}
+        lines += ["", f"7B-class checkpoint `{big['model']}` (random BF16 weights with its real shapes, "
+                      f"{big['file_bytes'] / gib:.1f} GiB on disk, written by `Benchmarks/make_big_model.py`), 64 tokens:", "",
+                  "| | StreamLab | transformers (BF16) | ours / transformers |", "|---|---|---|---|"]
+        t = big["torch"]
+        if load:
+            their_load = "" if not t else f"{t['load']:.2f} s"
+            lines.append(f"| load (page cache warm) | {load['seconds']:.2f} s | {their_load} | |")
+        for threads, f in sorted(forward.items()):
+            theirs = t["forward"] if t and threads == big["threads"] else None
+            ratio = "" if theirs is None else f"{f['seconds'] / theirs:.3f}"
+            lines.append(f"| forward, {threads} thread{'s' if threads > 1 else ''} | {f['seconds']:.2f} s "
+                         f"({f['gflops']:.0f} GFLOP/s, {100 * f['gflops'] / peak[threads]:.0f}% of peak) | "
+                         f"{'' if theirs is None else f'{theirs:.2f} s'} | {ratio} |")
+        rss = lambda b: "" if b is None else f"{b / gib:.2f} GiB"
+        lines.append(f"| peak RSS of that process | {rss(big['bench_rss'])} | {rss(t['rss'] if t else None)} | |")
+        lines.append(f"| `stream-probe ablate --layers all`, whole process | {big['ablate_seconds']:.1f} s, peak RSS "
+                     f"{rss(big['ablate_rss'])} (file + {(big['ablate_rss'] - big['file_bytes']) / gib:.2f} GiB) | | |"
+                     if big["ablate_rss"] else f"| `stream-probe ablate --layers all`, whole process | {big['ablate_seconds']:.1f} s | | |")
     seconds = run["train_seconds"]
     lines += ["",
               "Training throughput on the bundled shape (6 layers x 128, 4 heads, context 256, batch 16, AdamW), tokens/s. "
@@ -344,6 +430,7 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="fewer workloads")
     parser.add_argument("--results", help="write the whole report as Markdown to this file (Benchmarks/RESULTS.md)")
+    parser.add_argument("--big", metavar="DIR", help="also compare on a 7B-class checkpoint (Benchmarks/make_big_model.py)")
     args = parser.parse_args()
     for exe in (BENCH, PROBE):
         if not os.path.exists(exe):
@@ -367,6 +454,9 @@ def main():
     print("running training throughput ...", file=sys.stderr)
     run["train_seconds"] = 20 if args.quick else 60
     run["training"] = {t: training_throughput(t, run["train_seconds"]) for t in THREADS}
+    if args.big:
+        print("running the 7B-class comparison ...", file=sys.stderr)
+        run["big"] = big_model(args.big, CORES)
 
     lines = render(run)
     print("\n".join(lines))
