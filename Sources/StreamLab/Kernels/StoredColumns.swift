@@ -82,23 +82,62 @@ public struct StoredColumns: @unchecked Sendable {
         return unsafeBitCast(bits, to: SIMD8<Float>.self)
     }
 
+    /// The transpose of the 8 x 8 block whose rows are `v0`...`v7`: three
+    /// rounds of the whole-block deinterleave (even elements of each pair of
+    /// rows, then odd ones), each of which rotates the index bits by one.
+    @inline(__always)
+    static func transpose(_ v0: SIMD8<Float>, _ v1: SIMD8<Float>, _ v2: SIMD8<Float>, _ v3: SIMD8<Float>,
+                          _ v4: SIMD8<Float>, _ v5: SIMD8<Float>, _ v6: SIMD8<Float>, _ v7: SIMD8<Float>)
+        -> (SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>) {
+        var a = (v0, v1, v2, v3, v4, v5, v6, v7)
+        for _ in 0..<3 {
+            let p0 = SIMD16(lowHalf: a.0, highHalf: a.1), p1 = SIMD16(lowHalf: a.2, highHalf: a.3)
+            let p2 = SIMD16(lowHalf: a.4, highHalf: a.5), p3 = SIMD16(lowHalf: a.6, highHalf: a.7)
+            a = (p0.evenHalf, p1.evenHalf, p2.evenHalf, p3.evenHalf, p0.oddHalf, p1.oddHalf, p2.oddHalf, p3.oddHalf)
+        }
+        return a
+    }
+
     /// Packs rows `rows` of columns `cols` as float32 into `out`: element
     /// (p, j) at `out[(p - rows.lowerBound) * stride + (j - cols.lowerBound)]`.
     func pack(rows: Range<Int>, columns cols: Range<Int>, into out: UnsafeMutablePointer<Float>, stride: Int) {
         let k = rows.count
         switch layout {
         case .columnsAreRows:
-            // Each column is a contiguous stored row: convert 8 at a time, scatter by `stride`.
-            for (jj, j) in cols.enumerated() {
-                let start = j * rowStride + rows.lowerBound
-                let o = out + jj
+            // Each column is a contiguous stored row: 8 columns x 8 rows are
+            // loaded (and converted) as 8 vectors and transposed in registers.
+            var jj = 0
+            let n = cols.count
+            while jj + 8 <= n {
+                let s0 = (cols.lowerBound + jj) * rowStride + rows.lowerBound, r = rowStride
                 var p = 0
                 while p + 8 <= k {
-                    let v = Self.load8(base, start + p, element)
-                    for l in 0..<8 { o[(p + l) * stride] = v[l] }
+                    let t = Self.transpose(
+                        Self.load8(base, s0 + p, element), Self.load8(base, s0 + r + p, element),
+                        Self.load8(base, s0 + 2 * r + p, element), Self.load8(base, s0 + 3 * r + p, element),
+                        Self.load8(base, s0 + 4 * r + p, element), Self.load8(base, s0 + 5 * r + p, element),
+                        Self.load8(base, s0 + 6 * r + p, element), Self.load8(base, s0 + 7 * r + p, element))
+                    let o = UnsafeMutableRawPointer(out + p * stride + jj), rowBytes = 4 * stride
+                    o.storeBytes(of: t.0, as: SIMD8<Float>.self)
+                    (o + rowBytes).storeBytes(of: t.1, as: SIMD8<Float>.self)
+                    (o + 2 * rowBytes).storeBytes(of: t.2, as: SIMD8<Float>.self)
+                    (o + 3 * rowBytes).storeBytes(of: t.3, as: SIMD8<Float>.self)
+                    (o + 4 * rowBytes).storeBytes(of: t.4, as: SIMD8<Float>.self)
+                    (o + 5 * rowBytes).storeBytes(of: t.5, as: SIMD8<Float>.self)
+                    (o + 6 * rowBytes).storeBytes(of: t.6, as: SIMD8<Float>.self)
+                    (o + 7 * rowBytes).storeBytes(of: t.7, as: SIMD8<Float>.self)
                     p += 8
                 }
-                while p < k { o[p * stride] = Self.float(base, start + p, element); p += 1 }
+                while p < k {
+                    for c in 0..<8 { out[p * stride + jj + c] = Self.float(base, s0 + c * r + p, element) }
+                    p += 1
+                }
+                jj += 8
+            }
+            while jj < n {
+                let start = (cols.lowerBound + jj) * rowStride + rows.lowerBound
+                for p in 0..<k { out[p * stride + jj] = Self.float(base, start + p, element) }
+                jj += 1
             }
         case .rowsAreRows:
             // Each row of B is a contiguous stored row: convert 8 at a time in place.
