@@ -247,3 +247,44 @@ struct KernelTests {
         }
     }
 }
+
+@Suite("Memory plan")
+struct MemoryPlanTests {
+    /// Floats held by the FloatBuffer fields of `value` (and of the block activations it holds).
+    static func floats(in value: Any) -> Int {
+        Mirror(reflecting: value).children.reduce(0) { total, child in
+            switch child.value {
+            case let buffer as FloatBuffer: return total + buffer.count
+            case let buffer as FloatBuffer?: return total + (buffer?.count ?? 0)
+            case let blocks as [BlockActivations]: return total + blocks.reduce(0) { $0 + floats(in: $1) }
+            default: return total
+            }
+        }
+    }
+
+    @Test("the plan's activations cover what a forward pass allocates, within 25%",
+          arguments: ["gpt2", "opt-post-proj", "neox-parallel", "gemma2-bf16", "gemma3-text", "olmo2", "gptj", "phi3-longrope"])
+    func activations(_ name: String) throws {
+        let model = try Transformer.load(from: FixturePaths.models.appendingPathComponent(name), threads: 1)
+        for (batch, length) in [(1, 13), (3, 9)] {
+            let pass = ForwardPass(model.architecture, batch: batch, length: length)
+            let allocated = 4 * Self.floats(in: pass)
+            let planned = model.memoryPlan(batch: batch, length: length).activations
+            #expect(planned >= allocated && Double(planned) <= 1.25 * Double(allocated),
+                    "\(name) \(batch) x \(length): planned \(planned) bytes, allocated \(allocated)")
+        }
+        // Mapped and private weights are the loaded model's own figures.
+        let plan = model.memoryPlan(length: 4)
+        #expect(plan.mappedWeights == model.weights.mappedBytes && plan.privateWeights == model.weights.residentBytes)
+        #expect(plan.mappedWeights > 0)
+    }
+
+    @Test("a plan is refused when it does not fit, with what would")
+    func refusal() {
+        var plan = MemoryPlan(Architecture.gpt2Small, mappedWeights: 1 << 30, privateWeights: 0, length: 1024, recording: .all)
+        #expect(plan.problem(total: 64 << 30, available: 32 << 30) == nil)
+        #expect(plan.problem(total: 64 << 30, available: 1 << 20)?.contains("of private memory") == true)
+        plan.mappedWeights = 100 << 30
+        #expect(plan.problem(total: 64 << 30, available: 32 << 30)?.contains("weights mapped in place") == true)
+    }
+}

@@ -29,10 +29,12 @@ public struct MemoryPlan: Sendable, Equatable {
         // One block's activations (BlockActivations).
         var block = n * (a.qkvWidth + h * dh + up + a.mlpWidth) + batch * h * length * length
         block += n * d * (2 + (a.normPlacement.normsWrite ? 2 : 0) + (a.normPlacement == .post ? 2 : 0) + (a.parallelResidual ? 0 : 1))
-        if a.queryKeyNorm != nil { block += n * (h + a.keyValueHeadCount) * dh }
+        block += n * 8                                         // the norms' means and divisors
+        if a.queryKeyNorm != nil { block += n * (h + a.keyValueHeadCount) * (dh + 2) }
         let blocks = keepsActivations ? a.layerCount : 1
-        // The pass: stream, final norm, logits, the two writes, the embedding rows.
-        var pass = n * (d * 4 + a.embeddingWidth * (a.hasProjection ? 2 : 0) + a.vocabularySize)
+        // The pass: stream, final norm (and its statistics), logits, the two writes, the embedding rows.
+        var pass = n * (d * 4 + 2 + a.embeddingWidth * (a.hasProjection ? 2 : 0) + a.vocabularySize)
+        if a.queryKeyNorm != nil { pass += n * max(h, a.keyValueHeadCount) * dh }
         if keepsActivations {
             // Gradient buffers (about one more block), dL/dlogits and the parameters' gradients.
             pass += block + n * d * 4 + n * a.vocabularySize * (a.finalSoftCap != nil ? 2 : 1) + a.parameterCount
