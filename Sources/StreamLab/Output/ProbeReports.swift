@@ -370,9 +370,12 @@ public struct DecompositionReport: ProbeReport {
         let rowHeight = 20.0, left = 190.0, plotWidth = 460.0, top = 78.0
         var svg = SVGDocument(width: left + plotWidth + 90, height: top + rowHeight * Double(comps.count) + 50)
         svg.text("Direct logit attribution to \(Format.token(tokenText(d.target))) at position \(d.position)", x: 16, y: 24, size: 16, bold: true)
-        let logitLine = d.logitBeforeCap.map { "logit before the soft-cap \(Format.fixed($0, 3)) (after: \(Format.fixed(d.logit, 3)))" }
-            ?? "logit \(Format.fixed(d.logit, 3))"
-        svg.text("\(model) · \(logitLine) = sum of the non-detail bars · reconstruction error \(String(format6: d.reconstructionError))",
+        if let before = d.logitBeforeCap {
+            svg.text("logit before the soft-cap \(Format.fixed(before, 3)) = sum of the non-detail bars; after the cap \(Format.fixed(d.logit, 3))",
+                     x: 16, y: 60, size: 11, color: "#555555")
+        }
+        let logitLine = d.logitBeforeCap == nil ? "logit \(Format.fixed(d.logit, 3)) = sum of the non-detail bars" : "soft-capped logits"
+        svg.text("\(model) · \(logitLine) · reconstruction error \(String(format6: d.reconstructionError))",
                  x: 16, y: 44, size: 11, color: "#555555")
         let values = comps.map(\.attribution)
         let lo = min(0, values.min() ?? 0), hi = max(0, values.max() ?? 0)
