@@ -25,13 +25,19 @@ REL = "Fixtures/bad"
 D, V, P, F = 4, 8, 4, 16
 
 
-def tiny_tensors():
-    rng = random.Random(0)
+def tensor_maker(seed):
+    """t(*shape) -> (shape, uniform values in [-0.5, 0.5)), from one seeded stream."""
+    rng = random.Random(seed)
     def t(*shape):
         n = 1
         for s in shape:
             n *= s
         return (list(shape), [rng.uniform(-0.5, 0.5) for _ in range(n)])
+    return t
+
+
+def tiny_tensors():
+    t = tensor_maker(0)
     p = "transformer."
     return {
         p + "wte.weight": t(V, D), p + "wpe.weight": t(P, D),
@@ -151,13 +157,8 @@ def main():
 
     # A run whose memory plan cannot fit: 20,000 tokens through 256 heads need 410 GB of attention
     # probabilities alone; refused before anything is allocated, with the figures and what would fit.
-    rng = random.Random(1)
+    t = tensor_maker(1)
     def llama_tensors(d, f, v, q, kv):
-        def t(*shape):
-            n = 1
-            for x in shape:
-                n *= x
-            return (list(shape), [rng.uniform(-0.5, 0.5) for _ in range(n)])
         p = "model.layers.0."
         return {"model.embed_tokens.weight": t(v, d), p + "input_layernorm.weight": t(d),
                 p + "self_attn.q_proj.weight": t(q, d), p + "self_attn.k_proj.weight": t(kv, d),
