@@ -813,9 +813,10 @@ def record(model: nn.Module, fam: Family, tokens: np.ndarray):
             W = o.weight.detach().t()      # nn.Linear stores [out, in]
         n_heads = text_config(model).num_attention_heads
 
-        def result_hook(m, a, kw, name=p + "attn.hook_result", W=W, H=n_heads):
+        def result_hook(m, a, kw, name=p + "attn.hook_result", W=W, H=n_heads, zname=p + "attn.hook_z"):
             z = hidden_arg(a, kw).detach().reshape(T, -1)
             d = z.shape[-1] // H
+            put(zname, z.reshape(T, H, d))   # [T, H, Dh]: each head's output before the output projection
             per_head = torch.stack(
                 [z[:, h * d:(h + 1) * d] @ W[h * d:(h + 1) * d, :] for h in range(H)], dim=1)
             put(name, per_head)        # [T, H, D]
@@ -1539,7 +1540,7 @@ def attention_stats(acts) -> float:
 
 def hook_order(names, n_layers):
     """Stable, readable order: embeddings, then block by block, then final norm."""
-    per_block = ["hook_resid_pre", "ln1.hook_scale", "attn.hook_pattern", "attn.hook_result",
+    per_block = ["hook_resid_pre", "ln1.hook_scale", "attn.hook_pattern", "attn.hook_z", "attn.hook_result",
                  "ln1_post.hook_scale", "hook_attn_out", "hook_resid_mid", "ln2.hook_scale",
                  "mlp.hook_post", "ln2_post.hook_scale", "hook_mlp_out", "hook_resid_post"]
     order = [n for n in ("hook_embed", "hook_pos_embed") if n in names]

@@ -1,7 +1,7 @@
 /// A kind of hook point, independent of the layer: what `run(_:recording:)`
 /// takes to say which arrays to keep (for every layer).
 public enum HookKind: String, Sendable, Hashable, CaseIterable {
-    case embed, posEmbed, residPre, ln1Scale, attnPattern, attnResult, ln1PostScale, attnOut, residMid,
+    case embed, posEmbed, residPre, ln1Scale, attnPattern, attnZ, attnResult, ln1PostScale, attnOut, residMid,
          ln2Scale, mlpPost, ln2PostScale, mlpOut, residPost, lnFinalScale, lnFinalNormalized, logits
 }
 
@@ -46,6 +46,7 @@ extension Set where Element == HookKind {
 /// | `.residMid(i)` | `blocks.{i}.hook_resid_mid` | [T, D] |
 /// | `.mlpOut(i)` | `blocks.{i}.hook_mlp_out` | [T, D] |
 /// | `.residPost(i)` | `blocks.{i}.hook_resid_post` | [T, D] |
+/// | `.attnZ(i)` | `blocks.{i}.attn.hook_z` | [T, H, Dh] |
 /// | `.attnResult(i)` | `blocks.{i}.attn.hook_result` | [T, H, D] |
 /// | `.attnPattern(i)` | `blocks.{i}.attn.hook_pattern` | [H, T, T] |
 /// | `.mlpPost(i)` | `blocks.{i}.mlp.hook_post` | [T, F] |
@@ -56,7 +57,7 @@ extension Set where Element == HookKind {
 /// | `.logits` | `logits` | [T, V] |
 public enum HookPoint: Hashable, Sendable, Comparable, CustomStringConvertible {
     case embed, posEmbed
-    case residPre(Int), ln1Scale(Int), attnPattern(Int), attnResult(Int), ln1PostScale(Int), attnOut(Int), residMid(Int)
+    case residPre(Int), ln1Scale(Int), attnPattern(Int), attnZ(Int), attnResult(Int), ln1PostScale(Int), attnOut(Int), residMid(Int)
     case ln2Scale(Int), mlpPost(Int), ln2PostScale(Int), mlpOut(Int), residPost(Int)
     case lnFinalScale, lnFinalNormalized, logits
 
@@ -68,6 +69,7 @@ public enum HookPoint: Hashable, Sendable, Comparable, CustomStringConvertible {
         case .residPre: return .residPre
         case .ln1Scale: return .ln1Scale
         case .attnPattern: return .attnPattern
+        case .attnZ: return .attnZ
         case .attnResult: return .attnResult
         case .ln1PostScale: return .ln1PostScale
         case .attnOut: return .attnOut
@@ -86,7 +88,7 @@ public enum HookPoint: Hashable, Sendable, Comparable, CustomStringConvertible {
     /// The block index, for per-block points.
     public var layer: Int? {
         switch self {
-        case let .residPre(i), let .ln1Scale(i), let .attnPattern(i), let .attnResult(i), let .ln1PostScale(i),
+        case let .residPre(i), let .ln1Scale(i), let .attnPattern(i), let .attnZ(i), let .attnResult(i), let .ln1PostScale(i),
              let .attnOut(i), let .residMid(i), let .ln2Scale(i), let .mlpPost(i), let .ln2PostScale(i), let .mlpOut(i),
              let .residPost(i):
             return i
@@ -103,6 +105,7 @@ public enum HookPoint: Hashable, Sendable, Comparable, CustomStringConvertible {
         case let .residPre(i): return "blocks.\(i).hook_resid_pre"
         case let .ln1Scale(i): return "blocks.\(i).ln1.hook_scale"
         case let .attnPattern(i): return "blocks.\(i).attn.hook_pattern"
+        case let .attnZ(i): return "blocks.\(i).attn.hook_z"
         case let .attnResult(i): return "blocks.\(i).attn.hook_result"
         case let .ln1PostScale(i): return "blocks.\(i).ln1_post.hook_scale"
         case let .attnOut(i): return "blocks.\(i).hook_attn_out"
@@ -134,7 +137,7 @@ public enum HookPoint: Hashable, Sendable, Comparable, CustomStringConvertible {
         guard parts.count == 3, parts[0] == "blocks", let i = Int(parts[1]), i >= 0 else { return nil }
         let makers: [String: (Int) -> HookPoint] = [
             "hook_resid_pre": HookPoint.residPre, "ln1.hook_scale": HookPoint.ln1Scale,
-            "attn.hook_pattern": HookPoint.attnPattern, "attn.hook_result": HookPoint.attnResult,
+            "attn.hook_pattern": HookPoint.attnPattern, "attn.hook_result": HookPoint.attnResult, "attn.hook_z": HookPoint.attnZ,
             "hook_attn_out": HookPoint.attnOut, "hook_resid_mid": HookPoint.residMid,
             "ln2.hook_scale": HookPoint.ln2Scale, "mlp.hook_post": HookPoint.mlpPost,
             "ln1_post.hook_scale": HookPoint.ln1PostScale, "ln2_post.hook_scale": HookPoint.ln2PostScale,
@@ -167,6 +170,7 @@ extension HookPoint {
         case .residPre: return .residPre(0)
         case .ln1Scale: return .ln1Scale(0)
         case .attnPattern: return .attnPattern(0)
+        case .attnZ: return .attnZ(0)
         case .attnResult: return .attnResult(0)
         case .ln1PostScale: return .ln1PostScale(0)
         case .attnOut: return .attnOut(0)

@@ -51,6 +51,7 @@ public struct MemoryPlan: Sendable, Equatable {
             case .ln1Scale, .ln2Scale, .ln1PostScale, .ln2PostScale: perLayer = length
             case .attnPattern: perLayer = h * length * length
             case .attnResult: perLayer = length * h * d
+            case .attnZ: perLayer = length * h * dh
             case .mlpPost: perLayer = length * a.mlpWidth
             }
             recorded += perLayer * a.layerCount

@@ -381,6 +381,7 @@ public struct Transformer: Sendable {
                 action.apply(c.z.pointer + b * t * h * dh, rows: t, stride: h * dh, column: action.head! * dh, count: dh)
             }
         }
+        recorder.record(.attnZ(layer), c.z.pointer, shape: [n, h, dh])                          // [T, H, Dh] (batch 1)
         if recorder.wants(.attnResult) {
             // Per-head writes z_h · W_O[h] [T, H, D]; their sum plus the bias is
             // the attention write, so recording them costs no extra multiply.

@@ -1,0 +1,141 @@
+/// Where activation patching replaces an activation.
+public enum PatchHook: String, CaseIterable, Sendable {
+    /// One (layer, position) of the stream entering a block.
+    case residPre = "resid_pre"
+    /// One (layer, position) of the stream between the sublayers (sequential blocks).
+    case residMid = "resid_mid"
+    /// One (layer, position) of the attention's write.
+    case attnOut = "attn_out"
+    /// One (layer, position) of the MLP's write.
+    case mlpOut = "mlp_out"
+    /// One head's output z (its write, before the output projection) at every position.
+    case head
+
+    func point(_ layer: Int) -> HookPoint {
+        switch self {
+        case .residPre: return .residPre(layer)
+        case .residMid: return .residMid(layer)
+        case .attnOut: return .attnOut(layer)
+        case .mlpOut: return .mlpOut(layer)
+        case .head: return .attnZ(layer)
+        }
+    }
+}
+
+/// Which run is patched: denoising runs the corrupted input with one
+/// activation from the clean run; noising the clean input with one from the corrupted run.
+public enum PatchDirection: String, Sendable {
+    case denoising, noising
+}
+
+/// One patched activation and what it did to the logit difference.
+public struct PatchEntry: Sendable, Equatable {
+    public let layer: Int
+    /// The patched position (nil for a head, patched at every position).
+    public let position: Int?
+    public let head: Int?
+    /// LD = logit[answer] - logit[wrong] at the last position of the patched run.
+    public let logitDiff: Double
+    /// (LD_patched - LD_corrupted) / (LD_clean - LD_corrupted).
+    public let normalized: Double
+}
+
+/// An activation-patching sweep (docs/definitions.md, Activation patching).
+public struct Patching: Sendable {
+    public let hook: PatchHook
+    public let direction: PatchDirection
+    public let clean: [Int]
+    public let corrupted: [Int]
+    public let answer: Int
+    public let wrong: Int
+    public let cleanLogitDiff: Double
+    public let corruptedLogitDiff: Double
+    /// By layer, then position (or head).
+    public let entries: [PatchEntry]
+}
+
+extension Transformer {
+    /// Exact activation patching: for every layer and every position of
+    /// `positions` (default all; for `.head`, every head at every position),
+    /// one run of the corrupted input (denoising) or of the clean one
+    /// (noising) with that single activation taken from the other run; the
+    /// metric is the logit difference `answer - wrong` at the last position.
+    /// Each patched run restarts from the unpatched run's stream entering the
+    /// patched layer (the blocks below are not recomputed).
+    public func patch(clean: [Int], corrupted: [Int], answer: Int, wrong: Int, hook: PatchHook,
+                      direction: PatchDirection = .denoising, positions: [Int]? = nil) throws -> Patching {
+        let a = architecture, l = a.layerCount, v = a.vocabularySize
+        try validate(tokens: clean)
+        try validate(tokens: corrupted)
+        guard clean.count == corrupted.count else {
+            throw ModelError.invalidIntervention("patching needs clean and corrupted inputs of equal length (\(clean.count) vs \(corrupted.count) tokens)")
+        }
+        for token in [answer, wrong] where token < 0 || token >= v {
+            throw ModelError.targetOutOfRange(target: token, vocabularySize: v)
+        }
+        if hook == .residMid && a.parallelResidual {
+            throw ModelError.invalidIntervention("resid_mid does not exist in parallel blocks (both sublayers read resid_pre)")
+        }
+        let t = clean.count
+        for p in positions ?? [] where p < -t || p >= t { throw ModelError.positionOutOfRange(position: p, length: t) }
+        let patched = (positions ?? Array(0..<t)).map { $0 < 0 ? t + $0 : $0 }
+        let kind = hook.point(0).kind
+        try checkFits(length: t, recording: [kind, .residPre, .logits])
+
+        func logitDiff(_ logits: UnsafePointer<Float>) -> Double {
+            Double(logits[(t - 1) * v + answer]) - Double(logits[(t - 1) * v + wrong])
+        }
+        let pass = ForwardPass(a, length: t)
+        /// One clean forward of `tokens` recording `kinds`; its logit difference.
+        func run(_ tokens: [Int], _ kinds: Set<HookKind>) throws -> (Recorder, Double) {
+            pass.setTokens(tokens)
+            var recorder = Recorder(kinds)
+            forward(pass, plan: InterventionPlan(layerCount: l), recorder: &recorder)
+            try checkFinite(pass)
+            return (recorder, logitDiff(pass.logits.pointer))
+        }
+        let (source, sourceLD) = try run(direction == .denoising ? clean : corrupted, [kind])
+        let (base, baseLD) = try run(direction == .denoising ? corrupted : clean, [kind, .residPre])
+        let cleanLD = direction == .denoising ? sourceLD : baseLD, corruptedLD = direction == .denoising ? baseLD : sourceLD
+        guard abs(cleanLD - corruptedLD) >= 1e-6 else {
+            throw ModelError.invalidIntervention("the clean and corrupted runs have the same logit difference (\(cleanLD)): nothing to normalise")
+        }
+
+        var entries: [PatchEntry] = []
+        var silent = Recorder([])
+        func measure(_ interventions: [Intervention], layer: Int, position: Int?, head: Int?) throws {
+            try validate(interventions: interventions, length: t)
+            let plan = InterventionPlan(interventions, layerCount: l)
+            let start = plan.firstChangedSlot
+            if let pre = base.arrays[.residPre(start)] {
+                pre.scalars.withUnsafeBufferPointer { pass.stream.pointer.update(from: $0.baseAddress!, count: $0.count) }
+                forward(pass, plan: plan, recorder: &silent, from: start)
+            } else {
+                forward(pass, plan: plan, recorder: &silent)
+            }
+            try checkFinite(pass, "with \(interventions.map(String.init(describing:)).joined(separator: ", "))")
+            let ld = logitDiff(pass.logits.pointer)
+            entries.append(PatchEntry(layer: layer, position: position, head: head, logitDiff: ld,
+                                      normalized: (ld - corruptedLD) / (cleanLD - corruptedLD)))
+        }
+        for layer in 0..<l {
+            let values = source.arrays[hook.point(layer)]!
+            if hook == .head {
+                let h = a.headCount, dh = a.headDimension
+                for head in 0..<h {
+                    let z = Tensor(shape: [t, dh]) { out in
+                        for i in 0..<t { for c in 0..<dh { out[i * dh + c] = values.scalars[(i * h + head) * dh + c] } }
+                    }
+                    try measure([Intervention(.head(layer: layer, head: head), .replace(z))], layer: layer, position: nil, head: head)
+                }
+            } else {
+                for p in patched {
+                    try measure([Intervention(.hook(hook.point(layer)), .replace(values), positions: [p])],
+                                layer: layer, position: p, head: nil)
+                }
+            }
+        }
+        return Patching(hook: hook, direction: direction, clean: clean, corrupted: corrupted, answer: answer, wrong: wrong,
+                        cleanLogitDiff: cleanLD, corruptedLogitDiff: corruptedLD, entries: entries)
+    }
+}
