@@ -77,13 +77,38 @@ enum Inputs {
         return LoadedModel(model: model, report: report, url: url, tokenizer: tokenizer)
     }
 
-    /// `--tokens 1,2,3` as ids (range checks happen in the model).
-    static func tokens(_ text: String) throws -> [Int] {
-        if text.trimmingCharacters(in: .whitespaces).isEmpty { throw UsageError("option '--tokens' is empty: give ids like 464,3290,318") }
+    /// `--tokens 1,2,3` (or another `flag`'s value) as ids (range checks happen in the model).
+    static func tokens(_ text: String, flag: String = "--tokens") throws -> [Int] {
+        if text.trimmingCharacters(in: .whitespaces).isEmpty { throw UsageError("option '\(flag)' is empty: give ids like 464,3290,318") }
         return try text.split(separator: ",", omittingEmptySubsequences: false).map { part in
             let s = String(part).trimmingCharacters(in: .whitespaces)
-            guard let id = Int(s) else { throw UsageError("option '--tokens': '\(s)' is not a token id (expected integers separated by commas)") }
+            guard let id = Int(s) else { throw UsageError("option '\(flag)': '\(s)' is not a token id (expected integers separated by commas)") }
             return id
+        }
+    }
+
+    /// A sequence given as `--NAME-tokens IDS` or as `--NAME TEXT` (through the tokenizer).
+    static func namedSequence(_ args: ParsedArguments, _ loaded: LoadedModel, _ name: String) throws -> [Int] {
+        let idsFlag = "--\(name)-tokens", textFlag = "--\(name)"
+        switch (args.value(idsFlag), args.value(textFlag)) {
+        case let (ids?, nil): return try tokens(ids, flag: idsFlag)
+        case let (nil, text?):
+            let ids = try requireTokenizer(loaded, for: textFlag).encode(text, addSpecialTokens: true)
+            if ids.isEmpty { throw UsageError("option '\(textFlag)': the text encodes to no tokens") }
+            return ids
+        case (nil, nil): throw UsageError("give \(idsFlag) IDS or \(textFlag) TEXT")
+        default: throw UsageError("give only one of \(idsFlag) and \(textFlag)")
+        }
+    }
+
+    /// A token given as `--NAME ID` or as `--NAME-text TEXT` (exactly one token of the tokenizer).
+    static func namedToken(_ args: ParsedArguments, _ loaded: LoadedModel, _ name: String) throws -> Int {
+        let idFlag = "--\(name)", textFlag = "--\(name)-text"
+        switch (args.value(idFlag), args.value(textFlag)) {
+        case (_?, nil): return try args.int(idFlag, default: 0, range: 0...Int.max / 2)
+        case let (nil, text?): return try requireTokenizer(loaded, for: textFlag).singleToken(text)
+        case (nil, nil): throw UsageError("give \(idFlag) ID or \(textFlag) TEXT")
+        default: throw UsageError("give only one of \(idFlag) and \(textFlag)")
         }
     }
 

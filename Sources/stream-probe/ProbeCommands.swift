@@ -80,3 +80,46 @@ enum DecomposeCommand {
         try Inputs.output(args, format, report)
     }
 }
+
+enum PatchCommand {
+    static let spec = CommandSpec(
+        name: "patch",
+        summary: "Activation patching: run the corrupted input with one activation from the clean run (or the reverse) and measure the logit difference of the answer.",
+        usage: "stream-probe patch [MODEL] (--clean-tokens IDS --corrupted-tokens IDS | --clean TEXT --corrupted TEXT) (--answer ID | --answer-text TEXT) (--wrong ID | --wrong-text TEXT) [--hook resid_pre|resid_mid|attn_out|mlp_out|head] [--direction denoising|noising] [--positions LIST] [--format table|json|csv] [--svg FILE]",
+        options: [
+            OptionSpec(name: "--clean-tokens", valueName: "IDS", help: "the clean input as token ids"),
+            OptionSpec(name: "--corrupted-tokens", valueName: "IDS", help: "the corrupted input, as many tokens as the clean one"),
+            OptionSpec(name: "--clean", valueName: "TEXT", help: "the clean input as text (needs a tokenizer)"),
+            OptionSpec(name: "--corrupted", valueName: "TEXT", help: "the corrupted input as text"),
+            OptionSpec(name: "--answer", valueName: "ID", help: "the right answer's token; the metric is logit[answer] - logit[wrong] at the last position"),
+            OptionSpec(name: "--answer-text", valueName: "TEXT", help: "the answer as one token's text"),
+            OptionSpec(name: "--wrong", valueName: "ID", help: "the wrong answer's token"),
+            OptionSpec(name: "--wrong-text", valueName: "TEXT", help: "the wrong answer as one token's text"),
+            OptionSpec(name: "--hook", valueName: "resid_pre|resid_mid|attn_out|mlp_out|head", help: "what is patched (default resid_pre): one layer and position at a time, or one head at every position"),
+            OptionSpec(name: "--direction", valueName: "denoising|noising", help: "denoising (default): patch the corrupted run from the clean one; noising: the reverse"),
+            OptionSpec(name: "--positions", valueName: "LIST", help: "only these positions, e.g. 0,3,-1 (default all)"),
+            Inputs.inputOptions[2], Inputs.formatOption, Inputs.svgOption])
+
+    static func run(_ args: ParsedArguments) throws {
+        let format = try Inputs.format(args)
+        let hook = PatchHook(rawValue: try args.choice("--hook", PatchHook.allCases.map(\.rawValue), default: "resid_pre"))!
+        let direction = PatchDirection(rawValue: try args.choice("--direction", ["denoising", "noising"], default: "denoising"))!
+        var positions: [Int]?
+        if let text = args.value("--positions") {
+            positions = try text.split(separator: ",", omittingEmptySubsequences: false).map { part in
+                let s = part.trimmingCharacters(in: .whitespaces)
+                guard let p = Int(s) else { throw UsageError("option '--positions': '\(s)' is not a position (use indices like 0,3,-1)") }
+                return p
+            }
+            if hook == .head { throw UsageError("--positions applies to resid_pre, resid_mid, attn_out and mlp_out (a head is patched at every position)") }
+        }
+        let loaded = try Inputs.loadModel(args)
+        let clean = try Inputs.namedSequence(args, loaded, "clean")
+        let corrupted = try Inputs.namedSequence(args, loaded, "corrupted")
+        let answer = try Inputs.namedToken(args, loaded, "answer")
+        let wrong = try Inputs.namedToken(args, loaded, "wrong")
+        let patching = try loaded.model.patch(clean: clean, corrupted: corrupted, answer: answer, wrong: wrong, hook: hook,
+                                              direction: direction, positions: positions)
+        try Inputs.output(args, format, PatchReport(model: loaded.name, patching: patching, tokenText: loaded.tokenText))
+    }
+}

@@ -10,6 +10,7 @@ enum StreamProbe {
         [
             "ablate": (AblateCommand.spec, AblateCommand.run),
             "decompose": (DecomposeCommand.spec, DecomposeCommand.run),
+            "patch": (PatchCommand.spec, PatchCommand.run),
             "info": (InfoCommand.spec, InfoCommand.run),
             "lens": (LensCommand.spec, LensCommand.run),
             "tokenize": (TokenizeCommand.spec, TokenizeCommand.run),
@@ -28,6 +29,7 @@ enum StreamProbe {
           ablate     remove each layer (sublayer, head) in turn and measure the damage
           lens       logit lens: the prediction read from the stream after every layer
           decompose  split the final stream into every write and attribute a logit to each
+          patch      activation patching: which layer, position or head carries the answer
           trace      record every hook point of a forward pass to an .npz
           info       architecture, sizes and memory of a model
           tokenize   text to token ids and back
