@@ -85,7 +85,7 @@ enum PatchCommand {
     static let spec = CommandSpec(
         name: "patch",
         summary: "Activation patching: run the corrupted input with one activation from the clean run (or the reverse) and measure the logit difference of the answer.",
-        usage: "stream-probe patch [MODEL] (--clean-tokens IDS --corrupted-tokens IDS | --clean TEXT --corrupted TEXT) (--answer ID | --answer-text TEXT) (--wrong ID | --wrong-text TEXT) [--hook resid_pre|resid_mid|attn_out|mlp_out|head] [--direction denoising|noising] [--positions LIST] [--format table|json|csv] [--svg FILE]",
+        usage: "stream-probe patch [MODEL] (--clean-tokens IDS --corrupted-tokens IDS | --clean TEXT --corrupted TEXT) (--answer ID | --answer-text TEXT) (--wrong ID | --wrong-text TEXT) [--hook resid_pre|resid_mid|attn_out|mlp_out|head] [--method exact|attribution] [--direction denoising|noising] [--positions LIST] [--format table|json|csv] [--svg FILE]",
         options: [
             OptionSpec(name: "--clean-tokens", valueName: "IDS", help: "the clean input as token ids"),
             OptionSpec(name: "--corrupted-tokens", valueName: "IDS", help: "the corrupted input, as many tokens as the clean one"),
@@ -96,6 +96,7 @@ enum PatchCommand {
             OptionSpec(name: "--wrong", valueName: "ID", help: "the wrong answer's token"),
             OptionSpec(name: "--wrong-text", valueName: "TEXT", help: "the wrong answer as one token's text"),
             OptionSpec(name: "--hook", valueName: "resid_pre|resid_mid|attn_out|mlp_out|head", help: "what is patched (default resid_pre): one layer and position at a time, or one head at every position"),
+            OptionSpec(name: "--method", valueName: "exact|attribution", help: "exact (default): one forward per entry; attribution: the linear estimate from one backward"),
             OptionSpec(name: "--direction", valueName: "denoising|noising", help: "denoising (default): patch the corrupted run from the clean one; noising: the reverse"),
             OptionSpec(name: "--positions", valueName: "LIST", help: "only these positions, e.g. 0,3,-1 (default all)"),
             Inputs.inputOptions[2], Inputs.formatOption, Inputs.svgOption])
@@ -104,6 +105,7 @@ enum PatchCommand {
         let format = try Inputs.format(args)
         let hook = PatchHook(rawValue: try args.choice("--hook", PatchHook.allCases.map(\.rawValue), default: "resid_pre"))!
         let direction = PatchDirection(rawValue: try args.choice("--direction", ["denoising", "noising"], default: "denoising"))!
+        let method = PatchMethod(rawValue: try args.choice("--method", ["exact", "attribution"], default: "exact"))!
         var positions: [Int]?
         if let text = args.value("--positions") {
             positions = try text.split(separator: ",", omittingEmptySubsequences: false).map { part in
@@ -119,7 +121,7 @@ enum PatchCommand {
         let answer = try Inputs.namedToken(args, loaded, "answer")
         let wrong = try Inputs.namedToken(args, loaded, "wrong")
         let patching = try loaded.model.patch(clean: clean, corrupted: corrupted, answer: answer, wrong: wrong, hook: hook,
-                                              direction: direction, positions: positions)
+                                              method: method, direction: direction, positions: positions)
         try Inputs.output(args, format, PatchReport(model: loaded.name, patching: patching, tokenText: loaded.tokenText))
     }
 }

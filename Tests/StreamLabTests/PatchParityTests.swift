@@ -16,7 +16,7 @@ struct PatchParityTests {
         #expect(files.map { String($0.dropLast(".patch.json".count)) }.sorted() == Self.fixtures)
     }
 
-    @Test("exact patching (every hook, both directions) matches torch", arguments: fixtures)
+    @Test("exact and attribution patching (every hook; exact in both directions) match torch", arguments: fixtures)
     func exact(_ name: String) throws {
         let url = FixturePaths.reference.appendingPathComponent(name + ".patch.json")
         let reference = try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as! Object
@@ -25,13 +25,15 @@ struct PatchParityTests {
         let clean = reference["clean_tokens"] as! [Int], corrupted = reference["corrupted_tokens"] as! [Int]
         let answer = reference["answer"] as! Int, wrong = reference["wrong"] as! Int
         var compared = 0, worst = 0.0
-        let exact = (reference["patches"] as! [Object]).filter { $0["method"] as! String == "exact" }
+        let patches = reference["patches"] as! [Object]
         let hooks = model.architecture.parallelResidual ? 4 : 5
-        #expect(exact.count == 2 * hooks, "\(name): \(exact.count) exact patch sweeps")
-        for patch in exact {
+        #expect(patches.count == 3 * hooks, "\(name): \(patches.count) patch sweeps (exact both ways, attribution)")
+        for patch in patches {
             let hook = PatchHook(rawValue: patch["hook"] as! String)!
             let direction = PatchDirection(rawValue: patch["direction"] as! String)!
-            let got = try model.patch(clean: clean, corrupted: corrupted, answer: answer, wrong: wrong, hook: hook, direction: direction)
+            let method = PatchMethod(rawValue: patch["method"] as! String)!
+            let got = try model.patch(clean: clean, corrupted: corrupted, answer: answer, wrong: wrong, hook: hook, method: method,
+                                      direction: direction)
             #expect(scalarClose(got.cleanLogitDiff, reference["clean_logit_diff"] as! Double, tolerance))
             #expect(scalarClose(got.corruptedLogitDiff, reference["corrupted_logit_diff"] as! Double, tolerance))
             let results = patch["results"] as! [Object]
@@ -43,7 +45,7 @@ struct PatchParityTests {
                     // `normalized` divides by LD_clean - LD_corrupted: scale the tolerance by 1 / |that|.
                     let scale = key == "normalized" ? max(1, 1 / abs(got.cleanLogitDiff - got.corruptedLogitDiff)) : 1
                     worst = max(worst, abs(value - r) / max(1, abs(r)) / scale)
-                    #expect(scalarClose(value, r, tolerance * scale), "\(name) \(hook) \(direction) \(entry): \(key) \(value) vs torch \(r)")
+                    #expect(scalarClose(value, r, tolerance * scale), "\(name) \(hook) \(method) \(direction) \(entry): \(key) \(value) vs torch \(r)")
                 }
                 compared += 1
             }

@@ -11,6 +11,13 @@ public struct BlockGradientPaths: Sendable {
     public var skip: [Float]
     public var mlp: [Float]
     public var attention: [Float]
+    /// dL/d of the block's other hook points: `hook_resid_mid` (empty for
+    /// parallel blocks), `hook_attn_out`, `hook_mlp_out` `[T, D]` and
+    /// `attn.hook_z` `[T, H Dh]` (what attribution patching multiplies by).
+    public var residMid: [Float] = []
+    public var attnOut: [Float] = []
+    public var mlpOut: [Float] = []
+    public var z: [Float] = []
 }
 
 /// Where the backward accumulates parameter gradients: a flat buffer laid
@@ -185,6 +192,7 @@ extension Transformer {
             LinearOp.backward(dRaw, x: c.z.pointer, rows: n, inputs: w.output.inputs, outputs: d, weightT: wt(w.output),
                               dx: g.z.pointer, accumulate: false, dWeight: sink?.at(slots!.outWeight),
                               dBias: sink?.at(slots!.outBias), workspace: g.transposes, threads: threads)    // [N, H Dh]
+            if paths { zGradient = Array(UnsafeBufferPointer(start: g.z.pointer, count: n * w.output.inputs)) }
             AttentionOp.backward(dz: g.z.pointer, qkv: c.qkv.pointer, probs: c.probs.pointer, dqkv: g.qkv.pointer,
                                  shape: attentionShape(pass, layer: layer), threads: threads)         // [N, QKV]
             if let rotary = pass.rotaryTable(layer: layer) {
@@ -201,6 +209,7 @@ extension Transformer {
                               workspace: g.transposes, threads: threads)                              // [N, D]
         }
 
+        var zGradient: [Float] = []
         let x = UnsafePointer(pass.input(layer))
         let residPost = paths ? copy(dOut) : []
         if a.parallelResidual {
@@ -234,7 +243,8 @@ extension Transformer {
                 Elementwise.add(g.temp2.pointer, into: dOut, nd)
             }
             guard paths else { return nil }
-            return BlockGradientPaths(residPre: copy(dOut), residPost: residPost, skip: split.0, mlp: split.1, attention: split.2)
+            return BlockGradientPaths(residPre: copy(dOut), residPost: residPost, skip: split.0, mlp: split.1, attention: split.2,
+                                      attnOut: residPost, mlpOut: residPost, z: zGradient)
         }
 
         // Post-norm: through ln2 (input h2), in place: dOut = dL/dh2.
@@ -242,6 +252,7 @@ extension Transformer {
             normBack(w.ln2, dOut, x: h2.pointer, mean: c.ln2Mean, rstd: c.ln2Rstd, into: dOut,
                      weight: slots?.ln2Weight, bias: slots?.ln2Bias)
         }
+        let mlpOutGradient = paths ? copy(dOut) : []                  // the MLP's write is added here
         // MLP; its input is ln2Out (pre/sandwich-norm), mid (post-norm) or h (output-norm).
         let mid = UnsafePointer(c.mid?.pointer ?? c.h.pointer)
         mlpBack(dOut, input: c.ln2Out.map { UnsafePointer($0.pointer) } ?? mid, into: g.temp.pointer)
@@ -266,11 +277,13 @@ extension Transformer {
         }
         // dmid = (skip ? dOut : 0) + d(mid) via the MLP.
         if skip { Elementwise.add(g.temp.pointer, into: dOut, nd) } else { dOut.update(from: g.temp.pointer, count: nd) }
+        let midGradient = paths ? copy(dOut) : []
         // Post-norm: through ln1 (input h), in place: dOut = dL/dh.
         if c.mid != nil {
             normBack(w.ln1, dOut, x: c.h.pointer, mean: c.ln1Mean, rstd: c.ln1Rstd, into: dOut,
                      weight: slots?.ln1Weight, bias: slots?.ln1Bias)
         }
+        let attnOutGradient = paths ? copy(dOut) : []                 // the attention's write is added to h
         attentionBack(dOut, input: UnsafePointer(c.ln1Out?.pointer ?? pass.input(layer)), into: g.temp.pointer)
         if c.ln1Out != nil {
             normBack(w.ln1, g.temp.pointer, x: x, mean: c.ln1Mean, rstd: c.ln1Rstd, into: g.temp.pointer,
@@ -279,7 +292,8 @@ extension Transformer {
         let attentionPath = paths ? copy(g.temp.pointer) : []
         if skip { Elementwise.add(g.temp.pointer, into: dOut, nd) } else { dOut.update(from: g.temp.pointer, count: nd) }
         guard paths else { return nil }
-        return BlockGradientPaths(residPre: copy(dOut), residPost: residPost, skip: skipPath, mlp: mlpPath, attention: attentionPath)
+        return BlockGradientPaths(residPre: copy(dOut), residPost: residPost, skip: skipPath, mlp: mlpPath, attention: attentionPath,
+                                  residMid: midGradient, attnOut: attnOutGradient, mlpOut: mlpOutGradient, z: zGradient)
     }
 
     /// The query-key norms' backward, in place on the q and k columns of
@@ -406,6 +420,15 @@ public final class GradientPass {
         var model = model
         model.threads = threads
         return model.backward(pass, dLogits: dLogits.pointer, into: gradients, transposed: transposed, paths: paths)
+    }
+
+    /// The backward of the last `forward` of `model` from `outputGradient`
+    /// (dM/dlogits `[B*T, V]` of any metric M instead of the loss's):
+    /// stream gradients only, per block (batch 1).
+    public func backward(_ model: Transformer, outputGradient: [Float]) -> [BlockGradientPaths] {
+        precondition(outputGradient.count == rows * architecture.vocabularySize)
+        outputGradient.withUnsafeBufferPointer { dLogits.pointer.update(from: $0.baseAddress!, count: $0.count) }
+        return backward(model, into: nil, paths: true)
     }
 
     /// The first hook point of the last forward that held NaN or infinity, if any.

@@ -11,7 +11,7 @@ public struct PatchReport: ProbeReport {
         self.tokenText = tokenText
     }
 
-    var method: String { "exact" }
+    var method: String { patching.method.rawValue }
 
     func columnLabel(_ e: PatchEntry) -> String {
         if let head = e.head { return "head \(head)" }

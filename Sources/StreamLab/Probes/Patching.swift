@@ -22,6 +22,15 @@ public enum PatchHook: String, CaseIterable, Sendable {
     }
 }
 
+/// How each entry is measured.
+public enum PatchMethod: String, Sendable {
+    /// One forward per entry with the activation replaced.
+    case exact
+    /// The first-order estimate LD_base + (a_source - a_base) . dLD/da, from one
+    /// backward of the base run for the whole grid (Nanda's attribution patching).
+    case attribution
+}
+
 /// Which run is patched: denoising runs the corrupted input with one
 /// activation from the clean run; noising the clean input with one from the corrupted run.
 public enum PatchDirection: String, Sendable {
@@ -43,6 +52,7 @@ public struct PatchEntry: Sendable, Equatable {
 /// An activation-patching sweep (docs/definitions.md, Activation patching).
 public struct Patching: Sendable {
     public let hook: PatchHook
+    public let method: PatchMethod
     public let direction: PatchDirection
     public let clean: [Int]
     public let corrupted: [Int]
@@ -62,8 +72,13 @@ extension Transformer {
     /// metric is the logit difference `answer - wrong` at the last position.
     /// Each patched run restarts from the unpatched run's stream entering the
     /// patched layer (the blocks below are not recomputed).
+    ///
+    /// With `method: .attribution` every entry is estimated from one
+    /// backward pass of the patched (base) run instead:
+    /// `LD_base + (a_source - a_base) . dLD/da` over the patched values.
     public func patch(clean: [Int], corrupted: [Int], answer: Int, wrong: Int, hook: PatchHook,
-                      direction: PatchDirection = .denoising, positions: [Int]? = nil) throws -> Patching {
+                      method: PatchMethod = .exact, direction: PatchDirection = .denoising,
+                      positions: [Int]? = nil) throws -> Patching {
         let a = architecture, l = a.layerCount, v = a.vocabularySize
         try validate(tokens: clean)
         try validate(tokens: corrupted)
@@ -102,6 +117,34 @@ extension Transformer {
         }
 
         var entries: [PatchEntry] = []
+        if method == .attribution {
+            let gradients = try patchGradients(direction == .denoising ? corrupted : clean, answer: answer, wrong: wrong)
+            let h = a.headCount, dh = a.headDimension, d = a.width
+            for layer in 0..<l {
+                let src = source.arrays[hook.point(layer)]!.scalars, dst = base.arrays[hook.point(layer)]!.scalars
+                let g: [Float]
+                switch hook {
+                case .residPre: g = gradients[layer].residPre
+                case .residMid: g = gradients[layer].residMid
+                case .attnOut: g = gradients[layer].attnOut
+                case .mlpOut: g = gradients[layer].mlpOut
+                case .head: g = gradients[layer].z
+                }
+                func estimate(_ indices: [Int]) -> Double {
+                    baseLD + indices.reduce(0.0) { $0 + (Double(src[$1]) - Double(dst[$1])) * Double(g[$1]) }
+                }
+                let items: [(Int?, Int?, [Int])] = hook == .head
+                    ? (0..<h).map { head in (nil, head, (0..<t).flatMap { i in (0..<dh).map { (i * h + head) * dh + $0 } }) }
+                    : patched.map { p in (p, nil, Array((p * d)..<((p + 1) * d))) }
+                for (position, head, indices) in items {
+                    let ld = estimate(indices)
+                    entries.append(PatchEntry(layer: layer, position: position, head: head, logitDiff: ld,
+                                              normalized: (ld - corruptedLD) / (cleanLD - corruptedLD)))
+                }
+            }
+            return Patching(hook: hook, method: method, direction: direction, clean: clean, corrupted: corrupted, answer: answer,
+                            wrong: wrong, cleanLogitDiff: cleanLD, corruptedLogitDiff: corruptedLD, entries: entries)
+        }
         var silent = Recorder([])
         func measure(_ interventions: [Intervention], layer: Int, position: Int?, head: Int?) throws {
             try validate(interventions: interventions, length: t)
@@ -135,7 +178,22 @@ extension Transformer {
                 }
             }
         }
-        return Patching(hook: hook, direction: direction, clean: clean, corrupted: corrupted, answer: answer, wrong: wrong,
-                        cleanLogitDiff: cleanLD, corruptedLogitDiff: corruptedLD, entries: entries)
+        return Patching(hook: hook, method: method, direction: direction, clean: clean, corrupted: corrupted, answer: answer,
+                        wrong: wrong, cleanLogitDiff: cleanLD, corruptedLogitDiff: corruptedLD, entries: entries)
+    }
+
+    /// dLD/d(every hook point) of one run of `tokens`, LD = logit[answer] -
+    /// logit[wrong] at the last position: one forward and one backward.
+    func patchGradients(_ tokens: [Int], answer: Int, wrong: Int) throws -> [BlockGradientPaths] {
+        let t = tokens.count, v = architecture.vocabularySize
+        try checkFits(length: t, keepsActivations: true)
+        let pass = GradientPass(architecture, batch: 1, length: t, threads: threads)
+        pass.setSequence(tokens)
+        pass.forward(self, computeGradient: false)
+        if let point = pass.firstNonFinite { throw ModelError.nonFinite(where: point.name, context: nil) }
+        var output = [Float](repeating: 0, count: t * v)
+        output[(t - 1) * v + answer] += 1
+        output[(t - 1) * v + wrong] -= 1
+        return pass.backward(self, outputGradient: output)
     }
 }
