@@ -179,6 +179,17 @@ def main():
          files={"model.safetensors.index.json": json.dumps(index), "model-00001-of-00002.safetensors": safetensors_bytes(shard_a),
                 "model-00002-of-00002.safetensors": safetensors_bytes(shard_b)[:-100]})
 
+    # Activation patching: inputs of different lengths, a hook the model does not have, nothing to normalise.
+    patch = ["patch", "Fixtures/models/neox-parallel", "--answer", "1", "--wrong", "2"]
+    case("patch-unequal-lengths", patch + ["--clean-tokens", "1,2,3", "--corrupted-tokens", "1,2"],
+         "patching needs clean and corrupted inputs of equal length (3 vs 2 tokens)", config=None)
+    case("patch-resid-mid-parallel", patch + ["--clean-tokens", "1,2,3", "--corrupted-tokens", "1,5,3", "--hook", "resid_mid"],
+         "resid_mid does not exist in parallel blocks", config=None)
+    case("patch-nothing-to-normalise", patch + ["--clean-tokens", "1,2,3", "--corrupted-tokens", "1,2,3"],
+         "nothing to normalise", config=None)
+    case("patch-missing-answer", ["patch", "Fixtures/models/neox-parallel", "--clean-tokens", "1,2", "--corrupted-tokens", "1,3",
+                                  "--wrong", "2"], "give --answer ID or --answer-text TEXT", config=None, status=2)
+
     # info describes such a model instead (tested in CLITests); every other command refuses it.
     case("model-larger-than-memory", ["ablate", "$CASE", "--tokens", "1,2"], "of memory to keep its weights mapped but the machine has",
          config=dict(CONFIG, n_embd=65536, n_head=64, n_layer=4096, vocab_size=256000), weights=good)

@@ -177,6 +177,28 @@ struct CLITests {
         #expect(got["parameters"] as? Int == count, "\(name)")
     }
 
+    @Test("patch: JSON equals torch's activation patching")
+    func patch() throws {
+        let reference = try JSONSerialization.jsonObject(with: Data(contentsOf: FixturePaths.reference.appendingPathComponent("openai-gpt.patch.json"))) as! Object
+        let ids = { (key: String) in (reference[key] as! [Int]).map(String.init).joined(separator: ",") }
+        for (hook, method, direction) in [("head", "attribution", "denoising"), ("resid_mid", "exact", "noising")] {
+            let got = try Self.json(["patch", "Fixtures/models/openai-gpt", "--clean-tokens", ids("clean_tokens"),
+                                     "--corrupted-tokens", ids("corrupted_tokens"), "--answer", String(reference["answer"] as! Int),
+                                     "--wrong", String(reference["wrong"] as! Int), "--hook", hook, "--method", method,
+                                     "--direction", direction, "--format", "json"])
+            let expected = (reference["patches"] as! [Object]).first {
+                $0["hook"] as! String == hook && $0["method"] as! String == method && $0["direction"] as! String == direction
+            }!["results"] as! [Object]
+            let results = got["results"] as! [Object]
+            #expect(got["hook"] as? String == hook && got["method"] as? String == method && results.count == expected.count)
+            for (g, e) in zip(results, expected) {
+                #expect(g["layer"] as? Int == e["layer"] as? Int && g["head"] as? Int == e["head"] as? Int
+                        && g["position"] as? Int == e["position"] as? Int)
+                #expect(scalarClose(g["normalized"] as! Double, e["normalized"] as! Double, 1e-4))
+            }
+        }
+    }
+
     @Test("info describes a model too large to load instead of refusing it")
     func infoTooLarge() throws {
         let got = try Self.json(["info", "Fixtures/bad/model-larger-than-memory", "--format", "json"])

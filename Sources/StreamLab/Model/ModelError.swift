@@ -15,6 +15,8 @@ public enum ModelError: Error, CustomStringConvertible, Equatable {
     case unknownHook(name: String, known: [String])
     case unsupported(String)
     case insufficientMemory(String)
+    /// A probe request that cannot be answered, with the reason.
+    case invalidRequest(String)
 
     public var description: String {
         switch self {
@@ -42,7 +44,7 @@ public enum ModelError: Error, CustomStringConvertible, Equatable {
             return "the gradient of the next-token loss needs at least 2 tokens, got \(length)"
         case let .invalidIntervention(reason):
             return "invalid intervention \(reason)"
-        case let .insufficientMemory(reason):
+        case let .insufficientMemory(reason), let .invalidRequest(reason):
             return reason
         case let .unsupported(reason):
             return "not supported: \(reason)"

@@ -83,13 +83,13 @@ extension Transformer {
         try validate(tokens: clean)
         try validate(tokens: corrupted)
         guard clean.count == corrupted.count else {
-            throw ModelError.invalidIntervention("patching needs clean and corrupted inputs of equal length (\(clean.count) vs \(corrupted.count) tokens)")
+            throw ModelError.invalidRequest("patching needs clean and corrupted inputs of equal length (\(clean.count) vs \(corrupted.count) tokens)")
         }
         for token in [answer, wrong] where token < 0 || token >= v {
             throw ModelError.targetOutOfRange(target: token, vocabularySize: v)
         }
         if hook == .residMid && a.parallelResidual {
-            throw ModelError.invalidIntervention("resid_mid does not exist in parallel blocks (both sublayers read resid_pre)")
+            throw ModelError.invalidRequest("resid_mid does not exist in parallel blocks (both sublayers read resid_pre)")
         }
         let t = clean.count
         for p in positions ?? [] where p < -t || p >= t { throw ModelError.positionOutOfRange(position: p, length: t) }
@@ -113,7 +113,7 @@ extension Transformer {
         let (base, baseLD) = try run(direction == .denoising ? corrupted : clean, [kind, .residPre])
         let cleanLD = direction == .denoising ? sourceLD : baseLD, corruptedLD = direction == .denoising ? baseLD : sourceLD
         guard abs(cleanLD - corruptedLD) >= 1e-6 else {
-            throw ModelError.invalidIntervention("the clean and corrupted runs have the same logit difference (\(cleanLD)): nothing to normalise")
+            throw ModelError.invalidRequest("the clean and corrupted runs have the same logit difference (\(cleanLD)): nothing to normalise")
         }
 
         var entries: [PatchEntry] = []
