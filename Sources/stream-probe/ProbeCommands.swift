@@ -125,3 +125,46 @@ enum PatchCommand {
         try Inputs.output(args, format, PatchReport(model: loaded.name, patching: patching, tokenText: loaded.tokenText))
     }
 }
+
+enum AttentionCommand {
+    static let spec = CommandSpec(
+        name: "attention",
+        summary: "Attention heads: every head's previous-token, duplicate-token, induction and first-token scores, and pictures of the patterns.",
+        usage: "stream-probe attention [MODEL] [--tokens IDS | --prompt TEXT] [--length N] [--seed S] [--layers LIST] [--patterns FILE] [--format table|json|csv] [--svg FILE]",
+        options: Inputs.inputOptions + [
+            OptionSpec(name: "--length", valueName: "N", help: "without --tokens/--prompt: a random sequence of N tokens repeated once (default 20, at most half the context)"),
+            OptionSpec(name: "--seed", valueName: "S", help: "seed of that random sequence (default 0)"),
+            OptionSpec(name: "--layers", valueName: "LIST", help: "layers whose patterns --patterns draws (default 0)"),
+            OptionSpec(name: "--patterns", valueName: "FILE", help: "write the patterns of --layers as SVG heatmaps"),
+            Inputs.formatOption, Inputs.svgOption])
+
+    static func run(_ args: ParsedArguments) throws {
+        let format = try Inputs.format(args)
+        if let path = args.value("--patterns") { try Inputs.checkWritable(path, flag: "--patterns") }
+        let loaded = try Inputs.loadModel(args)
+        let model = loaded.model
+        let layers = try Inputs.layers(args) ?? [0]
+        for layer in layers where layer < 0 || layer >= model.architecture.layerCount {
+            throw UsageError("option '--layers': layer \(layer) is outside 0..<\(model.architecture.layerCount)")
+        }
+        let tokens: [Int], source: String
+        if args.value("--tokens") != nil || args.value("--prompt") != nil {
+            tokens = try Inputs.sequence(args, loaded)
+            source = "\(tokens.count) tokens"
+        } else {
+            let longest = model.architecture.maxPositions / 2
+            guard longest >= 2 else { throw UsageError("the model's context (\(model.architecture.maxPositions)) is too short for a repeated sequence") }
+            let length = try args.int("--length", default: min(20, longest), range: 2...longest)
+            let seed = try args.int("--seed", default: 0, range: 0...Int.max)
+            tokens = model.repeatedRandomTokens(length: length, seed: UInt64(seed))
+            source = "a random sequence of \(length) tokens repeated once (seed \(seed))"
+        }
+        let result = try model.headScores(tokens, patternLayers: layers)
+        let report = HeadScoresReport(model: loaded.name, source: source, result: result, tokenText: loaded.tokenText)
+        if let path = args.value("--patterns"), let svg = report.patternsSVG() {
+            try AtomicFile.write(svg, to: path)
+            Console.err("wrote \(path)\n")
+        }
+        try Inputs.output(args, format, report)
+    }
+}

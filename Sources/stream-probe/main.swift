@@ -11,6 +11,7 @@ enum StreamProbe {
             "ablate": (AblateCommand.spec, AblateCommand.run),
             "decompose": (DecomposeCommand.spec, DecomposeCommand.run),
             "patch": (PatchCommand.spec, PatchCommand.run),
+            "attention": (AttentionCommand.spec, AttentionCommand.run),
             "info": (InfoCommand.spec, InfoCommand.run),
             "lens": (LensCommand.spec, LensCommand.run),
             "tokenize": (TokenizeCommand.spec, TokenizeCommand.run),
@@ -30,6 +31,7 @@ enum StreamProbe {
           lens       logit lens: the prediction read from the stream after every layer
           decompose  split the final stream into every write and attribute a logit to each
           patch      activation patching: which layer, position or head carries the answer
+          attention  attention heads: previous-token, duplicate-token, induction and sink scores, patterns
           trace      record every hook point of a forward pass to an .npz
           info       architecture, sizes and memory of a model
           tokenize   text to token ids and back
