@@ -34,6 +34,14 @@ struct ReadmeExampleTests {
         ])
         let reordered = try model.ablate([.order([0, 2, 1, 3, 4, 5])], on: tokens)
 
+        // Activation patching from a corrupted prompt of the same length (exact, or attribution
+        // patching from one backward), and every head's scores on a repeated random sequence.
+        let corrupted = tokenizer.encode("To be, or not to go", addSpecialTokens: false)
+        let comma = tokenizer.encode(",", addSpecialTokens: false)[0], period = tokenizer.encode(".", addSpecialTokens: false)[0]
+        let patching = try model.patch(clean: tokens, corrupted: corrupted, answer: comma, wrong: period, hook: .residPre,
+                                       method: .attribution)
+        let heads = try model.headScores(model.repeatedRandomTokens(length: 20, seed: 0))
+
         // Gradients of the next-token loss: every parameter (in ParameterLayout order) and the stream.
         let pass = GradientPass(model.architecture, batch: 1, length: tokens.count, threads: 2)
         pass.setSequence(tokens)
@@ -49,5 +57,7 @@ struct ReadmeExampleTests {
         #expect(patched != (try model.logits(tokens)))
         #expect(reordered.deltaLoss > 0)
         #expect(loss.isFinite && paths.count == model.architecture.layerCount)
+        #expect(patching.entries.count == model.architecture.layerCount * tokens.count)
+        #expect(heads.scores.count == model.architecture.layerCount * model.architecture.headCount)
     }
 }
