@@ -62,3 +62,37 @@ struct PatchParityTests {
         #expect(throws: ModelError.self) { try model.patch(clean: [1, 2, 3], corrupted: [1, 5, 3], answer: 100_000, wrong: 2, hook: .head) }
     }
 }
+
+@Suite("Attention-head scores against the independent PyTorch reference")
+struct HeadScoreParityTests {
+    typealias Object = [String: Any]
+    /// Fixtures with a `<name>.heads.json` from Fixtures/reference/make_head_reference.py.
+    static let fixtures = ["gemma2-bf16", "gemma3-text", "gpt2", "neox-parallel", "openai-gpt", "qwen3"]
+
+    @Test("the references cover six fixtures")
+    func referenceCount() throws {
+        let files = try FileManager.default.contentsOfDirectory(atPath: FixturePaths.reference.path).filter { $0.hasSuffix(".heads.json") }
+        #expect(files.map { String($0.dropLast(".heads.json".count)) }.sorted() == Self.fixtures)
+    }
+
+    @Test("previous-token, duplicate-token, induction and first-token scores match torch", arguments: fixtures)
+    func scores(_ name: String) throws {
+        let url = FixturePaths.reference.appendingPathComponent(name + ".heads.json")
+        let reference = try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as! Object
+        let model = try Transformer.load(from: FixturePaths.models.appendingPathComponent(name), threads: 2)
+        let got = try model.headScores(reference["tokens"] as! [Int])
+        let expected = reference["scores"] as! [Object]
+        try #require(got.scores.count == expected.count && expected.count == model.architecture.layerCount * model.architecture.headCount)
+        var worst = 0.0
+        for (s, e) in zip(got.scores, expected) {
+            #expect(s.layer == e["layer"] as! Int && s.head == e["head"] as! Int)
+            for (value, key) in [(s.previousToken, "previous_token"), (s.duplicateToken, "duplicate_token"),
+                                 (s.induction, "induction"), (s.firstToken, "first_token")] {
+                let r = e[key] as! Double
+                worst = max(worst, abs(value - r))
+                #expect(abs(value - r) <= 1e-4, "\(name) head \(s.layer).\(s.head) \(key): \(value) vs torch \(r)")
+            }
+        }
+        print("head scores \(name): worst absolute error \(worst)")
+    }
+}
