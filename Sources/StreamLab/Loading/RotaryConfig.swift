@@ -19,8 +19,13 @@ extension ModelConfig {
         func take(_ members: [(key: String, value: JSONValue)], container: String) {
             for (k, v) in members where !v.isNull { merged[k] = RopeValue(key: qualified(container + k), value: v) }
         }
-        for key in ["rope_theta", "rotary_emb_base", "partial_rotary_factor", "rotary_pct"] {
+        let sliding = layerType == "sliding_attention"
+        // Gemma 3's local layers take `rope_local_base_freq`, never the global `rope_theta`.
+        for key in ["rope_theta", "rotary_emb_base", "partial_rotary_factor", "rotary_pct"] where !(sliding && key == "rope_theta") {
             if let v = value(key) { merged[key] = RopeValue(key: qualified(key), value: v) }
+        }
+        if sliding, let v = value("rope_local_base_freq") {
+            merged["rope_theta"] = RopeValue(key: qualified("rope_local_base_freq"), value: v)
         }
         for container in ["rope_scaling", "rope_parameters"] {
             guard let v = value(container) else { continue }
@@ -43,9 +48,6 @@ extension ModelConfig {
                 take(members, container: container + ".")
             }
         }
-        if layerType == "sliding_attention", let v = value("rope_local_base_freq") {
-            merged["rope_theta"] = RopeValue(key: qualified("rope_local_base_freq"), value: v)
-        }
         // Phi-3 keeps the pretraining length at the top level, and it wins there.
         if let v = value("original_max_position_embeddings") {
             merged["original_max_position_embeddings"] = RopeValue(key: qualified("original_max_position_embeddings"), value: v)
@@ -59,7 +61,8 @@ extension ModelConfig {
     /// `rope_type` (`default`, `linear`, `dynamic`, `llama3`, `yarn`,
     /// `longrope`; anything else is refused naming the key).
     public func rotary(headDimension: Int, defaultFraction: Double = 1, defaultBase: Double = 10000,
-                       pairing: Rotary.Pairing = .rotateHalf, layerType: String? = nil) throws -> Rotary {
+                       layerType: String? = nil, defaultMaxPositions: Int? = nil,
+                       typeAliases: [String: String] = [:]) throws -> Rotary {
         let p = try ropeParameters(layerType: layerType)
         func number(_ key: String) throws -> Double? {
             guard let r = p[key] else { return nil }
@@ -103,7 +106,7 @@ extension ModelConfig {
         }
         let dims = Int(Double(headDimension) * fraction)
         let base = try positive("rope_theta") ?? positive("rotary_emb_base") ?? defaultBase
-        let maxPositions = try size("max_position_embeddings")
+        let maxPositions = try size("max_position_embeddings", default: defaultMaxPositions)
 
         var type = "default", typeKey = qualified("rope_parameters.rope_type")
         for key in ["rope_type", "type"] {
@@ -111,7 +114,7 @@ extension ModelConfig {
             guard let s = r.value.string else {
                 throw LoadError.badConfigValue(file: file, key: r.key, value: r.value.preview, expected: "a string")
             }
-            type = s
+            type = typeAliases[s] ?? s
             typeKey = r.key
             break
         }
@@ -184,14 +187,14 @@ extension ModelConfig {
             throw LoadError.badConfigValue(file: file, key: typeKey, value: "\"\(type)\"",
                                            expected: "a supported rope type (default, linear, dynamic, llama3, yarn, longrope)")
         }
-        return Rotary(dimensions: dims, base: Float(base), pairing: pairing, scaling: scaling)
+        return Rotary(dimensions: dims, base: Float(base), scaling: scaling)
     }
 
     /// The longest sequence a model with `rotary` accepts:
     /// `max_position_embeddings`, or `factor` times it with dynamic scaling,
     /// which exists to run beyond it.
-    public func maxPositions(for rotary: Rotary) throws -> Int {
-        let limit = try size("max_position_embeddings")
+    public func maxPositions(for rotary: Rotary, default d: Int? = nil) throws -> Int {
+        let limit = try size("max_position_embeddings", default: d)
         if case let .dynamic(factor, _) = rotary.scaling { return Int(min(Double(limit) * Double(factor), Double(1 << 30))) }
         return limit
     }

@@ -155,7 +155,7 @@ public struct Architecture: Sendable, Equatable {
         self.sharedParallelNorm = sharedParallelNorm
         self.hasFinalNorm = hasFinalNorm
         self.embeddingWidth = embeddingWidth ?? width
-        self.attentionScale = attentionScale ?? (dh > 0 ? 1 / Float(dh).squareRoot() : 1)
+        self.attentionScale = attentionScale ?? (dh > 0 ? Float(CMath.pow(Double(dh), -0.5)) : 1)    // as head_dim ** -0.5
         self.slidingWindow = slidingWindow
         self.layerKinds = layerKinds ?? Array(repeating: slidingWindow == nil ? .global : .local, count: max(0, layerCount))
         self.localRotary = localRotary

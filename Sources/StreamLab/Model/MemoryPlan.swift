@@ -17,48 +17,62 @@ public struct MemoryPlan: Sendable, Equatable {
     public var peak: Int { mappedWeights + privatePeak }
 
     /// The plan of `architecture` with weights of `mapped` / `privateBytes`
-    /// bytes, for `batch` sequences of `length` tokens, recording `kinds`;
-    /// `keepsActivations` for a backward (every block's activations kept,
-    /// plus the gradient buffers and one float per parameter for gradients).
+    /// bytes, for `batch` sequences of `length` tokens, recording `kinds`
+    /// (kept in memory; `streamed`: handed on as produced, so only the one
+    /// array a hook builds for itself is held); `keepsActivations` for a
+    /// backward (every block's activations kept, the gradient buffers, one
+    /// float per parameter for gradients and one for the transposed weights).
+    /// Figures saturate instead of overflowing for absurd configs.
     public init(_ a: Architecture, mappedWeights mapped: Int, privateWeights privateBytes: Int, batch: Int = 1, length: Int,
-                recording kinds: Set<HookKind> = [], keepsActivations: Bool = false, threads: Int = 1) {
+                recording kinds: Set<HookKind> = [], streamed: Bool = false, keepsActivations: Bool = false, threads: Int = 1) {
         mappedWeights = mapped
         privateWeights = privateBytes
-        let f = 4, n = batch * length, d = a.width, dh = a.headDimension, h = a.headCount
-        let up = a.mlpWidth * (a.gatedMLP ? 2 : 1)
-        // One block's activations (BlockActivations).
-        var block = n * (a.qkvWidth + h * dh + up + a.mlpWidth) + batch * h * length * length
-        block += n * d * (2 + (a.normPlacement.normsWrite ? 2 : 0) + (a.normPlacement == .post ? 2 : 0) + (a.parallelResidual ? 0 : 1))
-        block += n * 8                                         // the norms' means and divisors
-        if a.queryKeyNorm != nil { block += n * (h + a.keyValueHeadCount) * (dh + 2) }
-        let blocks = keepsActivations ? a.layerCount : 1
+        func bytes(_ floats: Double) -> Int { floats * 4 >= Double(Int.max / 2) ? Int.max / 2 : Int(floats * 4) }
+        let n = Double(batch * length), t = Double(length), b = Double(batch), d = Double(a.width)
+        let dh = Double(a.headDimension), h = Double(a.headCount), kv = Double(a.keyValueHeadCount)
+        let f = Double(a.mlpWidth), v = Double(a.vocabularySize), layers = Double(a.layerCount)
+        let up = f * (a.gatedMLP ? 2 : 1)
+        // One block's activations (BlockActivations): q|k|v, z, MLP, probabilities, the D-wide buffers, norm statistics.
+        var block = n * (Double(a.qkvWidth) + h * dh + up + f) + b * h * t * t + n * 8
+        block += n * d * Double(2 + (a.normPlacement.normsWrite ? 2 : 0) + (a.normPlacement == .post ? 2 : 0) + (a.parallelResidual ? 0 : 1))
+        if a.queryKeyNorm != nil { block += n * (h + kv) * (dh + 2) }
+        if keepsActivations { block += n * d }                               // each block keeps its input
         // The pass: stream, final norm (and its statistics), logits, the two writes, the embedding rows.
-        var pass = n * (d * 4 + 2 + a.embeddingWidth * (a.hasProjection ? 2 : 0) + a.vocabularySize)
-        if a.queryKeyNorm != nil { pass += n * max(h, a.keyValueHeadCount) * dh }
+        var pass = n * (d * 4 + 2 + Double(a.embeddingWidth) * (a.hasProjection ? 2 : 0) + v)
+        if a.queryKeyNorm != nil { pass += n * max(h, kv) * dh }
         if keepsActivations {
-            // Gradient buffers (about one more block), dL/dlogits and the parameters' gradients.
-            pass += block + n * d * 4 + n * a.vocabularySize * (a.finalSoftCap != nil ? 2 : 1) + a.parameterCount
+            // Gradient buffers (about one more block), dL/dlogits, the parameters' gradients and W^T.
+            pass += block + n * d * 4 + n * v * (a.finalSoftCap != nil ? 2 : 1) + 2 * Double(a.parameterCount)
         }
-        activations = f * (blocks * block + pass)
-        var recorded = 0
-        for kind in kinds {
-            let perLayer: Int
+        activations = bytes((keepsActivations ? layers : 1) * block + pass)
+        func perLayer(_ kind: HookKind) -> Double {
             switch kind {
-            case .embed, .posEmbed, .lnFinalNormalized: recorded += length * d; continue
-            case .lnFinalScale: recorded += length; continue
-            case .logits: recorded += length * a.vocabularySize; continue
-            case .residPre, .residPost, .residMid, .attnOut, .mlpOut: perLayer = length * d
-            case .ln1Scale, .ln2Scale, .ln1PostScale, .ln2PostScale: perLayer = length
-            case .attnPattern: perLayer = h * length * length
-            case .attnResult: perLayer = length * h * d
-            case .attnZ: perLayer = length * h * dh
-            case .mlpPost: perLayer = length * a.mlpWidth
+            case .embed, .posEmbed, .lnFinalNormalized, .lnFinalScale, .logits: return 0
+            case .residPre, .residPost, .residMid, .attnOut, .mlpOut: return n * d
+            case .ln1Scale, .ln2Scale, .ln1PostScale, .ln2PostScale: return n
+            case .attnPattern: return b * h * t * t
+            case .attnResult: return n * h * d
+            case .attnZ: return n * h * dh
+            case .mlpPost: return n * f
             }
-            recorded += perLayer * a.layerCount
         }
-        recording = f * recorded
-        // Per thread: one packed block of B (256 rows x 256 columns) and attention scratch.
-        workspace = f * max(1, threads) * (256 * 256 + 3 * length * length + 4 * length * dh)
+        var recorded = 0.0
+        if streamed {
+            // Only hook_result is built beside the pass (one layer at a time); the rest is written from its buffers.
+            if kinds.contains(.attnResult) { recorded = n * h * d }
+        } else {
+            for kind in kinds {
+                switch kind {
+                case .embed, .posEmbed, .lnFinalNormalized: recorded += n * d
+                case .lnFinalScale: recorded += n
+                case .logits: recorded += n * v
+                default: recorded += perLayer(kind) * layers
+                }
+            }
+        }
+        recording = bytes(recorded)
+        // Per thread: one packed block of B (384 rows x 256 columns) and attention scratch (4 T^2 with a soft-cap).
+        workspace = bytes(Double(max(1, threads)) * (384 * 256 + (a.attentionSoftCap != nil ? 4 : 3) * t * t + 4 * t * dh))
     }
 
     /// Bytes of the machine: physical memory and what a new allocation can
@@ -97,22 +111,22 @@ public struct MemoryPlan: Sendable, Equatable {
 extension Transformer {
     /// The memory plan of a run over `batch` x `length` tokens recording
     /// `kinds` (with `keepsActivations`, a forward and backward).
-    public func memoryPlan(batch: Int = 1, length: Int, recording kinds: Set<HookKind> = [],
+    public func memoryPlan(batch: Int = 1, length: Int, recording kinds: Set<HookKind> = [], streamed: Bool = false,
                            keepsActivations: Bool = false) -> MemoryPlan {
         MemoryPlan(architecture, mappedWeights: weights.mappedBytes, privateWeights: weights.residentBytes, batch: batch,
-                   length: length, recording: kinds, keepsActivations: keepsActivations, threads: threads)
+                   length: length, recording: kinds, streamed: streamed, keepsActivations: keepsActivations, threads: threads)
     }
 
     /// Refuses a run whose plan does not fit this machine, before anything
     /// is allocated: the message gives the figures and what would fit (fewer
     /// tokens, fewer recorded kinds). Small plans are not checked.
-    public func checkFits(batch: Int = 1, length: Int, recording kinds: Set<HookKind> = [],
+    public func checkFits(batch: Int = 1, length: Int, recording kinds: Set<HookKind> = [], streamed: Bool = false,
                           keepsActivations: Bool = false) throws {
-        let plan = memoryPlan(batch: batch, length: length, recording: kinds, keepsActivations: keepsActivations)
+        let plan = memoryPlan(batch: batch, length: length, recording: kinds, streamed: streamed, keepsActivations: keepsActivations)
         guard plan.privatePeak > 64 << 20 || plan.peak > 1 << 30, let machine = MemoryPlan.machine,
               let problem = plan.problem(total: machine.total, available: machine.available) else { return }
         func fits(_ t: Int, _ k: Set<HookKind>) -> Bool {
-            memoryPlan(batch: batch, length: t, recording: k, keepsActivations: keepsActivations)
+            memoryPlan(batch: batch, length: t, recording: k, streamed: streamed, keepsActivations: keepsActivations)
                 .problem(total: machine.total, available: machine.available) == nil
         }
         var advice: [String] = []

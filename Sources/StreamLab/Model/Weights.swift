@@ -189,8 +189,8 @@ public final class Weights: Sendable {
     /// Bytes of weights used straight from the memory-mapped checkpoint (a
     /// tied unembedding shares the embedding's bytes and is counted once).
     public var mappedBytes: Int {
-        let tiedUnembedding = unembedding.weight.storedByteCount > 0 && tokenEmbedding.isMapped
-            && unembedding.weight.storedByteCount == tokenEmbedding.mappedBytes
+        let tiedUnembedding = tokenEmbedding.isMapped && unembedding.weight.pieces.count == 1
+            && unembedding.weight.pieces[0].base == tokenEmbedding.storage.base
         return tokenEmbedding.mappedBytes + (positionEmbedding?.mappedBytes ?? 0)
             + linears.reduce(0) { $0 + $1.weight.storedByteCount } - (tiedUnembedding ? tokenEmbedding.mappedBytes : 0)
     }

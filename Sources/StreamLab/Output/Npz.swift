@@ -357,10 +357,7 @@ extension Transformer {
     @discardableResult
     public func trace(_ tokens: [Int], recording kinds: Set<HookKind>, to path: String) throws -> [String] {
         try validate(tokens: tokens)
-        // Streamed: only the largest single array is ever held beside the pass.
-        let largest = [kinds.contains(.attnResult) ? HookKind.attnResult : nil, kinds.contains(.attnPattern) ? .attnPattern : nil,
-                       kinds.contains(.logits) ? .logits : nil].compactMap { $0 }.prefix(1)
-        try checkFits(length: tokens.count, recording: Set(largest))
+        try checkFits(length: tokens.count, recording: kinds, streamed: true)
         let writer = try NpzWriter(path: path)
         var names: [String] = []
         do {

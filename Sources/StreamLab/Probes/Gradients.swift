@@ -78,7 +78,7 @@ public enum GradientAnalysis {
             for (i, p) in paths.enumerated() where !p.residPre.allSatisfy(\.isFinite) {
                 throw ModelError.nonFinite(where: "the gradient at blocks.\(i).hook_resid_pre", context: nil)
             }
-            if !gradients.array.allSatisfy(\.isFinite) {
+            if !Elementwise.allFinite(gradients.pointer, gradients.count) {
                 throw ModelError.nonFinite(where: "the parameter gradients", context: nil)
             }
             let w = Double(s.count - 1)

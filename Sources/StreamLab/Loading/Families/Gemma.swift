@@ -8,7 +8,7 @@
 /// `pre_feedforward_layernorm`, `post_feedforward_layernorm`), scores scaled
 /// by `query_pre_attn_scalar`^-1/2, sliding-window layers (`layer_types`, or
 /// alternating for Gemma 2, `sliding_window_pattern` for Gemma 3); Gemma 2
-/// soft-caps scores and logits (30 and 50 when the keys are absent, none
+/// soft-caps scores and logits (50 and 30 when the keys are absent, none
 /// when null); Gemma 3 has per-head q/k norms and its own rotary for local
 /// layers (`rope_local_base_freq`, or `rope_parameters.sliding_attention`).
 enum GemmaMapping: FamilyMapping {
@@ -23,14 +23,23 @@ enum GemmaMapping: FamilyMapping {
             c = text
         }
         let generation = modelType == "gemma" ? 1 : modelType == "gemma2" ? 2 : 3
-        let d = try c.size("hidden_size")
-        let heads = try c.size("num_attention_heads")
-        let headDim = try c.size("head_dim", default: d / heads)
-        let layers = try c.size("num_hidden_layers")
+        // transformers' config defaults (GemmaConfig, Gemma2Config, Gemma3TextConfig): real
+        // checkpoints, the multimodal Gemma 3 text_config above all, leave some keys out.
+        let defaults: [String: Int] = generation == 1
+            ? ["vocab_size": 256_000, "hidden_size": 3072, "intermediate_size": 24_576, "num_hidden_layers": 28,
+               "num_attention_heads": 16, "num_key_value_heads": 16, "max_position_embeddings": 8192]
+            : ["vocab_size": generation == 2 ? 256_000 : 262_208, "hidden_size": 2304, "intermediate_size": 9216,
+               "num_hidden_layers": 26, "num_attention_heads": 8, "num_key_value_heads": 4,
+               "max_position_embeddings": generation == 2 ? 8192 : 131_072]
+        func size(_ key: String) throws -> Int { try c.size(key, default: defaults[key]) }
+        let d = try size("hidden_size")
+        let heads = try size("num_attention_heads")
+        let headDim = try c.size("head_dim", default: 256)
+        let layers = try size("num_hidden_layers")
 
-        // Gemma 1 reads `hidden_act`, and transformers maps its legacy "gelu" to
-        // the tanh approximation; Gemma 2 and 3 read `hidden_activation`.
-        let activationKey = generation == 1 && c.value("hidden_activation") == nil ? "hidden_act" : "hidden_activation"
+        // Gemma 1 reads `hidden_act` (transformers maps its legacy "gelu" to the
+        // tanh approximation); Gemma 2 and 3 read `hidden_activation`.
+        let activationKey = generation == 1 ? "hidden_act" : "hidden_activation"
         let legacyGELU = try generation == 1 && c.string(activationKey, default: "") == "gelu"
         let activation: Activation = legacyGELU ? .geluTanh : try c.activation(activationKey, default: "gelu_pytorch_tanh")
         if try c.bool("use_bidirectional_attention", default: false) {
@@ -41,10 +50,16 @@ enum GemmaMapping: FamilyMapping {
         var window: Int?
         var scale: Float?
         var attentionCap: Float?, finalCap: Float?
-        var rotary = try c.rotary(headDimension: headDim, layerType: generation == 3 ? "full_attention" : nil)
+        let rotary = try c.rotary(headDimension: headDim, defaultBase: generation == 3 ? 1_000_000 : 10_000,
+                                  layerType: generation == 3 ? "full_attention" : nil)
         var localRotary: Rotary?
         if generation >= 2 {
-            scale = 1 / Float(try c.double("query_pre_attn_scalar", default: 256)).squareRoot()
+            let scalar = try c.double("query_pre_attn_scalar", default: 256)
+            guard scalar > 0 else {
+                throw LoadError.badConfigValue(file: c.file, key: c.qualified("query_pre_attn_scalar"), value: Format.general(scalar),
+                                               expected: "a positive number")
+            }
+            scale = Float(CMath.pow(scalar, -0.5))
             let pattern = generation == 2 ? 2 : try c.size("sliding_window_pattern", default: 6)
             kinds = try c.layerKinds(count: layers) { ($0 + 1) % pattern == 0 ? .global : .local }
             if kinds.contains(.local) && !c.isNull("sliding_window") { window = try c.size("sliding_window", default: 4096) }
@@ -62,14 +77,14 @@ enum GemmaMapping: FamilyMapping {
             finalCap = try cap("final_logit_softcapping", default: generation == 2 ? 30 : nil)
         }
         if generation == 3 {
-            rotary = try c.rotary(headDimension: headDim, defaultBase: 1_000_000, layerType: "full_attention")
             localRotary = try c.rotary(headDimension: headDim, defaultBase: 10_000, layerType: "sliding_attention")
         }
         let bias = try c.bool("attention_bias", default: false)
         return Architecture(
-            modelType: modelType, vocabularySize: try c.size("vocab_size"), width: d, layerCount: layers,
-            headCount: heads, keyValueHeadCount: try c.size("num_key_value_heads", default: heads), headDimension: headDim,
-            mlpWidth: try c.size("intermediate_size"), maxPositions: try c.maxPositions(for: rotary),
+            modelType: modelType, vocabularySize: try size("vocab_size"), width: d, layerCount: layers,
+            headCount: heads, keyValueHeadCount: try size("num_key_value_heads"), headDimension: headDim,
+            mlpWidth: try size("intermediate_size"),
+            maxPositions: try c.maxPositions(for: rotary, default: defaults["max_position_embeddings"]),
             normPlacement: generation == 1 ? .pre : .sandwich, normKind: .rmsNorm,
             normEpsilon: Float(try c.double("rms_norm_eps", default: 1e-6)), normWeightOffset: 1,
             activation: activation, gatedMLP: true, positions: .rotary(rotary),

@@ -31,12 +31,18 @@ enum LlamaMapping: FamilyMapping {
         var window: Int?, kinds: [Architecture.AttentionKind]
         switch modelType {
         case "qwen2", "qwen3":
-            let sliding = try c.bool("use_sliding_window", default: false)
-            let from = sliding ? try c.int("max_window_layers", default: layers) : layers
-            kinds = try c.layerKinds(count: layers) { $0 >= from ? .local : .global }
-            if kinds.contains(.local) { window = try c.size("sliding_window") }
+            // As Qwen2Config / Qwen3Config: no window at all unless use_sliding_window; then
+            // the layers from max_window_layers (default 28) on, or as layer_types says.
+            if try c.bool("use_sliding_window", default: false) && !c.isNull("sliding_window") {
+                let from = try c.int("max_window_layers", default: 28)
+                kinds = try c.layerKinds(count: layers) { $0 >= from ? .local : .global }
+                if kinds.contains(.local) { window = try c.size("sliding_window", default: 4096) }
+            } else {
+                kinds = Array(repeating: .global, count: layers)
+            }
         case "mistral":
-            window = c.value("sliding_window") != nil ? try c.size("sliding_window") : nil
+            // MistralConfig's window is 4096 when the key is absent, none when it is null.
+            window = c.isNull("sliding_window") ? nil : try c.size("sliding_window", default: 4096)
             kinds = Array(repeating: window == nil ? .global : .local, count: layers)
         default:
             kinds = Array(repeating: .global, count: layers)

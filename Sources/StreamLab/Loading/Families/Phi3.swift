@@ -13,7 +13,8 @@ enum Phi3Mapping: FamilyMapping {
         let headDim = try c.headDimension(width: d, heads: heads)
         let layers = try c.size("num_hidden_layers")
         let window = c.value("sliding_window") != nil ? try c.size("sliding_window") : nil
-        let rotary = try c.rotary(headDimension: headDim)
+        // Phi3Config reads the legacy rope types "su" and "yarn" as longrope.
+        let rotary = try c.rotary(headDimension: headDim, typeAliases: ["su": "longrope", "yarn": "longrope"])
         return Architecture(
             modelType: modelType, vocabularySize: try c.size("vocab_size"), width: d, layerCount: layers, headCount: heads,
             keyValueHeadCount: try c.size("num_key_value_heads", default: heads), headDimension: headDim,
