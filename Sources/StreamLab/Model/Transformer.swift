@@ -162,6 +162,7 @@ public struct Transformer: Sendable {
         if start == 0 { embed(pass, plan: plan, recorder: &recorder) }
         for slot in start..<plan.order.count {
             block(plan.order[slot], slot: slot, pass, plan: plan, recorder: &recorder)
+            if recorder.sinkError != nil { return }          // a streamed trace that cannot be written stops here
         }
         if read {
             let a = architecture, n = pass.rows
