@@ -569,14 +569,14 @@ enum RotaryOp {
     /// is the inverse rotation of the gradient, scaled by f: the table's
     /// scaled cos and sin give exactly that.
     static func apply(_ qkv: UnsafeMutablePointer<Float>, rows: Int, length t: Int, stride: Int, heads: Int,
-                      headDimension dh: Int, table: RotaryTable, inverse: Bool, threads: Int) {
+                      headDimension dh: Int, table: RotaryTable, inverse: Bool, positionOffset: Int = 0, threads: Int) {
         let half = table.half
         let shared = SharedPointer(qkv)
         Parallel.forEachSlice(rows, threads: rowThreads(rows, stride, threads)) { range in
             table.cos.withUnsafeBufferPointer { cosTable in
                 table.sin.withUnsafeBufferPointer { sinTable in
                     for r in range {
-                        let position = r % t
+                        let position = positionOffset + r % t
                         let c = cosTable.baseAddress! + position * half, s = sinTable.baseAddress! + position * half
                         let row = shared.base + r * stride
                         for head in 0..<heads { table.rotate(row + head * dh, cos: c, sin: s, inverse: inverse) }
@@ -663,6 +663,40 @@ enum AttentionOp {
                     packedV.multiply(p + i0 * t, lda: t, m: i1 - i0, into: zh + i0 * s.zWidth, ldc: s.zWidth,
                                      kRange: 0..<i1)                                             // [i1-i0, Dh]
                     i0 = i1
+                }
+            }
+        }
+    }
+
+    /// Attention of `rows` new queries (positions `start ..< start + rows`)
+    /// against the keys and values of positions `0 ..< start + rows` in a
+    /// cache (`[capacity, Hkv Dh]` each, the new ones already written):
+    /// z `[rows, H Dh]`. Causal, with the window and soft-cap of `s`.
+    static func decode(q: UnsafePointer<Float>, qStride: Int, keys: UnsafePointer<Float>, values: UnsafePointer<Float>,
+                       start: Int, rows: Int, z: UnsafeMutablePointer<Float>, shape s: AttentionShape) {
+        let dh = s.headDimension, kvWidth = s.keyValueHeads * dh, group = s.heads / s.keyValueHeads
+        var scores = [Float](repeating: 0, count: start + rows)
+        for r in 0..<rows {
+            let i = start + r
+            let first = s.window == Int.max ? 0 : max(0, i - s.window + 1)
+            for h in 0..<s.heads {
+                let qh = q + r * qStride + h * dh, kvh = (h / group) * dh
+                let count = i - first + 1
+                scores.withUnsafeMutableBufferPointer { buffer in
+                    let row = buffer.baseAddress!
+                    for j in first...i { row[j - first] = Elementwise.dot(qh, keys + j * kvWidth + kvh, dh) }
+                    if let cap = s.softCap {
+                        softCap(row, count, scale: s.scale, cap: cap)
+                        softmax(row, count, scale: 1)
+                    } else {
+                        softmax(row, count, scale: s.scale)
+                    }
+                    let out = z + r * s.heads * dh + h * dh
+                    out.update(repeating: 0, count: dh)
+                    for j in first...i {
+                        let p = row[j - first], v = values + j * kvWidth + kvh
+                        for c in 0..<dh { out[c] += p * v[c] }
+                    }
                 }
             }
         }

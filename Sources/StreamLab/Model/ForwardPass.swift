@@ -80,8 +80,12 @@ public final class ForwardPass {
     let attnWrite: FloatBuffer                  // [N, D]
     let mlpWrite: FloatBuffer                   // [N, D]
     /// Rotary tables of global and local layers (nil without rotary positions).
-    let rotary: RotaryTable?
-    let localRotary: RotaryTable?
+    private(set) var rotary: RotaryTable?
+    private(set) var localRotary: RotaryTable?
+    /// Decoding with a KV cache: the tokens of this pass sit at positions
+    /// `positionOffset ..< positionOffset + length` after the cached ones.
+    private(set) var positionOffset = 0
+    let cache: KVCache?
     /// Contiguous q or k rows for the query-key norms `[N, max(H, Hkv) Dh]`.
     let queryKeyScratch: FloatBuffer?
     /// The order the last forward ran the blocks in (slot -> layer), and
@@ -94,7 +98,9 @@ public final class ForwardPass {
     /// Scratch of the backward pass, made on first use.
     lazy var gradients = GradientBuffers(architecture, rows: rows)
 
-    public init(_ a: Architecture, batch: Int = 1, length: Int, keepsActivations: Bool = false) {
+    public init(_ a: Architecture, batch: Int = 1, length: Int, keepsActivations: Bool = false, cache: KVCache? = nil) {
+        precondition(cache == nil || (batch == 1 && !keepsActivations))
+        self.cache = cache
         precondition(batch > 0 && length > 0)
         architecture = a
         self.batch = batch
@@ -115,23 +121,29 @@ public final class ForwardPass {
         logits = FloatBuffer(n * a.vocabularySize)
         attnWrite = FloatBuffer(n * d)
         mlpWrite = FloatBuffer(n * d)
-        func table(_ r: Rotary?) -> RotaryTable? {
-            guard let r else { return nil }
-            let (frequencies, factor) = r.frequencies(length: length)
-            return RotaryTable(inverseFrequencies: frequencies, attentionFactor: factor, interleaved: r.pairing == .interleaved,
-                               length: length)
-        }
-        if case let .rotary(global) = a.positions {
-            rotary = table(global)
-            localRotary = a.localRotary != nil && a.layerKinds.contains(.local) ? table(a.localRotary) : nil
-        } else {
-            rotary = nil
-            localRotary = nil
-        }
         queryKeyScratch = a.queryKeyNorm != nil ? FloatBuffer(n * max(a.headCount, a.keyValueHeadCount) * a.headDimension) : nil
+        setPositions(offset: 0)
     }
 
     deinit { tokens.deallocate() }
+
+    /// Places this pass's tokens at `offset` (after `offset` cached ones) and
+    /// builds the rotary tables for the `offset + length` positions (dynamic
+    /// and long-rope frequencies depend on that length, as in transformers).
+    func setPositions(offset: Int) {
+        positionOffset = offset
+        let total = offset + length
+        func table(_ r: Rotary?) -> RotaryTable? {
+            guard let r else { return nil }
+            let (frequencies, factor) = r.frequencies(length: total)
+            return RotaryTable(inverseFrequencies: frequencies, attentionFactor: factor, interleaved: r.pairing == .interleaved,
+                               length: total)
+        }
+        if case let .rotary(global) = architecture.positions {
+            rotary = table(global)
+            localRotary = architecture.localRotary != nil && architecture.layerKinds.contains(.local) ? table(architecture.localRotary) : nil
+        }
+    }
 
     /// N = B * T.
     public var rows: Int { batch * length }

@@ -224,7 +224,8 @@ public struct Transformer: Sendable {
         if case let .learned(offset) = a.positions, let positions = weights.positionEmbedding {
             let t = pass.length
             let rows = FloatBuffer(t * d)                                         // [T, D]
-            positions.copyRows(offset..<(offset + t), into: rows.pointer)
+            let first = offset + pass.positionOffset
+            positions.copyRows(first..<(first + t), into: rows.pointer)
             if plan.points[.posEmbed] != nil || recorder.wants(.posEmbed) {
                 let pos = FloatBuffer(n * d)                                      // [N, D]
                 for b in 0..<pass.batch { (pos.pointer + b * t * d).update(from: rows.pointer, count: t * d) }
@@ -369,11 +370,23 @@ public struct Transformer: Sendable {
         }
         if let rotary = pass.rotaryTable(layer: layer) {
             RotaryOp.apply(c.qkv.pointer, rows: n, length: t, stride: a.qkvWidth, heads: h + a.keyValueHeadCount,
-                           headDimension: dh, table: rotary, inverse: false, threads: threads)
+                           headDimension: dh, table: rotary, inverse: false, positionOffset: pass.positionOffset, threads: threads)
         }
-        AttentionOp.forward(qkv: c.qkv.pointer, probs: c.probs.pointer, z: c.z.pointer,
-                            shape: attentionShape(pass, layer: layer), threads: threads)
-        recorder.record(.attnPattern(layer), c.probs.pointer, shape: [h, t, t])                  // [H, T, T] (batch 1)
+        if let cache = pass.cache {
+            // Decoding: the new keys and values join the cache; the new queries read all of it.
+            let kv = a.keyValueHeadCount * dh, start = pass.positionOffset
+            let keys = cache.keys[layer].pointer, values = cache.values[layer].pointer
+            for r in 0..<n {
+                (keys + (start + r) * kv).update(from: c.qkv.pointer + r * a.qkvWidth + h * dh, count: kv)
+                (values + (start + r) * kv).update(from: c.qkv.pointer + r * a.qkvWidth + h * dh + kv, count: kv)
+            }
+            AttentionOp.decode(q: c.qkv.pointer, qStride: a.qkvWidth, keys: keys, values: values, start: start, rows: n,
+                               z: c.z.pointer, shape: attentionShape(pass, layer: layer))
+        } else {
+            AttentionOp.forward(qkv: c.qkv.pointer, probs: c.probs.pointer, z: c.z.pointer,
+                                shape: attentionShape(pass, layer: layer), threads: threads)
+            recorder.record(.attnPattern(layer), c.probs.pointer, shape: [h, t, t])              // [H, T, T] (batch 1)
+        }
 
         // Head interventions act on each head's z before the output projection:
         // its slice of hook_result is z_h · W_O[h] and is linear in z_h.
