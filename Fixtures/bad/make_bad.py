@@ -190,6 +190,13 @@ def main():
     case("patch-missing-answer", ["patch", "Fixtures/models/neox-parallel", "--clean-tokens", "1,2", "--corrupted-tokens", "1,3",
                                   "--wrong", "2"], "give --answer ID or --answer-text TEXT", config=None, status=2)
 
+    # Generation: steering options without their partners, more tokens than the context holds.
+    gen = ["generate", "Fixtures/models/gpt2", "--tokens", "1,2,3"]
+    case("generate-add-without-steer", gen + ["--add", "love"], "--add and --subtract need --steer LAYER", config=None, status=2)
+    case("generate-steer-without-prompts", gen + ["--steer", "1"], "--steer needs --add TEXT and --subtract TEXT", config=None, status=2)
+    case("generate-too-many-tokens", gen + ["--max-tokens", "100"], "option '--max-tokens' must be within 0...29, got 100",
+         config=None, status=2)
+
     # info describes such a model instead (tested in CLITests); every other command refuses it.
     case("model-larger-than-memory", ["ablate", "$CASE", "--tokens", "1,2"], "of memory to keep its weights mapped but the machine has",
          config=dict(CONFIG, n_embd=65536, n_head=64, n_layer=4096, vocab_size=256000), weights=good)

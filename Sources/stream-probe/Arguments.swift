@@ -91,6 +91,15 @@ struct ParsedArguments {
     func has(_ name: String) -> Bool { flags.contains(name) || values[name] != nil }
 
     /// An integer option within `range`, or `defaultValue` when absent.
+    /// A finite number option within `range`.
+    func double(_ name: String, default defaultValue: Double, range: ClosedRange<Double>) throws -> Double {
+        guard let text = values[name] else { return defaultValue }
+        let trimmed = text.trimmingCharacters(in: .whitespaces)
+        guard let v = Double(trimmed), v.isFinite else { throw UsageError("option '\(name)' expects a number, got '\(text)'") }
+        guard range.contains(v) else { throw UsageError("option '\(name)' must be within \(range.lowerBound)...\(range.upperBound), got \(trimmed)") }
+        return v
+    }
+
     func int(_ name: String, default defaultValue: Int, range: ClosedRange<Int>) throws -> Int {
         guard let text = values[name] else { return defaultValue }
         let trimmed = text.trimmingCharacters(in: .whitespaces)

@@ -168,3 +168,71 @@ enum AttentionCommand {
         try Inputs.output(args, format, report)
     }
 }
+
+enum GenerateCommand {
+    static let spec = CommandSpec(
+        name: "generate",
+        summary: "Continue a prompt token by token (KV cache), greedy or sampled, optionally steered by adding an activation difference to the stream.",
+        usage: "stream-probe generate [MODEL] [--tokens IDS | --prompt TEXT] [--max-tokens N] [--temperature T] [--top-k K] [--seed S] [--steer LAYER --add TEXT --subtract TEXT [--coefficient C]] [--format table|json]",
+        options: Inputs.inputOptions + [
+            OptionSpec(name: "--max-tokens", valueName: "N", help: "new tokens at most (default 32); generation also stops at the tokenizer's EOS"),
+            OptionSpec(name: "--temperature", valueName: "T", help: "0 (default): greedy; above 0: sample from softmax(logits / T)"),
+            OptionSpec(name: "--top-k", valueName: "K", help: "sample among the K most likely tokens only"),
+            OptionSpec(name: "--seed", valueName: "S", help: "seed of the sampling (default 0)"),
+            OptionSpec(name: "--steer", valueName: "LAYER", help: "add a steering vector at resid_pre of this layer, at every position (ActAdd)"),
+            OptionSpec(name: "--add", valueName: "TEXT", help: "steering: the prompt whose mean resid_pre is added"),
+            OptionSpec(name: "--subtract", valueName: "TEXT", help: "steering: the prompt whose mean resid_pre is subtracted"),
+            OptionSpec(name: "--coefficient", valueName: "C", help: "steering: scale of the difference (default 4)"),
+            Inputs.formatOption])
+
+    static func run(_ args: ParsedArguments) throws {
+        let format = try args.choice("--format", ["table", "json"], default: "table")
+        let loaded = try Inputs.loadModel(args)
+        let model = loaded.model
+        let prompt = try Inputs.sequence(args, loaded)
+        let room = model.architecture.maxPositions - prompt.count
+        let maxTokens = try args.int("--max-tokens", default: min(32, max(room, 0)), range: 0...max(room, 0))
+        let temperature = try args.double("--temperature", default: 0, range: 0...1e6)
+        let topK = try args.value("--top-k").map { _ in try args.int("--top-k", default: 1, range: 1...model.architecture.vocabularySize) }
+        let seed = try args.int("--seed", default: 0, range: 0...Int.max)
+        var interventions: [Intervention] = []
+        if args.value("--steer") != nil {
+            let layer = try args.int("--steer", default: 0, range: 0...(model.architecture.layerCount - 1))
+            guard let add = args.value("--add"), let subtract = args.value("--subtract") else {
+                throw UsageError("--steer needs --add TEXT and --subtract TEXT")
+            }
+            let tokenizer = try Inputs.requireTokenizer(loaded, for: "--steer")
+            let encode = { (text: String, flag: String) throws -> [Int] in
+                let ids = tokenizer.encode(text, addSpecialTokens: true)
+                if ids.isEmpty { throw UsageError("option '\(flag)': the text encodes to no tokens") }
+                return ids
+            }
+            let coefficient = try args.double("--coefficient", default: 4, range: -1e6...1e6)
+            let vector = try model.steeringVector(layer: layer, add: try encode(add, "--add"), subtract: try encode(subtract, "--subtract"),
+                                                  coefficient: Float(coefficient))
+            interventions = [Intervention(.hook(.residPre(layer)), .add(vector))]
+        } else if args.value("--add") != nil || args.value("--subtract") != nil {
+            throw UsageError("--add and --subtract need --steer LAYER")
+        }
+        let stop: Set<Int> = loaded.tokenizer?.eosTokenID.map { [$0] } ?? []
+        let settings = GenerationSettings(maxTokens: maxTokens, temperature: temperature, topK: topK, seed: UInt64(seed), stopTokens: stop)
+        let text = { (ids: [Int]) -> String in
+            if let tokenizer = loaded.tokenizer, let s = try? tokenizer.decode(ids) { return s }
+            return ids.map { "<\($0)>" }.joined()
+        }
+        if format == "table" { try Console.out(text(prompt)) }
+        let generated = try model.generate(prompt, settings, interventions: interventions) { token in
+            if format == "table" { try? Console.out(text([token])) }
+        }
+        if format == "table" {
+            try Console.out("\n")
+            Console.err("generated \(generated.count) tokens\(interventions.isEmpty ? "" : " (steered)")\n")
+        } else {
+            try Console.out(JSONOutput.object([
+                ("model", .string(loaded.name)), ("prompt", .ints(prompt)), ("generated", .ints(generated)),
+                ("text", .string(text(generated))), ("temperature", .double(temperature)),
+                ("steered", .bool(!interventions.isEmpty)),
+            ]).serialized() + "\n")
+        }
+    }
+}

@@ -12,6 +12,7 @@ enum StreamProbe {
             "decompose": (DecomposeCommand.spec, DecomposeCommand.run),
             "patch": (PatchCommand.spec, PatchCommand.run),
             "attention": (AttentionCommand.spec, AttentionCommand.run),
+            "generate": (GenerateCommand.spec, GenerateCommand.run),
             "info": (InfoCommand.spec, InfoCommand.run),
             "lens": (LensCommand.spec, LensCommand.run),
             "tokenize": (TokenizeCommand.spec, TokenizeCommand.run),
@@ -32,6 +33,7 @@ enum StreamProbe {
           decompose  split the final stream into every write and attribute a logit to each
           patch      activation patching: which layer, position or head carries the answer
           attention  attention heads: previous-token, duplicate-token, induction and sink scores, patterns
+          generate   continue a prompt (KV cache), greedy or sampled, optionally steered
           trace      record every hook point of a forward pass to an .npz
           info       architecture, sizes and memory of a model
           tokenize   text to token ids and back
