@@ -191,11 +191,11 @@ extension ModelConfig {
     }
 
     /// The longest sequence a model with `rotary` accepts:
-    /// `max_position_embeddings`, or `factor` times it with dynamic scaling,
-    /// which exists to run beyond it.
+    /// `max_position_embeddings`, or 4 x `factor` times it with dynamic
+    /// scaling, which exists to run beyond it (transformers sets no limit).
     public func maxPositions(for rotary: Rotary, default d: Int? = nil) throws -> Int {
         let limit = try size("max_position_embeddings", default: d)
-        if case let .dynamic(factor, _) = rotary.scaling { return Int(min(Double(limit) * Double(factor), Double(1 << 30))) }
+        if case let .dynamic(factor, _) = rotary.scaling { return Int(min(4 * Double(limit) * Double(factor), Double(1 << 30))) }
         return limit
     }
 }

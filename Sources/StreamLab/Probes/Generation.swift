@@ -63,7 +63,16 @@ extension Transformer {
         var silent = Recorder([])
         var pass = ForwardPass(a, length: prompt.count, cache: cache)
         var input = prompt
+        // Long-rope switches to its long factors past the original length; like
+        // transformers, the cache is then dropped once and everything recomputed with them.
+        var longRopeSwitch: Int?
+        if case let .rotary(r) = a.positions, case let .longrope(_, _, original, _) = r.scaling { longRopeSwitch = original }
         while generated.count < settings.maxTokens {
+            if let original = longRopeSwitch, cache.count > 0, cache.count <= original, cache.count + input.count > original {
+                input = prompt + generated
+                cache.count = 0
+                longRopeSwitch = nil
+            }
             if pass.length != input.count { pass = ForwardPass(a, length: input.count, cache: cache) }
             pass.setPositions(offset: cache.count)
             pass.setTokens(input)
