@@ -199,6 +199,25 @@ struct CLITests {
         }
     }
 
+    @Test("attention and generate: JSON equals torch's head scores and transformers' generate")
+    func attentionAndGenerate() throws {
+        let heads = try JSONSerialization.jsonObject(with: Data(contentsOf: FixturePaths.reference.appendingPathComponent("qwen3.heads.json"))) as! Object
+        let tokens = (heads["tokens"] as! [Int]).map(String.init).joined(separator: ",")
+        let got = try Self.json(["attention", "Fixtures/models/qwen3", "--tokens", tokens, "--format", "json"])
+        let scores = got["scores"] as! [Object], expected = heads["scores"] as! [Object]
+        #expect(scores.count == expected.count && !scores.isEmpty)
+        for (g, e) in zip(scores, expected) {
+            for key in ["previous_token", "duplicate_token", "induction", "first_token"] {
+                #expect(abs((g[key] as! Double) - (e[key] as! Double)) <= 1e-4, "head \(g["layer"]!).\(g["head"]!) \(key)")
+            }
+        }
+        let generate = try JSONSerialization.jsonObject(with: Data(contentsOf: FixturePaths.reference.appendingPathComponent("generate.json"))) as! Object
+        let entry = (generate["models"] as! [Object]).first { $0["name"] as! String == "gemma3-text" }!
+        let prompt = (entry["prompt"] as! [Int]).map(String.init).joined(separator: ",")
+        let out = try Self.json(["generate", "Fixtures/models/gemma3-text", "--tokens", prompt, "--max-tokens", "12", "--format", "json"])
+        #expect(out["generated"] as? [Int] == entry["generated"] as? [Int])
+    }
+
     @Test("info describes a model too large to load instead of refusing it")
     func infoTooLarge() throws {
         let got = try Self.json(["info", "Fixtures/bad/model-larger-than-memory", "--format", "json"])

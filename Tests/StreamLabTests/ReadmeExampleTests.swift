@@ -42,6 +42,13 @@ struct ReadmeExampleTests {
                                        method: .attribution)
         let heads = try model.headScores(model.repeatedRandomTokens(length: 20, seed: 0))
 
+        // Generation with a KV cache, steered by the difference of two prompts' streams at layer 2.
+        let steer = try model.steeringVector(layer: 2, add: tokenizer.encode("Love", addSpecialTokens: false),
+                                             subtract: tokenizer.encode("Hate", addSpecialTokens: false), coefficient: 4)
+        let continuation = try model.generate(tokens, GenerationSettings(maxTokens: 20),
+                                              interventions: [Intervention(.hook(.residPre(2)), .add(steer))])
+        let text = try tokenizer.decode(continuation)
+
         // Gradients of the next-token loss: every parameter (in ParameterLayout order) and the stream.
         let pass = GradientPass(model.architecture, batch: 1, length: tokens.count, threads: 2)
         pass.setSequence(tokens)
@@ -59,5 +66,6 @@ struct ReadmeExampleTests {
         #expect(loss.isFinite && paths.count == model.architecture.layerCount)
         #expect(patching.entries.count == model.architecture.layerCount * tokens.count)
         #expect(heads.scores.count == model.architecture.layerCount * model.architecture.headCount)
+        #expect(continuation.count == 20 && !text.isEmpty)
     }
 }
