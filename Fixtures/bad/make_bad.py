@@ -187,6 +187,8 @@ def main():
          "resid_mid does not exist in parallel blocks", config=None)
     case("patch-nothing-to-normalise", patch + ["--clean-tokens", "1,2,3", "--corrupted-tokens", "1,2,3"],
          "nothing to normalise", config=None)
+    case("patch-answer-is-wrong", ["patch", "Fixtures/models/neox-parallel", "--clean-tokens", "1,2", "--corrupted-tokens", "1,3",
+                                   "--answer", "4", "--wrong", "4"], "the answer and the wrong token are the same (4)", config=None)
     case("patch-missing-answer", ["patch", "Fixtures/models/neox-parallel", "--clean-tokens", "1,2", "--corrupted-tokens", "1,3",
                                   "--wrong", "2"], "give --answer ID or --answer-text TEXT", config=None, status=2)
 

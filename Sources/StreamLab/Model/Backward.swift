@@ -394,11 +394,17 @@ public final class GradientPass {
     /// computes dL/dlogits, ready for `backward`.
     @discardableResult
     public func forward(_ model: Transformer, computeGradient: Bool = true) -> Float {
+        var silent = Recorder([])
+        return forward(model, computeGradient: computeGradient, recorder: &silent)
+    }
+
+    /// `forward`, recording what `recorder` wants (batch 1).
+    @discardableResult
+    func forward(_ model: Transformer, computeGradient: Bool, recorder: inout Recorder) -> Float {
         precondition(model.architecture == architecture)
         var model = model
         model.threads = threads
-        var silent = Recorder([])
-        model.forward(pass, plan: InterventionPlan(layerCount: architecture.layerCount), recorder: &silent)
+        model.forward(pass, plan: InterventionPlan(layerCount: architecture.layerCount), recorder: &recorder)
         let n = rows, v = architecture.vocabularySize
         scoredCount = (0..<n).reduce(0) { $0 + (targets[$1] >= 0 ? 1 : 0) }
         let total = CrossEntropyOp.forwardBackward(

@@ -88,6 +88,7 @@ extension Transformer {
         for token in [answer, wrong] where token < 0 || token >= v {
             throw ModelError.targetOutOfRange(target: token, vocabularySize: v)
         }
+        if answer == wrong { throw ModelError.invalidRequest("the answer and the wrong token are the same (\(answer)): their logit difference is always 0") }
         if hook == .residMid && a.parallelResidual {
             throw ModelError.invalidRequest("resid_mid does not exist in parallel blocks (both sublayers read resid_pre)")
         }
@@ -110,7 +111,15 @@ extension Transformer {
             return (recorder, logitDiff(pass.logits.pointer))
         }
         let (source, sourceLD) = try run(direction == .denoising ? clean : corrupted, [kind])
-        let (base, baseLD) = try run(direction == .denoising ? corrupted : clean, [kind, .residPre])
+        // Attribution: the base run's forward is the one its backward differentiates (one forward of each input, one backward).
+        var gradients: [BlockGradientPaths] = []
+        let base: Recorder, baseLD: Double
+        if method == .attribution {
+            (gradients, base, baseLD) = try patchGradients(direction == .denoising ? corrupted : clean, answer: answer, wrong: wrong,
+                                                           recording: [kind])
+        } else {
+            (base, baseLD) = try run(direction == .denoising ? corrupted : clean, [kind, .residPre])
+        }
         let cleanLD = direction == .denoising ? sourceLD : baseLD, corruptedLD = direction == .denoising ? baseLD : sourceLD
         guard abs(cleanLD - corruptedLD) >= 1e-6 else {
             throw ModelError.invalidRequest("the clean and corrupted runs have the same logit difference (\(cleanLD)): nothing to normalise")
@@ -118,7 +127,6 @@ extension Transformer {
 
         var entries: [PatchEntry] = []
         if method == .attribution {
-            let gradients = try patchGradients(direction == .denoising ? corrupted : clean, answer: answer, wrong: wrong)
             let h = a.headCount, dh = a.headDimension, d = a.width
             for layer in 0..<l {
                 let src = source.arrays[hook.point(layer)]!.scalars, dst = base.arrays[hook.point(layer)]!.scalars
@@ -183,17 +191,22 @@ extension Transformer {
     }
 
     /// dLD/d(every hook point) of one run of `tokens`, LD = logit[answer] -
-    /// logit[wrong] at the last position: one forward and one backward.
-    func patchGradients(_ tokens: [Int], answer: Int, wrong: Int) throws -> [BlockGradientPaths] {
+    /// logit[wrong] at the last position, with the arrays of `recording` and
+    /// LD itself: one forward and one backward.
+    func patchGradients(_ tokens: [Int], answer: Int, wrong: Int,
+                        recording: Set<HookKind>) throws -> ([BlockGradientPaths], Recorder, Double) {
         let t = tokens.count, v = architecture.vocabularySize
-        try checkFits(length: t, keepsActivations: true)
+        try checkFits(length: t, recording: recording, keepsActivations: true)
         let pass = GradientPass(architecture, batch: 1, length: t, threads: threads)
         pass.setSequence(tokens)
-        pass.forward(self, computeGradient: false)
+        var recorder = Recorder(recording)
+        pass.forward(self, computeGradient: false, recorder: &recorder)
         if let point = pass.firstNonFinite { throw ModelError.nonFinite(where: point.name, context: nil) }
+        let logits = pass.pass.logits.pointer + (t - 1) * v
+        let ld = Double(logits[answer]) - Double(logits[wrong])
         var output = [Float](repeating: 0, count: t * v)
         output[(t - 1) * v + answer] += 1
         output[(t - 1) * v + wrong] -= 1
-        return pass.backward(self, outputGradient: output)
+        return (pass.backward(self, outputGradient: output), recorder, ld)
     }
 }
