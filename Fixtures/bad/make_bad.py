@@ -198,6 +198,16 @@ def main():
     case("generate-steer-without-prompts", gen + ["--steer", "1"], "--steer needs --add TEXT and --subtract TEXT", config=None, status=2)
     case("generate-too-many-tokens", gen + ["--max-tokens", "100"], "option '--max-tokens' must be within 0...29, got 100",
          config=None, status=2)
+    case("generate-steer-layer-beyond-model", ["generate", "Fixtures/models/gpt2", "--tokens", "1,2", "--steer", "3", "--add", "a",
+         "--subtract", "b"], "option '--steer' must be within 0...2, got 3", config=None, status=2)
+    case("generate-empty-steering-prompt", ["generate", "--steer", "1", "--add", "", "--subtract", "hate"],
+         "option '--add': the text encodes to no tokens", config=None, status=2)
+
+    # Attention pictures of a layer or head the model does not have.
+    case("attention-layer-out-of-range", ["attention", "Fixtures/models/gpt2", "--tokens", "1,2", "--layers", "3"],
+         "option '--layers': layer 3 is outside 0..<3", config=None, status=2)
+    case("attention-head-out-of-range", ["attention", "Fixtures/models/gpt2", "--tokens", "1,2", "--heads", "7"],
+         "option '--heads': head 7 is outside 0..<4", config=None, status=2)
 
     # info describes such a model instead (tested in CLITests); every other command refuses it.
     case("model-larger-than-memory", ["ablate", "$CASE", "--tokens", "1,2"], "of memory to keep its weights mapped but the machine has",

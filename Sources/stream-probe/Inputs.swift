@@ -187,14 +187,19 @@ enum Inputs {
 
     /// `--layers all|0,3,5` as indices (nil for all; range checks happen in the library).
     static func layers(_ args: ParsedArguments) throws -> [Int]? {
-        guard let text = args.value("--layers"), text != "all" else { return nil }
-        var layers: [Int] = []
+        try indices(args, "--layers", what: "layer")
+    }
+
+    /// A comma-separated list of indices (`0,3,5`), or nil for `all` or absent.
+    static func indices(_ args: ParsedArguments, _ flag: String, what: String) throws -> [Int]? {
+        guard let text = args.value(flag), text != "all" else { return nil }
+        var indices: [Int] = []
         for part in text.split(separator: ",", omittingEmptySubsequences: false) {
             let s = part.trimmingCharacters(in: .whitespaces)
-            guard let layer = Int(s) else { throw UsageError("option '--layers': '\(s)' is not a layer index (use all, or indices like 0,3,5)") }
-            if !layers.contains(layer) { layers.append(layer) }
+            guard let index = Int(s) else { throw UsageError("option '\(flag)': '\(s)' is not a \(what) index (use all, or indices like 0,3,5)") }
+            if !indices.contains(index) { indices.append(index) }
         }
-        return layers
+        return indices
     }
 
     /// Whether an output file can be written, checked before any work: its

@@ -130,12 +130,13 @@ enum AttentionCommand {
     static let spec = CommandSpec(
         name: "attention",
         summary: "Attention heads: every head's previous-token, duplicate-token, induction and first-token scores, and pictures of the patterns.",
-        usage: "stream-probe attention [MODEL] [--tokens IDS | --prompt TEXT] [--length N] [--seed S] [--layers LIST] [--patterns FILE] [--format table|json|csv] [--svg FILE]",
+        usage: "stream-probe attention [MODEL] [--tokens IDS | --prompt TEXT] [--length N] [--seed S] [--layers LIST] [--heads LIST] [--patterns FILE] [--format table|json|csv] [--svg FILE]",
         options: Inputs.inputOptions + [
             OptionSpec(name: "--length", valueName: "N", help: "without --tokens/--prompt: a random sequence of N tokens repeated once (default 20, at most half the context)"),
             OptionSpec(name: "--seed", valueName: "S", help: "seed of that random sequence (default 0)"),
             OptionSpec(name: "--layers", valueName: "LIST", help: "layers whose patterns --patterns draws (default 0)"),
-            OptionSpec(name: "--patterns", valueName: "FILE", help: "write the patterns of --layers as SVG heatmaps"),
+            OptionSpec(name: "--heads", valueName: "LIST", help: "heads whose patterns --patterns draws (default all)"),
+            OptionSpec(name: "--patterns", valueName: "FILE", help: "write the patterns of --layers and --heads as SVG heatmaps"),
             Inputs.formatOption, Inputs.svgOption])
 
     static func run(_ args: ParsedArguments) throws {
@@ -146,6 +147,10 @@ enum AttentionCommand {
         let layers = try Inputs.layers(args) ?? [0]
         for layer in layers where layer < 0 || layer >= model.architecture.layerCount {
             throw UsageError("option '--layers': layer \(layer) is outside 0..<\(model.architecture.layerCount)")
+        }
+        let heads = try Inputs.indices(args, "--heads", what: "head")
+        for head in heads ?? [] where head < 0 || head >= model.architecture.headCount {
+            throw UsageError("option '--heads': head \(head) is outside 0..<\(model.architecture.headCount)")
         }
         let tokens: [Int], source: String
         if args.value("--tokens") != nil || args.value("--prompt") != nil {
@@ -160,7 +165,8 @@ enum AttentionCommand {
             source = "a random sequence of \(length) tokens repeated once (seed \(seed))"
         }
         let result = try model.headScores(tokens, patternLayers: layers)
-        let report = HeadScoresReport(model: loaded.name, source: source, result: result, tokenText: loaded.tokenText)
+        let report = HeadScoresReport(model: loaded.name, source: source, result: result, patternHeads: heads,
+                                      tokenText: loaded.tokenText)
         if let path = args.value("--patterns"), let svg = report.patternsSVG() {
             try AtomicFile.write(svg, to: path)
             Console.err("wrote \(path)\n")

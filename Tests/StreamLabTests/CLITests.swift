@@ -211,6 +211,13 @@ struct CLITests {
                 #expect(abs((g[key] as! Double) - (e[key] as! Double)) <= 1e-4, "head \(g["layer"]!).\(g["head"]!) \(key)")
             }
         }
+        let pictures = FileManager.default.temporaryDirectory.appendingPathComponent("streamlab-patterns-\(UUID().uuidString).svg")
+        defer { try? FileManager.default.removeItem(at: pictures) }
+        _ = try Self.json(["attention", "Fixtures/models/qwen3", "--tokens", tokens, "--layers", "1", "--heads", "0,2",
+                           "--patterns", pictures.path, "--format", "json"])
+        let svg = try String(contentsOf: pictures, encoding: .utf8)
+        #expect(svg.contains("layer 1, head 0") && svg.contains("layer 1, head 2"))
+        #expect(!svg.contains("layer 1, head 1<") && !svg.contains("layer 0, head"))
         let generate = try JSONSerialization.jsonObject(with: Data(contentsOf: FixturePaths.reference.appendingPathComponent("generate.json"))) as! Object
         let entry = (generate["models"] as! [Object]).first { $0["name"] as! String == "gemma3-text" }!
         let prompt = (entry["prompt"] as! [Int]).map(String.init).joined(separator: ",")

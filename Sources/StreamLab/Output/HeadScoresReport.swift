@@ -6,12 +6,16 @@ public struct HeadScoresReport: ProbeReport {
     /// Where the tokens came from, e.g. "repeated random sequence, 2 x 20 tokens, seed 0".
     public let source: String
     public let result: HeadScores
+    /// The heads `patternsSVG` draws (nil: every head).
+    public let patternHeads: [Int]?
     public let tokenText: TokenText
 
-    public init(model: String, source: String, result: HeadScores, tokenText: @escaping TokenText = tokenIDText) {
+    public init(model: String, source: String, result: HeadScores, patternHeads: [Int]? = nil,
+                tokenText: @escaping TokenText = tokenIDText) {
         self.model = model
         self.source = source
         self.result = result
+        self.patternHeads = patternHeads
         self.tokenText = tokenText
     }
 
@@ -86,7 +90,9 @@ public struct HeadScoresReport: ProbeReport {
     public func patternsSVG() -> String? {
         let layers = result.patterns.keys.sorted()
         guard let first = layers.first, let shape = result.patterns[first]?.shape, shape.count == 3 else { return nil }
-        let heads = shape[0], t = shape[1]
+        let drawn = (patternHeads ?? Array(0..<shape[0])).filter { $0 >= 0 && $0 < shape[0] }
+        let heads = drawn.count, t = shape[1]
+        guard heads > 0 else { return nil }
         let cell = max(4.0, min(18.0, 360.0 / Double(t))), size = cell * Double(t), gap = 70.0
         let perRow = max(1, min(heads, Int(1200 / (size + gap))))
         let rowsPerLayer = (heads + perRow - 1) / perRow
@@ -98,9 +104,9 @@ public struct HeadScoresReport: ProbeReport {
         let labels = result.tokens.map { Format.token(tokenText($0)) }
         for (li, layer) in layers.enumerated() {
             let p = result.patterns[layer]!
-            for head in 0..<heads {
-                let x0 = left + Double(head % perRow) * (size + gap)
-                let y0 = top + Double(li * rowsPerLayer + head / perRow) * (size + gap) + 16
+            for (slot, head) in drawn.enumerated() {
+                let x0 = left + Double(slot % perRow) * (size + gap)
+                let y0 = top + Double(li * rowsPerLayer + slot / perRow) * (size + gap) + 16
                 svg.text("layer \(layer), head \(head)", x: x0, y: y0 - 4, size: 10, bold: true)
                 for i in 0..<t {
                     for j in 0...i {
