@@ -158,6 +158,97 @@ def torch_workloads(quick):
     return results
 
 
+# ----------------------------------------------------------------------------- patching and generation
+
+def patch_inputs():
+    """The inputs stream-bench's patch group uses: 64 clean tokens, 4 of them changed."""
+    clean = [(i * 7919) % 50257 for i in range(64)]
+    corrupted = list(clean)
+    for i in (5, 21, 40, 58):
+        corrupted[i] = (clean[i] + 1000) % 50257
+    return clean, corrupted, 11, 13
+
+
+def torch_patching():
+    """The same patching grid done as TransformerLens does it (one hooked forward per
+    (layer, position), the clean resid_pre cached first), attribution patching with
+    autograd, and transformers' generate with its KV cache; GPT-2 small, random weights."""
+    try:
+        import torch
+        import transformers
+        from transformers import GPT2Config, GPT2LMHeadModel
+    except Exception as e:
+        print(f"torch: skipped ({e})", file=sys.stderr)
+        return {}
+    transformers.logging.set_verbosity_error()
+    torch.manual_seed(0)
+    results = {}
+    clean, corrupted, answer, wrong = patch_inputs()
+    t = len(clean)
+    clean_ids, corrupted_ids = torch.tensor([clean]), torch.tensor([corrupted])
+    model = GPT2LMHeadModel(GPT2Config(attn_implementation="eager")).eval()
+    blocks = model.transformer.h
+    torch.set_num_threads(CORES)
+
+    def logit_diff(logits):
+        return (logits[0, -1, answer] - logits[0, -1, wrong]).item()
+
+    with torch.no_grad():
+        results[("patch", f"one forward, {t} tokens", CORES)] = best(lambda: model(corrupted_ids, use_cache=False), 3)
+        resid = {}
+        handles = [blk.register_forward_pre_hook(lambda m, args, l=l: resid.__setitem__(l, args[0].clone()))
+                   for l, blk in enumerate(blocks)]
+        model(clean_ids, use_cache=False)
+        for h in handles:
+            h.remove()
+
+        def grid():
+            out = []
+            for l in range(len(blocks)):
+                for p in range(t):
+                    def patch_hook(_m, args, l=l, p=p):
+                        h = args[0].clone()
+                        h[:, p] = resid[l][:, p]
+                        return (h,) + tuple(args[1:])
+                    handle = blocks[l].register_forward_pre_hook(patch_hook)
+                    out.append(logit_diff(model(corrupted_ids, use_cache=False).logits))
+                    handle.remove()
+            return out
+        start = time.perf_counter()
+        grid()
+        results[("patch", f"exact resid_pre grid, 12 x {t}", CORES)] = time.perf_counter() - start
+
+    def attribution():
+        with torch.no_grad():
+            source = {}
+            hs = [blk.register_forward_pre_hook(lambda m, args, l=l: source.__setitem__(l, args[0])) for l, blk in enumerate(blocks)]
+            model(clean_ids, use_cache=False)
+            for h in hs:
+                h.remove()
+        base = {}
+        def keep(_m, args, l):
+            args[0].retain_grad()
+            base[l] = args[0]
+        hs = [blk.register_forward_pre_hook(lambda m, args, l=l: keep(m, args, l)) for l, blk in enumerate(blocks)]
+        logits = model(corrupted_ids, use_cache=False).logits
+        for h in hs:
+            h.remove()
+        model.zero_grad(set_to_none=True)
+        (logits[0, -1, answer] - logits[0, -1, wrong]).backward()
+        return torch.stack([((source[l] - base[l]) * base[l].grad).sum(-1)[0] for l in range(len(blocks))])
+    results[("patch", f"attribution resid_pre grid, 12 x {t}", CORES)] = best(attribution, 3)
+
+    generator = GPT2LMHeadModel(GPT2Config()).eval()       # transformers' default attention
+    prompt = torch.tensor([clean[:16]])
+    for threads in THREADS:
+        torch.set_num_threads(threads)
+        with torch.no_grad():
+            results[("generate", "greedy, 16-token prompt + 64 tokens", threads)] = best(
+                lambda: generator.generate(prompt, attention_mask=torch.ones_like(prompt), max_new_tokens=64,
+                                           min_new_tokens=64, do_sample=False, pad_token_id=0), 3)
+    return results
+
+
 # ----------------------------------------------------------------------------- whole process
 
 TORCH_ABLATE = r"""
@@ -350,6 +441,30 @@ def render(run):
         cells = ["" if t is None else f"{t * 1000:.2f}", "" if n is None else f"{n * 1000:.2f}",
                  "" if t is None else f"{f['seconds'] / t:.2f}", "" if n is None else f"{f['seconds'] / n:.2f}"]
         lines.append(f"| {group}: {name.strip()} | {threads} | {ms} | {gtext} | " + " | ".join(cells) + " |")
+    ours, theirs = run["ours"], run["torch"]
+    grid_key = next((k for k in ours if k[0] == "patch" and k[1].startswith("exact")), None)
+    if grid_key:
+        forward = next(f for k, f in ours.items() if k[0] == "patch" and k[1].startswith("one forward"))
+        attribution_key = next(k for k in ours if k[0] == "patch" and k[1].startswith("attribution"))
+        attribution = ours[attribution_key]["seconds"]
+        lines += ["", "Patching and generation on the GPT-2-small shape (random weights; 64 tokens, the corrupted input "
+                      "differing in 4; PyTorch: the clean `resid_pre` cached, then one hooked forward per (layer, position) "
+                      "as TransformerLens's `get_act_patch_resid_pre` does; attribution with autograd; `generate` with "
+                      "transformers' default attention and KV cache):", ""]
+        if grid_key in theirs:
+            lines.append(f"- exact `resid_pre` grid (12 x 64 patched runs): ours / PyTorch = "
+                         f"{ours[grid_key]['seconds'] / theirs[grid_key]:.2f} (goal: at most 0.5).")
+        their_forward = theirs.get(("patch", forward["name"], forward["threads"]))
+        their_attribution = theirs.get(attribution_key)
+        lines.append(f"- attribution patching of the whole grid: {attribution / forward['seconds']:.2f} of our forwards' time "
+                     "(goal: at most 3)" + (f"; PyTorch's: {their_attribution / their_forward:.2f} of its forwards', "
+                                              f"ours / PyTorch = {attribution / their_attribution:.2f}."
+                                              if their_forward and their_attribution else "."))
+        for key, f in ours.items():
+            if key[0] == "generate" and key in theirs:
+                lines.append(f"- generation, {key[2]} thread{'s' if key[2] > 1 else ''}: ours {64 / f['seconds']:.0f} tokens/s, "
+                             f"transformers' generate {64 / theirs[key]:.0f} tokens/s; ours / theirs (throughput) = "
+                             f"{theirs[key] / f['seconds']:.2f} (goal: at least 1).")
     process = run["process"]
     if process:
         lines += ["",
@@ -439,7 +554,7 @@ def main():
             sys.exit(f"{exe} is missing: run `swift build -c release` first")
     print("running stream-bench ...", file=sys.stderr)
     out = tempfile.mktemp(suffix=".json")
-    groups = ["peak", "gemm", "forward", "sweep", "lens", "memory"]
+    groups = ["peak", "gemm", "forward", "sweep", "lens", "patch", "memory"]
     subprocess.run([BENCH, *groups, "--json", out], check=True, stdout=sys.stderr)
     ours_json = json.load(open(out))
     os.remove(out)
@@ -451,6 +566,8 @@ def main():
     run["numpy"] = {t: numpy_gemm(t) for t in THREADS}
     print("running torch ...", file=sys.stderr)
     run["torch"] = torch_workloads(args.quick)
+    print("running torch patching and generation ...", file=sys.stderr)
+    run["torch"].update(torch_patching())
     print("running the whole-process ablate comparison ...", file=sys.stderr)
     run["process"] = whole_process(CORES)
     print("running training throughput ...", file=sys.stderr)

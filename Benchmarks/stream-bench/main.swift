@@ -7,7 +7,7 @@ import StreamLab
 //
 //   swift run -c release stream-bench                 everything, table on stdout
 //   swift run -c release stream-bench --json out.json also write the figures as JSON
-//   swift run -c release stream-bench gemm            one group: peak gemm forward sweep lens memory tokenizer
+//   swift run -c release stream-bench gemm            one group: peak gemm forward sweep lens patch memory tokenizer
 //   swift run -c release stream-bench tokenizer --corpus FILE --vocab FILE
 //   swift run -c release stream-bench big --model DIR [--tokens 64]   a checkpoint on disk (make_big_model.py)
 
@@ -188,6 +188,40 @@ func model() throws {
     }
 }
 
+/// The patching grid, attribution patching and KV-cache generation on the
+/// GPT-2-small shape: the clean input is 64 tokens, the corrupted one differs
+/// in 4 of them; the metric is the last position's logit difference.
+func patching() throws {
+    let a = Architecture.gpt2Small
+    var m = try Transformer.random(a, seed: 1)
+    m.threads = cores
+    let t = 64
+    let clean = (0..<t).map { ($0 * 7919) % a.vocabularySize }
+    var corrupted = clean
+    for i in [5, 21, 40, 58] { corrupted[i] = (clean[i] + 1000) % a.vocabularySize }
+    let answer = 11, wrong = 13
+    let plain = try time(3) { _ = try m.run(corrupted, recording: [.logits]) }
+    report(Figure(group: "patch", name: "one forward, \(t) tokens", threads: cores, seconds: plain,
+                  gflops: forwardFlops(a, tokens: t) / plain / 1e9, note: ""))
+    let grid = try time(1) {
+        _ = try m.patch(clean: clean, corrupted: corrupted, answer: answer, wrong: wrong, hook: .residPre)
+    }
+    report(Figure(group: "patch", name: "exact resid_pre grid, 12 x \(t)", threads: cores, seconds: grid, gflops: nil,
+                  note: String(format: "%.1f forwards' time (%d entries)", grid / plain, a.layerCount * t)))
+    let attribution = try time(3) {
+        _ = try m.patch(clean: clean, corrupted: corrupted, answer: answer, wrong: wrong, hook: .residPre, method: .attribution)
+    }
+    report(Figure(group: "patch", name: "attribution resid_pre grid, 12 x \(t)", threads: cores, seconds: attribution, gflops: nil,
+                  note: String(format: "%.2f forwards' time", attribution / plain)))
+    let prompt = Array(clean.prefix(16)), new = 64
+    for threads in Set([1, cores]).sorted() {
+        m.threads = threads
+        let seconds = try time(3) { _ = try m.generate(prompt, GenerationSettings(maxTokens: new)) }
+        report(Figure(group: "generate", name: "greedy, 16-token prompt + \(new) tokens", threads: threads, seconds: seconds,
+                      gflops: nil, note: String(format: "%.0f tokens/s", Double(new) / seconds)))
+    }
+}
+
 /// Peak resident memory of full recording on 1024 tokens, measured in a child
 /// process so earlier work does not count.
 /// A checkpoint on disk (the 7B-shaped one of Benchmarks/make_big_model.py):
@@ -277,6 +311,7 @@ do {
     measurePeak()
     if wants("gemm") { gemm() }
     if wants("forward") || wants("sweep") || wants("lens") { try model() }
+    if wants("patch") { try patching() }
     if wants("memory") { try memory() }
     if groups.contains("big") {
         guard let bigModel else { throw CocoaError(.fileNoSuchFile, userInfo: [NSLocalizedDescriptionKey: "big needs --model DIR (Benchmarks/make_big_model.py writes one)"]) }

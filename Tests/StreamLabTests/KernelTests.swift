@@ -142,7 +142,7 @@ struct KernelTests {
             #expect(zip(c, ref).map { abs($0 - $1) }.max()! <= 1e-5 * Float(k), "\(pieces) kRange \(ks)")
             // The transpose (what a backward multiplies by) and the unpacked values.
             #expect(b.unpacked() == values)
-            #expect(b.transposed().element(n - 1, k - 1) == values[(k - 1) * n + n - 1])
+            #expect(b.transposed(threads: 2).unpacked() == Self.transpose(values, rows: k, columns: n), "\(pieces) transposed")
         }
     }
 
@@ -163,12 +163,20 @@ struct KernelTests {
         #expect(p1.unpacked() == b)
         #expect(p2.unpacked() == b)
         // The transpose packed straight from a packing (what the backward multiplies by).
-        for (rows, columns) in [(13, 37), (16, 16), (1, 5), (40, 3), (33, 48)] {
+        for (rows, columns) in [(13, 37), (16, 16), (1, 5), (40, 3), (33, 48), (300, 251)] {
             let m = rng.floats(rows * columns)
             let packed = m.withUnsafeBufferPointer { PackedMatrix(rowMajor: $0, rows: rows, columns: columns) }
-            let t = packed.transposed()
+            let t = packed.transposed(threads: 2)
             #expect(t.rows == columns && t.columns == rows)
             #expect(t.unpacked() == Self.transpose(m, rows: rows, columns: columns), "\(rows) x \(columns)")
+            // Padding lanes are zero: a multiply by the transpose equals the naive one.
+            let a = rng.floats(3 * columns)
+            var c = [Float](repeating: .nan, count: 3 * rows)
+            a.withUnsafeBufferPointer { ap in
+                c.withUnsafeMutableBufferPointer { t.multiply(ap.baseAddress!, lda: columns, m: 3, into: $0.baseAddress!, ldc: rows, threads: 2) }
+            }
+            let reference = Reference.matmul(a, Self.transpose(m, rows: rows, columns: columns), m: 3, k: columns, n: rows)
+            #expect(zip(c, reference).map { abs($0 - $1) }.max()! <= 1e-5 * Float(columns), "\(rows) x \(columns) multiply")
         }
     }
 

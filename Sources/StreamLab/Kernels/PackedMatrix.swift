@@ -67,14 +67,15 @@ public final class PackedMatrix: @unchecked Sendable {
         self.init(transposed: source.baseAddress!, rows: rows, columns: columns, rowStride: rows)
     }
 
-    /// Zero-filled storage (padding columns stay zero).
-    private init(uninitializedRows rows: Int, columns: Int) {
+    /// Zero-filled storage (padding columns stay zero), or with `zeroed`
+    /// false storage the caller fills entirely.
+    private init(uninitializedRows rows: Int, columns: Int, zeroed: Bool = true) {
         self.rows = rows
         self.columns = columns
         panelCount = (columns + Self.panelWidth - 1) / Self.panelWidth
         let size = max(1, panelCount * rows * Self.panelWidth)
         storage = UnsafeMutablePointer<Float>.allocate(capacity: size)
-        storage.initialize(repeating: 0, count: size)
+        if zeroed { storage.initialize(repeating: 0, count: size) }
         pieces = []
         pieceStarts = []
         owner = nil
@@ -115,6 +116,23 @@ public final class PackedMatrix: @unchecked Sendable {
         return storage[(j / Self.panelWidth) * rows * Self.panelWidth + p * Self.panelWidth + j % Self.panelWidth]
     }
 
+    /// `x[p] = sum_j y[j] B[p, j]` for `p` in `0..<K`: one row `y` `[N]` times
+    /// B^T, reading only the columns where `y` is non-zero (the gradient of a
+    /// metric of a few logits has a few), so no transposed copy is made.
+    func multiplyTransposed(row y: UnsafePointer<Float>, into x: UnsafeMutablePointer<Float>) {
+        x.update(repeating: 0, count: rows)
+        for j in 0..<columns where y[j] != 0 {
+            let scale = y[j]
+            if isStored {
+                let i = piece(containing: j), piece = pieces[i], jj = j - pieceStarts[i]
+                for p in 0..<rows { x[p] += scale * piece.element(p, jj) }
+            } else {
+                let column = storage + (j / Self.panelWidth) * rows * Self.panelWidth + j % Self.panelWidth
+                for p in 0..<rows { x[p] += scale * column[p * Self.panelWidth] }
+            }
+        }
+    }
+
     /// The piece holding column `j`.
     func piece(containing j: Int) -> Int {
         var lo = 0, hi = pieces.count - 1
@@ -125,24 +143,39 @@ public final class PackedMatrix: @unchecked Sendable {
         return lo
     }
 
-    /// B^T `[N, K]` packed, straight from this packing (no unpacked copy):
-    /// what a backward pass multiplies by. Rows p0..<p0+16 of one source panel
-    /// are a contiguous 16 x 16 block, and so is its transpose in the target
-    /// panel, so the copy is a sequence of small in-cache block transposes.
-    public func transposed() -> PackedMatrix {
+    /// B^T `[N, K]`, what a backward pass multiplies by. A matrix stored in
+    /// one piece is read in place the other way round (no copy); a packed one
+    /// is packed again straight from its panels: rows p0..<p0+16 of one
+    /// source panel are a contiguous 16 x 16 block, and so is its transpose
+    /// in the target panel, so the copy is a sequence of small in-cache block
+    /// transposes, target panels split over `threads`.
+    public func transposed(threads: Int = 1) -> PackedMatrix {
         if isStored {
+            if pieces.count == 1, let piece = pieces.first {
+                let flipped = StoredColumns(base: piece.base, element: piece.element,
+                                            layout: piece.layout == .columnsAreRows ? .rowsAreRows : .columnsAreRows,
+                                            columns: rows, rowStride: piece.rowStride)
+                return PackedMatrix(stored: [flipped], rows: columns, owner: owner)
+            }
             return unpacked().withUnsafeBufferPointer { PackedMatrix(transposed: $0, rows: columns, columns: rows) }
         }
-        let t = PackedMatrix(uninitializedRows: columns, columns: rows)
+        let t = PackedMatrix(uninitializedRows: columns, columns: rows, zeroed: false)
         let w = Self.panelWidth
-        for targetPanel in 0..<t.panelCount {                 // 16 rows p0..<p0+16 of B
-            let p0 = targetPanel * w, pCount = min(w, rows - p0)
-            for sourcePanel in 0..<panelCount {               // 16 columns j0..<j0+16 of B
-                let j0 = sourcePanel * w, jCount = min(w, columns - j0)
-                let source = storage + sourcePanel * rows * w + p0 * w      // [pCount, 16]: element (p0 + q, j0 + jj)
-                let target = t.storage + targetPanel * columns * w + j0 * w // [jCount, 16]: element (j0 + jj, p0 + q)
-                for jj in 0..<jCount {
-                    for q in 0..<pCount { target[jj * w + q] = source[q * w + jj] }
+        if rows % w != 0 {                                     // the last target panel's padding lanes stay zero
+            (t.storage + (t.panelCount - 1) * columns * w).initialize(repeating: 0, count: columns * w)
+        }
+        let source = SharedPointer(storage), target = SharedPointer(t.storage)
+        let (k, n, panelCount) = (self.rows, self.columns, self.panelCount)
+        Parallel.forEachSlice(t.panelCount, threads: k * n < 1 << 16 ? 1 : threads) { panels in
+            for targetPanel in panels {                        // 16 rows p0..<p0+16 of B
+                let p0 = targetPanel * w, pCount = min(w, k - p0)
+                for sourcePanel in 0..<panelCount {            // 16 columns j0..<j0+16 of B
+                    let j0 = sourcePanel * w, jCount = min(w, n - j0)
+                    let from = source.base + sourcePanel * k * w + p0 * w          // [pCount, 16]: element (p0 + q, j0 + jj)
+                    let to = target.base + targetPanel * n * w + j0 * w            // [jCount, 16]: element (j0 + jj, p0 + q)
+                    for jj in 0..<jCount {
+                        for q in 0..<pCount { to[jj * w + q] = from[q * w + jj] }
+                    }
                 }
             }
         }

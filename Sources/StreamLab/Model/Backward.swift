@@ -35,14 +35,14 @@ final class TransposedWeights {
     private var owner: Weights?
     private var packed: [ObjectIdentifier: PackedMatrix] = [:]
 
-    func of(_ linear: Linear, in weights: Weights) -> PackedMatrix {
+    func of(_ linear: Linear, in weights: Weights, threads: Int = 1) -> PackedMatrix {
         if owner !== weights {
             owner = weights           // held strongly, so identifiers stay unique
             packed.removeAll()
         }
         let key = ObjectIdentifier(linear.weight)
         if let p = packed[key] { return p }
-        let p = linear.weight.transposed()
+        let p = linear.weight.transposed(threads: threads)
         packed[key] = p
         return p
     }
@@ -56,15 +56,39 @@ extension Transformer {
     /// dL/d resid_pre of block 0 in `pass.gradients.stream`. With `paths`,
     /// returns per block dL/d resid_pre, dL/d resid_post and the split of the
     /// former by path (batch 1).
+    ///
+    /// With `lastRow` the forward read out only the last row
+    /// (`FinalRead.lastRow`) and `dLogits` is that row's `[V]`: the other
+    /// rows' logits have no gradient (stream gradients only).
     @discardableResult
     func backward(_ pass: ForwardPass, dLogits: UnsafePointer<Float>, into gradients: UnsafeMutablePointer<Float>?,
-                  transposed: TransposedWeights, paths: Bool = false) -> [BlockGradientPaths] {
+                  transposed: TransposedWeights, paths: Bool = false, lastRow: Bool = false) -> [BlockGradientPaths] {
         precondition(pass.keepsActivations && !pass.intervened, "the backward needs a clean pass that kept its activations")
+        precondition(!lastRow || (gradients == nil && pass.batch == 1))
+        if lastRow {
+            lastRowReadBackward(pass, dLogits: dLogits, transposed: transposed)
+        } else {
+            finalReadBackward(pass, dLogits: dLogits, into: gradients, transposed: transposed)
+        }
+        let sink = gradients.map { GradientSink(layout: ParameterLayout(architecture), base: $0) }
+        var result: [BlockGradientPaths] = []
+        for layer in stride(from: architecture.layerCount - 1, through: 0, by: -1) {
+            if let p = blockBackward(layer, pass, sink: sink, transposed: transposed, paths: paths) { result.append(p) }
+        }
+        if let sink { embeddingBackward(pass, sink: sink, transposed: transposed) }
+        return result.reversed()
+    }
+
+    /// Through the final read of every row: dL/d(last stream) `[N, D]` into
+    /// `pass.gradients.stream` from dL/dlogits `[N, V]`, with the gradients of
+    /// the final norm, project-out and unembedding into `gradients` (if any).
+    func finalReadBackward(_ pass: ForwardPass, dLogits: UnsafePointer<Float>, into gradients: UnsafeMutablePointer<Float>?,
+                           transposed: TransposedWeights) {
         let a = architecture, n = pass.rows, d = a.width, e = a.embeddingWidth, v = a.vocabularySize
         let g = pass.gradients
         let sink = gradients.map { GradientSink(layout: ParameterLayout(a), base: $0) }
         let l = sink?.layout
-        func wt(_ linear: Linear) -> PackedMatrix { transposed.of(linear, in: weights) }
+        func wt(_ linear: Linear) -> PackedMatrix { transposed.of(linear, in: weights, threads: threads) }
         var dLogits = dLogits
         if let cap = a.finalSoftCap, let uncapped = g.uncappedLogits {
             // Through the soft-cap: d(before) = d(after) · (1 - tanh²).
@@ -107,13 +131,39 @@ extension Transformer {
         } else {
             g.stream.pointer.update(from: dNormed, count: n * d)
         }
+    }
 
-        var result: [BlockGradientPaths] = []
-        for layer in stride(from: a.layerCount - 1, through: 0, by: -1) {
-            if let p = blockBackward(layer, pass, sink: sink, transposed: transposed, paths: paths) { result.append(p) }
+    /// Through the final read of the last row only (the forward's
+    /// `FinalRead.lastRow` left its buffers in row 0): dL/d(last stream) is
+    /// zero but for the last row. The unembedding's part reads only the
+    /// columns with a non-zero gradient.
+    func lastRowReadBackward(_ pass: ForwardPass, dLogits: UnsafePointer<Float>, transposed: TransposedWeights) {
+        let a = architecture, n = pass.rows, d = a.width, e = a.embeddingWidth, v = a.vocabularySize
+        let g = pass.gradients
+        var dLogits = dLogits
+        if let cap = a.finalSoftCap, let uncapped = g.uncappedLogits {
+            uncapped.pointer.update(from: dLogits, count: v)
+            SoftCapOp.backward(uncapped.pointer, capped: pass.logits.pointer, rows: 1, width: v, cap: cap, threads: 1)
+            dLogits = UnsafePointer(uncapped.pointer)
         }
-        if let sink { embeddingBackward(pass, sink: sink, transposed: transposed) }
-        return result.reversed()
+        let dUnembedInput = g.temp.pointer                                                          // [1, E or D]
+        weights.unembedding.weight.multiplyTransposed(row: dLogits, into: dUnembedInput)
+        var dNormed = dUnembedInput
+        let last = pass.stream.pointer + (n - 1) * d
+        if let projectOut = weights.projectOut {
+            let x = UnsafePointer(pass.finalNormed?.pointer ?? last)
+            LinearOp.backward(dUnembedInput, x: x, rows: 1, inputs: d, outputs: e, weightT: transposed.of(projectOut, in: weights, threads: threads),
+                              dx: g.temp2.pointer, accumulate: false, dWeight: nil, dBias: nil, workspace: g.transposes, threads: 1)
+            dNormed = g.temp2.pointer
+        }
+        g.stream.pointer.update(repeating: 0, count: (n - 1) * d)
+        if let norm = weights.finalNorm {
+            norm.backward(dNormed, x: last, mean: pass.finalMean.pointer, rstd: pass.finalRstd.pointer, rows: 1, width: d,
+                          architecture: a, into: g.stream.pointer + (n - 1) * d, accumulate: false, dWeight: nil, dBias: nil,
+                          threads: 1)
+        } else {
+            (g.stream.pointer + (n - 1) * d).update(from: dNormed, count: d)
+        }
     }
 
     /// dL/d(embedding parameters) from dL/d resid_pre of block 0 in `pass.gradients.stream`.
@@ -126,7 +176,7 @@ extension Transformer {
         }
         var dTokens = UnsafePointer(dx)
         if let projectIn = weights.projectIn, let raw = pass.embedded, let dRaw = g.embedded {
-            LinearOp.backward(dx, x: raw.pointer, rows: n, inputs: e, outputs: d, weightT: transposed.of(projectIn, in: weights),
+            LinearOp.backward(dx, x: raw.pointer, rows: n, inputs: e, outputs: d, weightT: transposed.of(projectIn, in: weights, threads: threads),
                               dx: dRaw.pointer, accumulate: false, dWeight: sink.at(l.projectIn), dBias: nil,
                               workspace: g.transposes, threads: threads)
             dTokens = UnsafePointer(dRaw.pointer)
@@ -151,7 +201,7 @@ extension Transformer {
         let n = pass.rows, d = a.width, f = a.mlpWidth, nd = n * d
         let skip = a.skipConnections
         let dOut = g.stream.pointer
-        func wt(_ linear: Linear) -> PackedMatrix { transposed.of(linear, in: weights) }
+        func wt(_ linear: Linear) -> PackedMatrix { transposed.of(linear, in: weights, threads: threads) }
         func copy(_ p: UnsafePointer<Float>) -> [Float] { Array(UnsafeBufferPointer(start: p, count: nd)) }
         let zeros = { [Float](repeating: 0, count: nd) }
         /// Norm backward over `[N, D]`, in place allowed; parameter gradients

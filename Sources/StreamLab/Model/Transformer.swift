@@ -55,7 +55,7 @@ public struct Transformer: Sendable {
         var recorder = Recorder(recording)
         let read = recording.contains(.logits) || recording.contains(.lnFinalScale) || recording.contains(.lnFinalNormalized)
         forward(pass, plan: InterventionPlan(interventions, layerCount: architecture.layerCount), recorder: &recorder,
-                finalRead: read)
+                finalRead: read ? .all : .none)
         try checkFinite(pass, interventions.isEmpty ? nil : "with \(interventions.map(String.init(describing:)).joined(separator: ", "))")
         if read { recorder.record(.logits, pass.logits.pointer, shape: [tokens.count, architecture.vocabularySize]) }
         return Run(tokens: tokens, arrays: recorder.arrays)
@@ -69,7 +69,8 @@ public struct Transformer: Sendable {
         pass.setTokens(tokens)
         var recorder = Recorder(recording, sink: sink)
         let read = recording.contains(.logits) || recording.contains(.lnFinalScale) || recording.contains(.lnFinalNormalized)
-        forward(pass, plan: InterventionPlan(layerCount: architecture.layerCount), recorder: &recorder, finalRead: read)
+        forward(pass, plan: InterventionPlan(layerCount: architecture.layerCount), recorder: &recorder,
+                finalRead: read ? .all : .none)
         try checkFinite(pass)
         if read { recorder.record(.logits, pass.logits.pointer, shape: [tokens.count, architecture.vocabularySize]) }
         if let error = recorder.sinkError { throw error }
@@ -145,17 +146,30 @@ public struct Transformer: Sendable {
 
     // MARK: - Forward
 
+    /// Which rows of the last stream `forward` reads out as logits.
+    enum FinalRead {
+        /// No final read (the caller reads the stream itself).
+        case none
+        /// Every row: `pass.logits` `[N, V]`.
+        case all
+        /// Only the last row (batch 1), into row 0 of `pass.logits` and of the
+        /// final norm's buffers: what a metric of the last position needs,
+        /// without the `[T, D] x [D, V]` unembedding of the other rows.
+        case lastRow
+    }
+
     /// Runs the tokens of `pass` through the model with the interventions of
     /// `plan`, recording what `recorder` wants (recording needs batch 1).
     ///
     /// With `from` > 0 the pass restarts at that slot of `plan.order`: its
     /// stream must hold the stream entering that slot (a clean run's
     /// `resid_pre`), which a sweep reuses instead of recomputing the blocks
-    /// below. With `finalRead` the logits are computed into `pass.logits`.
+    /// below. `finalRead` says which rows' logits go into `pass.logits`.
     func forward(_ pass: ForwardPass, plan: InterventionPlan, recorder: inout Recorder, from start: Int = 0,
-                 finalRead read: Bool = true) {
+                 finalRead read: FinalRead = .all) {
         precondition(!pass.keepsActivations || plan.order == Array(0..<architecture.layerCount),
                      "a pass that keeps activations runs every block once, in order")
+        precondition(read != .lastRow || pass.batch == 1)
         pass.order = plan.order
         pass.intervened = !plan.isClean
         pass.firstNonFinite = nil
@@ -164,17 +178,17 @@ public struct Transformer: Sendable {
             block(plan.order[slot], slot: slot, pass, plan: plan, recorder: &recorder)
             if recorder.sinkError != nil { return }          // a streamed trace that cannot be written stops here
         }
-        if read {
-            let a = architecture, n = pass.rows
-            finalRead(pass.stream.pointer, rows: n, normed: pass.finalNormed?.pointer, mean: pass.finalMean.pointer,
-                      rstd: pass.finalRstd.pointer, projected: pass.projected?.pointer, into: pass.logits.pointer)
-            if pass.firstNonFinite == nil && !Elementwise.allFinite(pass.logits.pointer, n * a.vocabularySize) {
-                pass.firstNonFinite = .logits
-            }
-            if let normed = pass.finalNormed {
-                recordScale(.lnFinalScale, pass.finalRstd.pointer, rows: n, recorder: &recorder)
-                recorder.record(.lnFinalNormalized, normed.pointer, shape: [n, a.width])
-            }
+        guard read != .none else { return }
+        let a = architecture, n = read == .all ? pass.rows : 1
+        finalRead(pass.stream.pointer + (pass.rows - n) * a.width, rows: n, normed: pass.finalNormed?.pointer,
+                  mean: pass.finalMean.pointer, rstd: pass.finalRstd.pointer, projected: pass.projected?.pointer,
+                  into: pass.logits.pointer)
+        if pass.firstNonFinite == nil && !Elementwise.allFinite(pass.logits.pointer, n * a.vocabularySize) {
+            pass.firstNonFinite = .logits
+        }
+        if let normed = pass.finalNormed, read == .all {
+            recordScale(.lnFinalScale, pass.finalRstd.pointer, rows: n, recorder: &recorder)
+            recorder.record(.lnFinalNormalized, normed.pointer, shape: [n, a.width])
         }
     }
 

@@ -76,10 +76,10 @@ extension Transformer {
             if pass.length != input.count { pass = ForwardPass(a, length: input.count, cache: cache) }
             pass.setPositions(offset: cache.count)
             pass.setTokens(input)
-            forward(pass, plan: plan, recorder: &silent)
+            forward(pass, plan: plan, recorder: &silent, finalRead: .lastRow)
             try checkFinite(pass, interventions.isEmpty ? nil : "with \(interventions.map(String.init(describing:)).joined(separator: ", "))")
             cache.count += input.count
-            let next = choose(pass.logits.pointer + (input.count - 1) * v)
+            let next = choose(pass.logits.pointer)
             generated.append(next)
             onToken?(next)
             if settings.stopTokens.contains(next) { break }

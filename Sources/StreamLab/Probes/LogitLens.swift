@@ -39,7 +39,7 @@ extension Transformer {
         let pass = ForwardPass(a, length: t)
         pass.setTokens(tokens)
         var recorder = Recorder([.residPre, .residPost])
-        forward(pass, plan: InterventionPlan(layerCount: l), recorder: &recorder, finalRead: false)
+        forward(pass, plan: InterventionPlan(layerCount: l), recorder: &recorder, finalRead: .none)
         try checkFinite(pass)
         let stacked = FloatBuffer((l + 1) * t * d)                          // [(L+1) T, D]
         let streams = [recorder.arrays[l > 0 ? .residPre(0) : .residPost(0)]] + (0..<l).map { recorder.arrays[.residPost($0)] }

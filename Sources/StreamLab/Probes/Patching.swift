@@ -98,27 +98,30 @@ extension Transformer {
         let kind = hook.point(0).kind
         try checkFits(length: t, recording: [kind, .residPre, .logits])
 
-        func logitDiff(_ logits: UnsafePointer<Float>) -> Double {
-            Double(logits[(t - 1) * v + answer]) - Double(logits[(t - 1) * v + wrong])
+        /// LD of a pass that read out only its last row (row 0 of its logits).
+        func logitDiff(_ pass: ForwardPass) -> Double {
+            Double(pass.logits.pointer[answer]) - Double(pass.logits.pointer[wrong])
         }
-        let pass = ForwardPass(a, length: t)
-        /// One clean forward of `tokens` recording `kinds`; its logit difference.
-        func run(_ tokens: [Int], _ kinds: Set<HookKind>) throws -> (Recorder, Double) {
+        /// One unpatched forward of `tokens` recording `kinds` (filling `cache` if given); its LD.
+        func run(_ tokens: [Int], _ kinds: Set<HookKind>, cache: KVCache? = nil) throws -> (Recorder, Double) {
+            let pass = ForwardPass(a, length: t, cache: cache)
             pass.setTokens(tokens)
             var recorder = Recorder(kinds)
-            forward(pass, plan: InterventionPlan(layerCount: l), recorder: &recorder)
+            forward(pass, plan: InterventionPlan(layerCount: l), recorder: &recorder, finalRead: .lastRow)
             try checkFinite(pass)
-            return (recorder, logitDiff(pass.logits.pointer))
+            return (recorder, logitDiff(pass))
         }
+        let baseTokens = direction == .denoising ? corrupted : clean
         let (source, sourceLD) = try run(direction == .denoising ? clean : corrupted, [kind])
         // Attribution: the base run's forward is the one its backward differentiates (one forward of each input, one backward).
+        // Exact: the base run keeps its keys and values, which the patched runs read for the rows they do not change.
         var gradients: [BlockGradientPaths] = []
         let base: Recorder, baseLD: Double
+        let cache = method == .exact ? KVCache(a, capacity: t) : nil
         if method == .attribution {
-            (gradients, base, baseLD) = try patchGradients(direction == .denoising ? corrupted : clean, answer: answer, wrong: wrong,
-                                                           recording: [kind])
+            (gradients, base, baseLD) = try patchGradients(baseTokens, answer: answer, wrong: wrong, recording: [kind])
         } else {
-            (base, baseLD) = try run(direction == .denoising ? corrupted : clean, [kind, .residPre])
+            (base, baseLD) = try run(baseTokens, [kind, .residPre], cache: cache)
         }
         let cleanLD = direction == .denoising ? sourceLD : baseLD, corruptedLD = direction == .denoising ? baseLD : sourceLD
         guard abs(cleanLD - corruptedLD) >= 1e-6 else {
@@ -153,60 +156,88 @@ extension Transformer {
             return Patching(hook: hook, method: method, direction: direction, clean: clean, corrupted: corrupted, answer: answer,
                             wrong: wrong, cleanLogitDiff: cleanLD, corruptedLogitDiff: corruptedLD, entries: entries)
         }
+        // Exact. Causal attention leaves the rows before the patched position
+        // unchanged, so the run patched at (layer, p) recomputes only rows
+        // p..<T of the blocks from `layer` up, reading the keys and values of
+        // rows < p from the base run's cache, and reads out only the last row.
+        // Going down from the last position, each run overwrites cache rows
+        // >= p only, which no later run (at p' <= p) reads.
         var silent = Recorder([])
-        func measure(_ interventions: [Intervention], layer: Int, position: Int?, head: Int?) throws {
-            try validate(interventions: interventions, length: t)
+        var results: [[PatchEntry?]] = Array(repeating: Array(repeating: nil, count: hook == .head ? a.headCount : patched.count),
+                                             count: l)
+        func measure(_ interventions: [Intervention], from p: Int, on pass: ForwardPass) throws -> PatchEntry {
+            try validate(interventions: interventions, length: t - p)
             let plan = InterventionPlan(interventions, layerCount: l)
             let start = plan.firstChangedSlot
-            if let pre = base.arrays[.residPre(start)] {
-                pre.scalars.withUnsafeBufferPointer { pass.stream.pointer.update(from: $0.baseAddress!, count: $0.count) }
-                forward(pass, plan: plan, recorder: &silent, from: start)
-            } else {
-                forward(pass, plan: plan, recorder: &silent)
+            base.arrays[.residPre(start)]!.scalars.withUnsafeBufferPointer {
+                pass.stream.pointer.update(from: $0.baseAddress! + p * a.width, count: (t - p) * a.width)
             }
+            forward(pass, plan: plan, recorder: &silent, from: start, finalRead: .lastRow)
             try checkFinite(pass, "with \(interventions.map(String.init(describing:)).joined(separator: ", "))")
-            let ld = logitDiff(pass.logits.pointer)
-            entries.append(PatchEntry(layer: layer, position: position, head: head, logitDiff: ld,
-                                      normalized: (ld - corruptedLD) / (cleanLD - corruptedLD)))
+            let ld = logitDiff(pass)
+            return PatchEntry(layer: plan.order[start], position: nil, head: nil, logitDiff: ld,
+                              normalized: (ld - corruptedLD) / (cleanLD - corruptedLD))
         }
-        for layer in 0..<l {
-            let values = source.arrays[hook.point(layer)]!
-            if hook == .head {
-                let h = a.headCount, dh = a.headDimension
+        func pass(from p: Int) -> ForwardPass {
+            let pass = ForwardPass(a, length: t - p, cache: cache)
+            pass.setPositions(offset: p)
+            pass.setTokens(baseTokens[p...])
+            return pass
+        }
+        if hook == .head {
+            let h = a.headCount, dh = a.headDimension, whole = pass(from: 0)
+            for layer in 0..<l {
+                let values = source.arrays[hook.point(layer)]!.scalars
                 for head in 0..<h {
                     let z = Tensor(shape: [t, dh]) { out in
-                        for i in 0..<t { for c in 0..<dh { out[i * dh + c] = values.scalars[(i * h + head) * dh + c] } }
+                        for i in 0..<t { for c in 0..<dh { out[i * dh + c] = values[(i * h + head) * dh + c] } }
                     }
-                    try measure([Intervention(.head(layer: layer, head: head), .replace(z))], layer: layer, position: nil, head: head)
+                    let e = try measure([Intervention(.head(layer: layer, head: head), .replace(z))], from: 0, on: whole)
+                    results[layer][head] = PatchEntry(layer: layer, position: nil, head: head, logitDiff: e.logitDiff,
+                                                      normalized: e.normalized)
                 }
-            } else {
-                for p in patched {
-                    try measure([Intervention(.hook(hook.point(layer)), .replace(values), positions: [p])],
-                                layer: layer, position: p, head: nil)
+            }
+        } else {
+            let width = source.arrays[hook.point(0)]!.shape.last!
+            for p in Set(patched).sorted(by: >) {
+                let suffix = pass(from: p)
+                for layer in 0..<l {
+                    let values = source.arrays[hook.point(layer)]!.scalars
+                    let row = Tensor(shape: [t - p, width]) { out in
+                        out.initialize(repeating: 0, count: (t - p) * width)
+                        values.withUnsafeBufferPointer { out.update(from: $0.baseAddress! + p * width, count: width) }
+                    }
+                    let e = try measure([Intervention(.hook(hook.point(layer)), .replace(row), positions: [0])], from: p, on: suffix)
+                    for (i, q) in patched.enumerated() where q == p {
+                        results[layer][i] = PatchEntry(layer: layer, position: p, head: nil, logitDiff: e.logitDiff,
+                                                       normalized: e.normalized)
+                    }
                 }
             }
         }
+        entries = results.flatMap { $0.map { $0! } }
         return Patching(hook: hook, method: method, direction: direction, clean: clean, corrupted: corrupted, answer: answer,
                         wrong: wrong, cleanLogitDiff: cleanLD, corruptedLogitDiff: corruptedLD, entries: entries)
     }
 
     /// dLD/d(every hook point) of one run of `tokens`, LD = logit[answer] -
     /// logit[wrong] at the last position, with the arrays of `recording` and
-    /// LD itself: one forward and one backward.
+    /// LD itself: one forward (reading out only the last row) and one backward.
     func patchGradients(_ tokens: [Int], answer: Int, wrong: Int,
                         recording: Set<HookKind>) throws -> ([BlockGradientPaths], Recorder, Double) {
-        let t = tokens.count, v = architecture.vocabularySize
+        let a = architecture, t = tokens.count, v = a.vocabularySize
         try checkFits(length: t, recording: recording, keepsActivations: true)
-        let pass = GradientPass(architecture, batch: 1, length: t, threads: threads)
-        pass.setSequence(tokens)
+        let pass = ForwardPass(a, length: t, keepsActivations: true)
+        pass.setTokens(tokens)
         var recorder = Recorder(recording)
-        pass.forward(self, computeGradient: false, recorder: &recorder)
-        if let point = pass.firstNonFinite { throw ModelError.nonFinite(where: point.name, context: nil) }
-        let logits = pass.pass.logits.pointer + (t - 1) * v
+        forward(pass, plan: InterventionPlan(layerCount: a.layerCount), recorder: &recorder, finalRead: .lastRow)
+        try checkFinite(pass)
+        let logits = pass.logits.pointer
         let ld = Double(logits[answer]) - Double(logits[wrong])
-        var output = [Float](repeating: 0, count: t * v)
-        output[(t - 1) * v + answer] += 1
-        output[(t - 1) * v + wrong] -= 1
-        return (pass.backward(self, outputGradient: output), recorder, ld)
+        var dLD = [Float](repeating: 0, count: v)
+        dLD[answer] += 1
+        dLD[wrong] -= 1
+        let paths = backward(pass, dLogits: dLD, into: nil, transposed: TransposedWeights(), paths: true, lastRow: true)
+        return (paths, recorder, ld)
     }
 }
