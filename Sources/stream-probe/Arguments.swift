@@ -12,6 +12,8 @@ struct OptionSpec {
     let name: String          // "--layers"
     let valueName: String?    // "LIST"; nil for a flag without a value
     let help: String
+    /// May be given several times (`--order 1,0,2 --order 0,2,1`).
+    var repeatable = false
 }
 
 /// A command's interface: positionals and options, for parsing and help text.
@@ -42,6 +44,8 @@ struct CommandSpec {
 /// Parsed command line of one command.
 struct ParsedArguments {
     var values: [String: String] = [:]
+    /// Every value of a repeatable option, in order.
+    var repeated: [String: [String]] = [:]
     var flags: Set<String> = []
     var positionals: [String] = []
 
@@ -72,8 +76,9 @@ struct ParsedArguments {
                         value = arguments[i + 1]
                         i += 1
                     }
-                    if values[name] != nil { throw UsageError("option '\(name)' is given twice") }
+                    if values[name] != nil && !option.repeatable { throw UsageError("option '\(name)' is given twice") }
                     values[name] = value
+                    repeated[name, default: []].append(value)
                 } else {
                     if inline != nil { throw UsageError("option '\(name)' takes no value") }
                     flags.insert(name)

@@ -11,6 +11,9 @@ enum StreamProbe {
             "ablate": (AblateCommand.spec, AblateCommand.run),
             "decompose": (DecomposeCommand.spec, DecomposeCommand.run),
             "patch": (PatchCommand.spec, PatchCommand.run),
+            "lesion": (LesionCommand.spec, LesionCommand.run),
+            "reorder": (ReorderCommand.spec, ReorderCommand.run),
+            "prune": (PruneCommand.spec, PruneCommand.run),
             "attention": (AttentionCommand.spec, AttentionCommand.run),
             "generate": (GenerateCommand.spec, GenerateCommand.run),
             "info": (InfoCommand.spec, InfoCommand.run),
@@ -31,6 +34,9 @@ enum StreamProbe {
           ablate     remove each layer (sublayer, head) in turn and measure the damage
           lens       logit lens: the prediction read from the stream after every layer
           decompose  split the final stream into every write and attribute a logit to each
+          lesion     skip random subsets of k blocks together: damage against k
+          reorder    run the blocks in other orders (or every adjacent pair swapped)
+          prune      rank spans of N blocks by angular distance, block influence and damage
           patch      activation patching: which layer, position or head carries the answer
           attention  attention heads: previous-token, duplicate-token, induction and sink scores, patterns
           generate   continue a prompt (KV cache), greedy or sampled, optionally steered

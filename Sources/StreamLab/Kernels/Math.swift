@@ -16,6 +16,7 @@ enum CMath {
     @inline(__always) static func erf(_ x: Float) -> Float { erff(x) }
     @inline(__always) static func cos(_ x: Double) -> Double { Glibc_cos(x) }
     @inline(__always) static func sin(_ x: Double) -> Double { Glibc_sin(x) }
+    @inline(__always) static func acos(_ x: Double) -> Double { Glibc_acos(x) }
     @inline(__always) static func pow(_ x: Float, _ y: Float) -> Float { powf(x, y) }
     @inline(__always) static func pow(_ x: Double, _ y: Double) -> Double { Glibc_pow(x, y) }
     @inline(__always) static func sqrt(_ x: Double) -> Double { x.squareRoot() }
@@ -25,4 +26,5 @@ enum CMath {
 @inline(__always) private func Glibc_log(_ x: Double) -> Double { log(x) }
 @inline(__always) private func Glibc_cos(_ x: Double) -> Double { cos(x) }
 @inline(__always) private func Glibc_sin(_ x: Double) -> Double { sin(x) }
+@inline(__always) private func Glibc_acos(_ x: Double) -> Double { acos(x) }
 @inline(__always) private func Glibc_pow(_ x: Double, _ y: Double) -> Double { pow(x, y) }

@@ -52,6 +52,11 @@ public struct AblationReport: ProbeReport {
         self.tokenText = tokenText
     }
 
+    /// ShortGPT's Block Influence of a block entry's layer.
+    func blockInfluence(_ e: AblationEntry) -> Double? {
+        e.sublayer == "block" ? sweep.geometry.blockInfluence[e.layer] : nil
+    }
+
     func label(_ e: AblationEntry) -> String {
         switch e.sublayer {
         case "joint": return e.layers.map(String.init).joined(separator: "+")
@@ -63,14 +68,18 @@ public struct AblationReport: ProbeReport {
     public func table() -> String {
         var out = "model: \(model)\ninput: \(source), \(sweep.positions) positions scored\n"
         out += "clean loss: \(Format.fixed(sweep.cleanLoss, 4)) nats/token\n\n"
-        var table = TextTable(headers: ["layer", "sublayer", "mode", "kl_mean", "kl_last", "top1_agree", "loss", "delta_loss"],
-                              alignments: [.right, .left, .left, .right, .right, .right, .right, .right])
+        let influence = sweep.entries.contains { $0.sublayer == "block" }
+        var table = TextTable(headers: ["layer", "sublayer", "mode"] + metricHeaders + (influence ? ["block_influence"] : []),
+                              alignments: [.right, .left, .left] + Array(repeating: .right, count: influence ? 6 : 5))
         for e in sweep.entries {
-            let m = e.metrics
-            table.add([label(e), e.sublayer, e.mode.rawValue, Format.fixed(m.klMean, 4), Format.fixed(m.klLast, 4),
-                       Format.fixed(m.top1Agreement, 3), Format.fixed(m.loss, 4), (m.deltaLoss >= 0 ? "+" : "") + Format.fixed(m.deltaLoss, 4)])
+            table.add([label(e), e.sublayer, e.mode.rawValue] + metricCells(e.metrics)
+                      + (influence ? [blockInfluence(e).map { Format.fixed($0, 4) } ?? ""] : []))
         }
-        return out + table.render()
+        out += table.render()
+        if influence {
+            out += "block_influence = 1 - mean cos(resid_pre, resid_post) of the block in the clean run (ShortGPT)\n"
+        }
+        return out
     }
 
     public func json() -> JSONOutput {
@@ -84,21 +93,19 @@ public struct AblationReport: ProbeReport {
             if e.sublayer == "joint" { entry.append(("layers", .ints(e.layers))) }
             entry.append(("sublayer", .string(e.sublayer)))
             if let h = e.head { entry.append(("head", .int(h))) }
-            let m = e.metrics
-            entry += [("mode", .string(e.mode.rawValue)), ("kl_mean", .double(m.klMean)), ("kl_last", .double(m.klLast)),
-                      ("top1_agreement", .double(m.top1Agreement)), ("loss", .double(m.loss)), ("delta_loss", .double(m.deltaLoss))]
+            entry += [("mode", .string(e.mode.rawValue))] + metricFields(e.metrics)
+            if let bi = blockInfluence(e) { entry.append(("block_influence", .double(bi))) }
             return .object(entry)
         })))
         return .object(fields)
     }
 
     public func csv() -> String {
-        var out = "layer,sublayer,head,mode,kl_mean,kl_last,top1_agreement,loss,delta_loss,clean_loss,positions\n"
+        var out = "layer,sublayer,head,mode,kl_mean,kl_last,top1_agreement,loss,delta_loss,clean_loss,positions,block_influence\n"
         for e in sweep.entries {
-            let m = e.metrics
-            out += [CSV.field(label(e)), e.sublayer, e.head.map(String.init) ?? "", e.mode.rawValue, CSV.number(m.klMean),
-                    CSV.number(m.klLast), CSV.number(m.top1Agreement), CSV.number(m.loss), CSV.number(m.deltaLoss),
-                    CSV.number(sweep.cleanLoss), String(sweep.positions)].joined(separator: ",") + "\n"
+            out += ([CSV.field(label(e)), e.sublayer, e.head.map(String.init) ?? "", e.mode.rawValue] + metricCSV(e.metrics)
+                    + [CSV.number(sweep.cleanLoss), String(sweep.positions), blockInfluence(e).map(CSV.number) ?? ""])
+                .joined(separator: ",") + "\n"
         }
         return out
     }

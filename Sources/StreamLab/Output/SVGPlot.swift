@@ -23,6 +23,8 @@ public struct SVGPlot: Sendable {
     public var xLabel: String
     public var yLabel: String
     public var series: [Series] = []
+    /// Loose points drawn in grey behind the series (e.g. every sample of a mean), and part of the axis range.
+    public var markers: [(x: Double, y: Double)] = []
     /// Logarithmic y axis (non-positive values are left out).
     public var logY = false
     /// Ticks at integers (layers), else round values.
@@ -49,7 +51,7 @@ public struct SVGPlot: Sendable {
         let plotW = width - left - right, plotH = height - top - bottom
         var doc = SVGDocument(width: width, height: height)
         doc.text(title, x: left + plotW / 2, y: 22, size: 15, anchor: .middle)
-        let all = series.flatMap(plotted)
+        let all = series.flatMap(plotted) + plotted(Series(name: "", points: markers))
         guard !all.isEmpty else {
             doc.text("no data", x: width / 2, y: height / 2, anchor: .middle)
             return doc.render()
@@ -102,7 +104,10 @@ public struct SVGPlot: Sendable {
         doc.text(xLabel, x: left + plotW / 2, y: height - 14, anchor: .middle)
         doc.text(yLabel, x: 20, y: top + plotH / 2, anchor: .middle, rotate: -90)
 
-        // Series and legend.
+        // Markers, series and legend.
+        for p in plotted(Series(name: "", points: markers)) {
+            doc.circle(x: px(p.x), y: pointY(p.y), radius: 2.5, fill: "#aaaaaa")
+        }
         for (k, s) in series.enumerated() {
             let color = Self.palette[k % Self.palette.count]
             let points = plotted(s).map { (px($0.x), pointY($0.y)) }

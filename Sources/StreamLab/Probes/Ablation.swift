@@ -44,6 +44,8 @@ public struct AblationSweep: Sendable {
     /// Positions and sequences (windows) scored.
     public let positions: Int
     public let sequences: Int
+    /// The clean run's stream geometry (Block Influence, angular distances).
+    public let geometry: StreamGeometry
 }
 
 extension Transformer {
@@ -104,6 +106,7 @@ extension Transformer {
         for interventions in plan { try validate(interventions: interventions) }
         let plans = plan.map { InterventionPlan($0, layerCount: l) }
         var clean = MetricSums()
+        var geometry = StreamGeometrySums(layers: l)
         var sums = [MetricSums](repeating: MetricSums(), count: plan.count)
         var first: [Int]?, count = 0, positions = 0
         var passes: [[Int]: ForwardPass] = [:]
@@ -121,6 +124,13 @@ extension Transformer {
             var recorder = Recorder([.residPre])
             forward(pass, plan: InterventionPlan(layerCount: l), recorder: &recorder)
             try checkFinite(pass)
+            geometry.add(batch: b, length: t, width: architecture.width) { i, body in
+                if i < l, let pre = recorder.arrays[.residPre(i)] {
+                    pre.scalars.withUnsafeBufferPointer { body($0.baseAddress!) }
+                } else {
+                    body(pass.stream.pointer)
+                }
+            }
             let cleanLogits = FloatBuffer(copying: UnsafeBufferPointer(start: pass.logits.pointer, count: b * t * v))
             let logZ = (0..<(b * t)).map { Distribution.logSumExp(cleanLogits.pointer + $0 * v, v) }
             for (s, tokens) in group.enumerated() {
@@ -171,7 +181,7 @@ extension Transformer {
         return AblationSweep(
             tokens: count == 1 ? first : nil, cleanLoss: cleanLoss,
             entries: zip(plan, sums).map { AblationEntry(interventions: $0, metrics: $1.metrics(cleanLoss: cleanLoss)) },
-            positions: positions, sequences: count)
+            positions: positions, sequences: count, geometry: geometry.geometry)
     }
 
     /// Windows of `length` tokens per forward in a sweep: enough for about
