@@ -203,6 +203,22 @@ def main():
     case("generate-empty-steering-prompt", ["generate", "--steer", "1", "--add", "", "--subtract", "hate"],
          "option '--add': the text encodes to no tokens", config=None, status=2)
 
+    # The ensemble-view commands: a block the model does not have, more blocks than it has, no samples.
+    few = ["Fixtures/models/gpt2", "--tokens", "1,2,3"]
+    case("reorder-block-out-of-range", ["reorder"] + few + ["--order", "0,5,1"], "option '--order': block 5 is outside 0..<3",
+         config=None, status=2)
+    case("reorder-without-order", ["reorder"] + few, "reorder needs --order LIST or --swaps", config=None, status=2)
+    case("lesion-max-k-beyond-blocks", ["lesion"] + few + ["--max-k", "4"], "option '--max-k' must be within 0...3, got 4",
+         config=None, status=2)
+    case("lesion-zero-samples", ["lesion"] + few + ["--samples", "0"], "option '--samples' must be within 1...100000, got 0",
+         config=None, status=2)
+    case("prune-blocks-not-below-layers", ["prune"] + few + ["--blocks", "3"], "option '--blocks' must be within 1...2, got 3",
+         config=None, status=2)
+    case("paths-zero-samples", ["paths"] + few + ["--samples", "0"], "option '--samples' must be within 1...100000, got 0",
+         config=None, status=2)
+    case("paths-one-token", ["paths", "Fixtures/models/gpt2", "--tokens", "1"], "paths needs at least 2 tokens (one prediction)",
+         config=None)
+
     # Attention pictures of a layer or head the model does not have.
     case("attention-layer-out-of-range", ["attention", "Fixtures/models/gpt2", "--tokens", "1,2", "--layers", "3"],
          "option '--layers': layer 3 is outside 0..<3", config=None, status=2)

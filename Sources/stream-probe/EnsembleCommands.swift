@@ -79,3 +79,25 @@ enum PruneCommand {
         try Inputs.output(args, format, PruneReport(model: loaded.name, source: source, pruning: pruning))
     }
 }
+
+enum PathsCommand {
+    static let spec = CommandSpec(
+        name: "paths",
+        summary: "Split the input gradient of the loss by path length: the stack unrolled into 2^n paths of skip or sublayer at each unit (Veit et al.).",
+        usage: "stream-probe paths [MODEL] [--tokens IDS | --prompt TEXT | --text-file FILE] [--samples N] [--seed S] [--format table|json|csv] [--svg FILE]",
+        options: Inputs.inputOptions + [Inputs.textFileOption, Inputs.strideOption,
+            OptionSpec(name: "--samples", valueName: "N", help: "also follow N random single paths of each length (their mean norm)"),
+            OptionSpec(name: "--seed", valueName: "S", help: "seed of those paths (default 0)"),
+            Inputs.formatOption, Inputs.svgOption])
+
+    static func run(_ args: ParsedArguments) throws {
+        let format = try Inputs.format(args)
+        let samples = try args.int("--samples", default: 0, range: 1...100_000)
+        let seed = try args.int("--seed", default: 0, range: 0...Int.max)
+        let loaded = try Inputs.loadModel(args)
+        let (spectrum, source) = try Inputs.overInput(args, loaded) {
+            try loaded.model.paths(on: $0, samples: samples, seed: UInt64(seed), progress: $1)
+        }
+        try Inputs.output(args, format, PathsReport(model: loaded.name, source: source, spectrum: spectrum))
+    }
+}

@@ -11,6 +11,7 @@ enum StreamProbe {
             "ablate": (AblateCommand.spec, AblateCommand.run),
             "decompose": (DecomposeCommand.spec, DecomposeCommand.run),
             "patch": (PatchCommand.spec, PatchCommand.run),
+            "paths": (PathsCommand.spec, PathsCommand.run),
             "lesion": (LesionCommand.spec, LesionCommand.run),
             "reorder": (ReorderCommand.spec, ReorderCommand.run),
             "prune": (PruneCommand.spec, PruneCommand.run),
@@ -34,6 +35,7 @@ enum StreamProbe {
           ablate     remove each layer (sublayer, head) in turn and measure the damage
           lens       logit lens: the prediction read from the stream after every layer
           decompose  split the final stream into every write and attribute a logit to each
+          paths      the input gradient split by path length (the ensemble view)
           lesion     skip random subsets of k blocks together: damage against k
           reorder    run the blocks in other orders (or every adjacent pair swapped)
           prune      rank spans of N blocks by angular distance, block influence and damage

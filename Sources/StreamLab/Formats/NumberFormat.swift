@@ -86,4 +86,20 @@ public enum Format {
         }
         return (n < 0 ? "-" : "") + out
     }
+
+    /// A whole count held in a double: thousands separators below 1e15,
+    /// else scientific ("1.23e+18").
+    public static func count(_ x: Double) -> String {
+        x.isFinite && abs(x) < 1e15 ? count(Int(x.rounded())) : scientific(x)
+    }
+
+    /// `1.2e-07` style for tiny numbers.
+    public static func scientific(_ x: Double) -> String {
+        guard x != 0, x.isFinite else { return fixed(x, 0) }
+        var e = 0
+        var m = abs(x)
+        while m < 1 { m *= 10; e -= 1 }
+        while m >= 10 { m /= 10; e += 1 }
+        return (x < 0 ? "-" : "") + fixed(m, 1) + "e" + (e < 0 ? "-" : "+") + (abs(e) < 10 ? "0" : "") + String(abs(e))
+    }
 }

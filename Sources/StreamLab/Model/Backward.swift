@@ -198,65 +198,23 @@ extension Transformer {
                        paths: Bool) -> BlockGradientPaths? {
         let a = architecture, w = weights.blocks[layer], c = pass.activations(layer), g = pass.gradients
         let slots = sink?.layout.blocks[layer]
-        let n = pass.rows, d = a.width, f = a.mlpWidth, nd = n * d
+        let n = pass.rows, d = a.width, nd = n * d
         let skip = a.skipConnections
         let dOut = g.stream.pointer
-        func wt(_ linear: Linear) -> PackedMatrix { transposed.of(linear, in: weights, threads: threads) }
         func copy(_ p: UnsafePointer<Float>) -> [Float] { Array(UnsafeBufferPointer(start: p, count: nd)) }
         let zeros = { [Float](repeating: 0, count: nd) }
-        /// Norm backward over `[N, D]`, in place allowed; parameter gradients
-        /// into the given slots only when `parameters`.
+        let adjoint = SublayerAdjoint(model: self, layer: layer, pass: pass, sink: sink, transposed: transposed)
         func normBack(_ norm: NormWeights?, _ dy: UnsafePointer<Float>, x: UnsafePointer<Float>, mean: FloatBuffer?,
                       rstd: FloatBuffer?, into out: UnsafeMutablePointer<Float>, weight: Int?, bias: Int?,
                       parameters: Bool = true) {
-            guard let norm, let mean, let rstd else { return }
-            norm.backward(dy, x: x, mean: mean.pointer, rstd: rstd.pointer, rows: n, width: d, architecture: a, into: out,
-                          accumulate: false, dWeight: parameters ? sink?.at(weight) : nil,
-                          dBias: parameters ? sink?.at(bias) : nil, threads: threads)
+            adjoint.normBack(norm, dy, x: x, mean: mean, rstd: rstd, into: out, weight: weight, bias: bias, parameters: parameters)
         }
-        /// MLP backward from d(write) `dy`, through ln2_post if any: d(its input) into `out`.
         func mlpBack(_ dy: UnsafePointer<Float>, input: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>) {
-            var dRaw = dy
-            if let raw = c.mlpRaw {
-                normBack(w.ln2Post, dy, x: raw.pointer, mean: c.ln2PostMean, rstd: c.ln2PostRstd, into: g.written.pointer,
-                         weight: slots?.ln2PostWeight, bias: slots?.ln2PostBias)
-                dRaw = UnsafePointer(g.written.pointer)
-            }
-            LinearOp.backward(dRaw, x: c.hidden.pointer, rows: n, inputs: f, outputs: d, weightT: wt(w.down), dx: g.hidden.pointer,
-                              accumulate: false, dWeight: sink?.at(slots!.downWeight), dBias: sink?.at(slots!.downBias),
-                              workspace: g.transposes, threads: threads)                              // [N, F]
-            ActivationOp.backward(g.hidden.pointer, up: c.up.pointer, into: g.up.pointer, rows: n, width: f, gated: a.gatedMLP,
-                                  activation: a.activation, threads: threads)                     // [N, F | 2F]
-            LinearOp.backward(g.up.pointer, x: input, rows: n, inputs: d, outputs: w.up.outputs, weightT: wt(w.up), dx: out,
-                              accumulate: false, dWeight: sink?.at(slots!.upWeight), dBias: sink?.at(slots!.upBias),
-                              workspace: g.transposes, threads: threads)                              // [N, D]
+            adjoint.mlpBack(dy, input: input, into: out)
         }
-        /// Attention backward from d(write) `dy`, through ln1_post if any: d(its input) into `out`.
         func attentionBack(_ dy: UnsafePointer<Float>, input: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>) {
-            var dRaw = dy
-            if let raw = c.attnRaw {
-                normBack(w.ln1Post, dy, x: raw.pointer, mean: c.ln1PostMean, rstd: c.ln1PostRstd, into: g.written.pointer,
-                         weight: slots?.ln1PostWeight, bias: slots?.ln1PostBias)
-                dRaw = UnsafePointer(g.written.pointer)
-            }
-            LinearOp.backward(dRaw, x: c.z.pointer, rows: n, inputs: w.output.inputs, outputs: d, weightT: wt(w.output),
-                              dx: g.z.pointer, accumulate: false, dWeight: sink?.at(slots!.outWeight),
-                              dBias: sink?.at(slots!.outBias), workspace: g.transposes, threads: threads)    // [N, H Dh]
+            adjoint.attentionBack(dy, input: input, into: out)
             if paths { zGradient = Array(UnsafeBufferPointer(start: g.z.pointer, count: n * w.output.inputs)) }
-            AttentionOp.backward(dz: g.z.pointer, qkv: c.qkv.pointer, probs: c.probs.pointer, dqkv: g.qkv.pointer,
-                                 shape: attentionShape(pass, layer: layer), threads: threads)         // [N, QKV]
-            if let rotary = pass.rotaryTable(layer: layer) {
-                RotaryOp.apply(g.qkv.pointer, rows: n, length: pass.length, stride: a.qkvWidth,
-                               heads: a.headCount + a.keyValueHeadCount, headDimension: a.headDimension,
-                               table: rotary, inverse: true, threads: threads)
-            }
-            if let qNorm = w.queryNorm, let kNorm = w.keyNorm, let scratch = g.queryKey {
-                queryKeyNormBackward(c, qNorm, kNorm, dqkv: g.qkv.pointer, scratch: scratch.pointer, rows: n, slots: slots,
-                                     sink: sink)
-            }
-            LinearOp.backward(g.qkv.pointer, x: input, rows: n, inputs: d, outputs: a.qkvWidth, weightT: wt(w.qkv), dx: out,
-                              accumulate: false, dWeight: sink?.at(slots!.qkvWeight), dBias: sink?.at(slots!.qkvBias),
-                              workspace: g.transposes, threads: threads)                              // [N, D]
         }
 
         var zGradient: [Float] = []
@@ -498,4 +456,84 @@ public final class GradientPass {
 
     /// Per-position losses of the last forward pass `[B*T]` (0 where unscored).
     public var positionLosses: [Float] { losses.array }
+}
+
+/// The adjoints of one block's sublayers at the activations its forward
+/// kept: each maps d(the sublayer's write) to d(its input), accumulating
+/// parameter gradients into `sink` (if any). Scratch: the pass's gradient
+/// buffers other than `stream`, `temp` and `temp2`.
+struct SublayerAdjoint {
+    let model: Transformer
+    let layer: Int
+    let pass: ForwardPass
+    let sink: GradientSink?
+    let transposed: TransposedWeights
+
+    var architecture: Architecture { model.architecture }
+    var w: BlockWeights { model.weights.blocks[layer] }
+    var c: BlockActivations { pass.activations(layer) }
+    var g: GradientBuffers { pass.gradients }
+    var slots: BlockSlots? { sink?.layout.blocks[layer] }
+    var threads: Int { model.threads }
+
+    func wt(_ linear: Linear) -> PackedMatrix { transposed.of(linear, in: model.weights, threads: threads) }
+
+    /// Norm backward over `[N, D]`, in place allowed; parameter gradients
+    /// into the given slots only when `parameters`.
+    func normBack(_ norm: NormWeights?, _ dy: UnsafePointer<Float>, x: UnsafePointer<Float>, mean: FloatBuffer?,
+                  rstd: FloatBuffer?, into out: UnsafeMutablePointer<Float>, weight: Int?, bias: Int?,
+                  parameters: Bool = true) {
+        guard let norm, let mean, let rstd else { return }
+        norm.backward(dy, x: x, mean: mean.pointer, rstd: rstd.pointer, rows: pass.rows, width: architecture.width,
+                      architecture: architecture, into: out, accumulate: false, dWeight: parameters ? sink?.at(weight) : nil,
+                      dBias: parameters ? sink?.at(bias) : nil, threads: threads)
+    }
+
+    /// MLP backward from d(write) `dy`, through ln2_post if any: d(its input) into `out`.
+    func mlpBack(_ dy: UnsafePointer<Float>, input: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>) {
+        let a = architecture, n = pass.rows, d = a.width, f = a.mlpWidth, c = c, g = g, w = w, slots = slots
+        var dRaw = dy
+        if let raw = c.mlpRaw {
+            normBack(w.ln2Post, dy, x: raw.pointer, mean: c.ln2PostMean, rstd: c.ln2PostRstd, into: g.written.pointer,
+                     weight: slots?.ln2PostWeight, bias: slots?.ln2PostBias)
+            dRaw = UnsafePointer(g.written.pointer)
+        }
+        LinearOp.backward(dRaw, x: c.hidden.pointer, rows: n, inputs: f, outputs: d, weightT: wt(w.down), dx: g.hidden.pointer,
+                          accumulate: false, dWeight: sink?.at(slots!.downWeight), dBias: sink?.at(slots!.downBias),
+                          workspace: g.transposes, threads: threads)                              // [N, F]
+        ActivationOp.backward(g.hidden.pointer, up: c.up.pointer, into: g.up.pointer, rows: n, width: f, gated: a.gatedMLP,
+                              activation: a.activation, threads: threads)                     // [N, F | 2F]
+        LinearOp.backward(g.up.pointer, x: input, rows: n, inputs: d, outputs: w.up.outputs, weightT: wt(w.up), dx: out,
+                          accumulate: false, dWeight: sink?.at(slots!.upWeight), dBias: sink?.at(slots!.upBias),
+                          workspace: g.transposes, threads: threads)                              // [N, D]
+    }
+
+    /// Attention backward from d(write) `dy`, through ln1_post if any: d(its
+    /// input) into `out`; d(z) is left in `pass.gradients.z`.
+    func attentionBack(_ dy: UnsafePointer<Float>, input: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>) {
+        let a = architecture, n = pass.rows, d = a.width, c = c, g = g, w = w, slots = slots
+        var dRaw = dy
+        if let raw = c.attnRaw {
+            normBack(w.ln1Post, dy, x: raw.pointer, mean: c.ln1PostMean, rstd: c.ln1PostRstd, into: g.written.pointer,
+                     weight: slots?.ln1PostWeight, bias: slots?.ln1PostBias)
+            dRaw = UnsafePointer(g.written.pointer)
+        }
+        LinearOp.backward(dRaw, x: c.z.pointer, rows: n, inputs: w.output.inputs, outputs: d, weightT: wt(w.output),
+                          dx: g.z.pointer, accumulate: false, dWeight: sink?.at(slots!.outWeight),
+                          dBias: sink?.at(slots!.outBias), workspace: g.transposes, threads: threads)    // [N, H Dh]
+        AttentionOp.backward(dz: g.z.pointer, qkv: c.qkv.pointer, probs: c.probs.pointer, dqkv: g.qkv.pointer,
+                             shape: model.attentionShape(pass, layer: layer), threads: threads)         // [N, QKV]
+        if let rotary = pass.rotaryTable(layer: layer) {
+            RotaryOp.apply(g.qkv.pointer, rows: n, length: pass.length, stride: a.qkvWidth,
+                           heads: a.headCount + a.keyValueHeadCount, headDimension: a.headDimension,
+                           table: rotary, inverse: true, threads: threads)
+        }
+        if let qNorm = w.queryNorm, let kNorm = w.keyNorm, let scratch = g.queryKey {
+            model.queryKeyNormBackward(c, qNorm, kNorm, dqkv: g.qkv.pointer, scratch: scratch.pointer, rows: n, slots: slots,
+                                       sink: sink)
+        }
+        LinearOp.backward(g.qkv.pointer, x: input, rows: n, inputs: d, outputs: a.qkvWidth, weightT: wt(w.qkv), dx: out,
+                          accumulate: false, dWeight: sink?.at(slots!.qkvWeight), dBias: sink?.at(slots!.qkvBias),
+                          workspace: g.transposes, threads: threads)                              // [N, D]
+    }
 }

@@ -244,3 +244,83 @@ public struct PruneReport: ProbeReport {
         return plot.render()
     }
 }
+
+/// The input gradient by path length, with Veit et al.'s three panels.
+public struct PathsReport: ProbeReport {
+    public let model: String
+    public let source: String
+    public let spectrum: PathSpectrum
+
+    public init(model: String, source: String, spectrum: PathSpectrum) {
+        self.model = model
+        self.source = source
+        self.spectrum = spectrum
+    }
+
+    public func table() -> String {
+        let s = spectrum
+        var out = "model: \(model)\ninput: \(source), \(s.positions) positions\n"
+        out += "\(s.units) units; g_k = the gradient of the loss at the input of block 0 summed over the paths through exactly k sublayers\n"
+        out += "||full gradient|| \(Format.fixed(s.totalNorm, 6)); reconstruction error max |sum_k g_k - full| = \(Format.scientific(s.reconstructionError))\n\n"
+        var headers = ["k", "paths", "norm", "share"]
+        if s.samples > 0 { headers.append("sampled_mean_norm") }
+        var table = TextTable(headers: headers, alignments: Array(repeating: .right, count: headers.count))
+        let total = s.lengths.reduce(0) { $0 + $1.norm }
+        for length in s.lengths {
+            var row = [String(length.k), Format.count(length.paths), Format.fixed(length.norm, 6),
+                       Format.fixed(total > 0 ? length.norm / total : 0, 3)]
+            if let m = length.sampledMeanNorm { row.append(Format.scientific(m)) }
+            table.add(row)
+        }
+        out += table.render()
+        out += "most of the gradient comes through paths of length \(s.dominantLength) (share = norm / sum of the norms)\n"
+        return out
+    }
+
+    public func json() -> JSONOutput {
+        let s = spectrum
+        var fields: [(String, JSONOutput)] = [("model", .string(model))]
+        if let tokens = s.tokens { fields.append(("tokens", .ints(tokens))) }
+        fields += [("sequences", .int(s.sequences)), ("positions", .int(s.positions)), ("units", .int(s.units)),
+                   ("total_norm", .double(s.totalNorm)), ("reconstruction_error", .double(s.reconstructionError)),
+                   ("samples", .int(s.samples)),
+                   ("lengths", .array(s.lengths.map { length in
+                       var entry: [(String, JSONOutput)] = [("k", .int(length.k)), ("paths", .double(length.paths)),
+                                                            ("norm", .double(length.norm))]
+                       if let m = length.sampledMeanNorm { entry.append(("sampled_mean_norm", .double(m))) }
+                       return .object(entry)
+                   }))]
+        return .object(fields)
+    }
+
+    public func csv() -> String {
+        "k,paths,norm,sampled_mean_norm\n" + spectrum.lengths.map { l in
+            [String(l.k), CSV.number(l.paths), CSV.number(l.norm), l.sampledMeanNorm.map(CSV.number) ?? ""].joined(separator: ",") + "\n"
+        }.joined()
+    }
+
+    /// Veit et al.'s Figure 6: paths per length, gradient per path, total per length.
+    public func svg() -> String? {
+        let s = spectrum
+        let ks = s.lengths.map { Double($0.k) }
+        let perPath: [Double] = s.lengths.map { $0.sampledMeanNorm ?? ($0.paths > 0 ? $0.norm / $0.paths : 0) }
+        let panels: [(String, String, [Double], Bool)] = [
+            ("number of paths", "paths", s.lengths.map(\.paths), true),
+            (s.samples > 0 ? "gradient norm of one path (mean of \(s.samples) samples)" : "||g_k|| / number of paths",
+             "norm", perPath, true),
+            ("||g_k||: all paths of length k together", "norm", s.lengths.map(\.norm), false),
+        ]
+        var parts: [String] = []
+        for (title, yLabel, values, logY) in panels {
+            var plot = SVGPlot(title: title, xLabel: "path length k (sublayers on the path)", yLabel: yLabel)
+            plot.width = 520
+            plot.height = 360
+            plot.logY = logY
+            plot.add(SVGPlot.Series(name: model.split(separator: "/").last.map(String.init) ?? model,
+                                    points: zip(ks, values).map { ($0, $1) }))
+            parts.append(plot.render())
+        }
+        return SVGDocument.sideBySide(parts, width: 520, height: 360,
+                                      title: "Gradient by path length · \(model) · \(s.units) units · \(source)")
+    }
+}

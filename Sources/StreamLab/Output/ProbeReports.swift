@@ -436,18 +436,6 @@ extension String {
     }
 }
 
-extension Format {
-    /// `1.2e-07` style for tiny numbers.
-    public static func scientific(_ x: Double) -> String {
-        guard x != 0, x.isFinite else { return fixed(x, 0) }
-        var e = 0
-        var m = abs(x)
-        while m < 1 { m *= 10; e -= 1 }
-        while m >= 10 { m /= 10; e += 1 }
-        return (x < 0 ? "-" : "") + fixed(m, 1) + "e" + (e < 0 ? "-" : "+") + (abs(e) < 10 ? "0" : "") + String(abs(e))
-    }
-}
-
 // MARK: - Logit lens over a text
 
 /// Per-layer logit-lens means over a text file.

@@ -46,6 +46,22 @@ public struct SVGDocument: Sendable {
         elements.append(e + ">\(Self.escape(s))</text>")
     }
 
+    /// Places a rendered SVG document (e.g. an `SVGPlot`) at (x, y).
+    public mutating func embed(_ document: String, x: Double, y: Double) {
+        var body = document
+        if body.hasPrefix("<?xml"), let end = body.firstIndex(of: "\n") { body = String(body[body.index(after: end)...]) }
+        if body.hasPrefix("<svg ") { body = "<svg x=\"\(n(x))\" y=\"\(n(y))\" " + body.dropFirst(5) }
+        elements.append(body.trimmingCharacters(in: .whitespacesAndNewlines))
+    }
+
+    /// Rendered documents of `width` x `height` side by side under a title.
+    public static func sideBySide(_ parts: [String], width: Double, height: Double, title: String) -> String {
+        var doc = SVGDocument(width: width * Double(parts.count), height: height + 36)
+        doc.text(title, x: 16, y: 24, size: 15, bold: true)
+        for (i, part) in parts.enumerated() { doc.embed(part, x: width * Double(i), y: 36) }
+        return doc.render()
+    }
+
     /// The document as text.
     public func render() -> String {
         var out = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
