@@ -554,7 +554,7 @@ def main():
             sys.exit(f"{exe} is missing: run `swift build -c release` first")
     print("running stream-bench ...", file=sys.stderr)
     out = tempfile.mktemp(suffix=".json")
-    groups = ["peak", "gemm", "forward", "sweep", "lens", "patch", "memory"]
+    groups = ["peak", "gemm", "forward", "sweep", "lens", "patch", "paths", "memory"]
     subprocess.run([BENCH, *groups, "--json", out], check=True, stdout=sys.stderr)
     ours_json = json.load(open(out))
     os.remove(out)

@@ -7,7 +7,7 @@ import StreamLab
 //
 //   swift run -c release stream-bench                 everything, table on stdout
 //   swift run -c release stream-bench --json out.json also write the figures as JSON
-//   swift run -c release stream-bench gemm            one group: peak gemm forward sweep lens patch memory tokenizer
+//   swift run -c release stream-bench gemm            one group: peak gemm forward sweep lens patch paths memory tokenizer
 //   swift run -c release stream-bench tokenizer --corpus FILE --vocab FILE
 //   swift run -c release stream-bench big --model DIR [--tokens 64]   a checkpoint on disk (make_big_model.py)
 
@@ -222,6 +222,27 @@ func patching() throws {
     }
 }
 
+/// The path-length spectrum on the GPT-2-small shape at 128 tokens against
+/// one backward pass (forward, loss and the stream gradients).
+func pathSpectrum() throws {
+    let a = Architecture.gpt2Small
+    var m = try Transformer.random(a, seed: 1)
+    m.threads = cores
+    let t = 128, n = 2 * a.layerCount
+    let tokens = (0..<t).map { ($0 * 7919) % a.vocabularySize }
+    let pass = GradientPass(a, batch: 1, length: t, threads: cores)
+    pass.setSequence(tokens)
+    let backward = time(3) {
+        pass.forward(m)
+        _ = pass.backward(m, into: nil)
+    }
+    report(Figure(group: "paths", name: "one backward (with its forward), \(t) tokens", threads: cores, seconds: backward,
+                  gflops: nil, note: ""))
+    let spectrum = try time(1) { _ = try m.paths(on: [tokens]) }
+    report(Figure(group: "paths", name: "exact path spectrum, \(n) units, \(t) tokens", threads: cores, seconds: spectrum,
+                  gflops: nil, note: String(format: "%.1f backwards' time (goal: at most n + 1 = %d)", spectrum / backward, n + 1)))
+}
+
 /// Peak resident memory of full recording on 1024 tokens, measured in a child
 /// process so earlier work does not count.
 /// A checkpoint on disk (the 7B-shaped one of Benchmarks/make_big_model.py):
@@ -312,6 +333,7 @@ do {
     if wants("gemm") { gemm() }
     if wants("forward") || wants("sweep") || wants("lens") { try model() }
     if wants("patch") { try patching() }
+    if wants("paths") { try pathSpectrum() }
     if wants("memory") { try memory() }
     if groups.contains("big") {
         guard let bigModel else { throw CocoaError(.fileNoSuchFile, userInfo: [NSLocalizedDescriptionKey: "big needs --model DIR (Benchmarks/make_big_model.py writes one)"]) }

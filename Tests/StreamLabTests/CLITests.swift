@@ -225,6 +225,41 @@ struct CLITests {
         #expect(out["generated"] as? [Int] == entry["generated"] as? [Int])
     }
 
+    @Test("paths, lesion, reorder and prune: JSON contracts, numbers equal torch's")
+    func ensembleCommands() throws {
+        let reference = try JSONSerialization.jsonObject(with: Data(contentsOf: FixturePaths.reference.appendingPathComponent("openai-gpt.ensemble.json"))) as! Object
+        let tokens = (reference["tokens"] as! [Int]).map(String.init).joined(separator: ",")
+        let model = "Fixtures/models/openai-gpt"
+        let paths = try Self.json(["paths", model, "--tokens", tokens, "--format", "json"])
+        let expected = (reference["paths"] as! Object)["lengths"] as! [Object]
+        let lengths = paths["lengths"] as! [Object]
+        #expect(paths["units"] as? Int == 6 && lengths.count == expected.count && paths["reconstruction_error"] is Double)
+        for (g, e) in zip(lengths, expected) { #expect(scalarClose(g["norm"] as! Double, e["norm"] as! Double, 1e-4)) }
+
+        let lesion = try Self.json(["lesion", model, "--tokens", tokens, "--samples", "8", "--format", "json"])
+        let results = lesion["results"] as! [Object]
+        #expect(results.count == 4 && (results[1]["subsets"] as! [[Int]]) == [[0], [1], [2]])
+        for key in ["delta_loss", "kl_mean", "kl_last", "top1_agreement", "loss"] { #expect((results[2][key] as? [Double])?.count == 3) }
+        for key in ["delta_loss_mean", "delta_loss_std", "kl_mean_mean"] { #expect(results[2][key] is Double) }
+
+        let reorder = try Self.json(["reorder", model, "--tokens", tokens, "--swaps", "--order", "2,1,0", "--format", "json"])
+        let orders = reorder["orders"] as! [Object]
+        #expect(orders.map { $0["order"] as! [Int] } == [[2, 1, 0], [1, 0, 2], [0, 2, 1]])
+        let reversed = (reference["orders"] as! [Object]).first { $0["order"] as! [Int] == [2, 1, 0] }!
+        #expect(scalarClose(orders[0]["delta_loss"] as! Double, reversed["delta_loss"] as! Double, 1e-4))
+
+        let prune = try Self.json(["prune", model, "--tokens", tokens, "--blocks", "2", "--format", "json"])
+        #expect(prune["blocks"] as? Int == 2 && (prune["spans"] as! [Object]).count == 2)
+        for key in ["by_angular_distance", "by_block_influence", "best_measured"] {
+            let span = prune[key] as! Object
+            #expect(span["start"] is Int && span["distance"] is Double && span["bi"] is Double && span["delta_loss"] is Double)
+        }
+        #expect(prune["spearman_bi_vs_delta_loss"] != nil)
+        let ablate = try Self.json(["ablate", model, "--tokens", tokens, "--format", "json"])
+        let bi = (ablate["ablations"] as! [Object]).map { $0["block_influence"] as! Double }
+        #expect(zip(bi, reference["block_influence"] as! [Double]).allSatisfy { abs($0 - $1) <= 1e-5 })
+    }
+
     @Test("info describes a model too large to load instead of refusing it")
     func infoTooLarge() throws {
         let got = try Self.json(["info", "Fixtures/bad/model-larger-than-memory", "--format", "json"])

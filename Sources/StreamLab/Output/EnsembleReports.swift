@@ -160,7 +160,7 @@ public struct ReorderReport: ProbeReport {
         let swaps = labels.allSatisfy { $0.hasPrefix("swap ") }
         var plot = SVGPlot(title: "Reordered blocks: Δ loss · \(model)",
                            xLabel: swaps ? "adjacent pair swapped (first block)" : "order (as listed)", yLabel: "Δ loss (nats/token)")
-        plot.add(SVGPlot.Series(name: "Δ loss", points: sweep.entries.enumerated().map { i, e in
+        plot.add(SVGPlot.Series(name: "", points: sweep.entries.enumerated().map { i, e in
             let x = swaps ? Double(labels[i].dropFirst(5).split(separator: "-")[0]) ?? Double(i) : Double(i)
             return (x, e.metrics.deltaLoss)
         }))
@@ -316,8 +316,7 @@ public struct PathsReport: ProbeReport {
             plot.width = 520
             plot.height = 360
             plot.logY = logY
-            plot.add(SVGPlot.Series(name: model.split(separator: "/").last.map(String.init) ?? model,
-                                    points: zip(ks, values).map { ($0, $1) }))
+            plot.add(SVGPlot.Series(name: "", points: zip(ks, values).map { ($0, $1) }))
             parts.append(plot.render())
         }
         return SVGDocument.sideBySide(parts, width: 520, height: 360,

@@ -47,7 +47,7 @@ public struct SVGPlot: Sendable {
     }
 
     public func render() -> String {
-        let left = 80.0, right = 180.0, top = 40.0, bottom = 56.0
+        let left = 80.0, right = series.contains { !$0.name.isEmpty } ? 180.0 : 30.0, top = 40.0, bottom = 56.0
         let plotW = width - left - right, plotH = height - top - bottom
         var doc = SVGDocument(width: width, height: height)
         doc.text(title, x: left + plotW / 2, y: 22, size: 15, anchor: .middle)
@@ -119,6 +119,7 @@ public struct SVGPlot: Sendable {
                 doc.polyline(points, stroke: color)
             }
             for p in points { doc.circle(x: p.0, y: p.1, radius: 3, fill: color) }
+            if s.name.isEmpty { continue }                       // unnamed: no legend entry
             let ly = top + 10 + Double(k) * 20
             doc.line(x1: left + plotW + 14, y1: ly - 4, x2: left + plotW + 30, y2: ly - 4, stroke: color, width: 3,
                      dash: s.dashed ? "5 3" : nil)
