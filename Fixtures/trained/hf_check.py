@@ -55,7 +55,7 @@ def check(model_dir, valid_bytes, logit_tokens, out_dir, quick_windows=4):
     for k in ("missing_keys", "unexpected_keys", "mismatched_keys"):
         assert not info[k], f"{name}: {k} {info[k]}"
     cfg = model.config
-    T = cfg.n_positions
+    T = getattr(cfg, "n_positions", None) or cfg.max_position_embeddings
 
     text = valid_bytes.decode("latin-1")  # the corpus is ASCII; latin-1 keeps bytes 1:1 if not
     tok = tokenizers.Tokenizer.from_file(os.path.join(model_dir, "tokenizer.json"))

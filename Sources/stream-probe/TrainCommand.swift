@@ -4,8 +4,8 @@ import StreamLab
 enum TrainCommand {
     static let spec = CommandSpec(
         name: "train",
-        summary: "Train a byte-level model (GPT-2 layout for pre-norm, GPT-1 layout for post-norm) and save it as a Hugging Face directory.",
-        usage: "stream-probe train --corpus FILE --valid FILE [--layers N] [--width D] [--heads H] [--context T] [--norm pre|post] [--plain] [--steps S] [--batch B] [--lr X] --out DIR [--format table|json|csv]",
+        summary: "Train a byte-level model (GPT-2 layout for pre-norm, GPT-1 for post-norm, Gemma 2 for sandwich, OLMo 2 for output norms) and save it as a Hugging Face directory.",
+        usage: "stream-probe train --corpus FILE --valid FILE [--layers N] [--width D] [--heads H] [--context T] [--norm pre|post|sandwich|output] [--plain] [--steps S] [--batch B] [--lr X] --out DIR [--format table|json|csv]",
         options: [
             OptionSpec(name: "--corpus", valueName: "FILE", help: "training text, read as bytes (vocabulary 256)"),
             OptionSpec(name: "--valid", valueName: "FILE", help: "validation text, scored in non-overlapping windows of the context"),
@@ -14,12 +14,13 @@ enum TrainCommand {
             OptionSpec(name: "--width", valueName: "D", help: "residual width (default 128)"),
             OptionSpec(name: "--heads", valueName: "H", help: "attention heads, must divide the width (default 4)"),
             OptionSpec(name: "--context", valueName: "T", help: "context length in bytes (default 256)"),
-            OptionSpec(name: "--norm", valueName: "pre|post", help: "norm placement (default pre)"),
+            OptionSpec(name: "--norm", valueName: "pre|post|sandwich|output",
+                       help: "norm placement (default pre): GPT-2, GPT-1, Gemma-2 or OLMo-2 layout"),
             OptionSpec(name: "--plain", valueName: nil, help: "no skip connections: x = F(x) (for the depth experiment)"),
             OptionSpec(name: "--steps", valueName: "S", help: "optimizer steps (default 4000)"),
             OptionSpec(name: "--batch", valueName: "B", help: "windows per step (default 16)"),
-            OptionSpec(name: "--lr", valueName: "X", help: "peak learning rate (default 2e-3 pre-norm, 1.5e-3 post-norm)"),
-            OptionSpec(name: "--warmup", valueName: "N", help: "linear warm-up steps (default 100 pre-norm, 400 post-norm)"),
+            OptionSpec(name: "--lr", valueName: "X", help: "peak learning rate (default 1.5e-3 post-norm, else 2e-3)"),
+            OptionSpec(name: "--warmup", valueName: "N", help: "linear warm-up steps (default 400 post-norm, else 100)"),
             OptionSpec(name: "--min-lr-fraction", valueName: "F", help: "cosine decay ends at this fraction of the peak (default 0.1)"),
             OptionSpec(name: "--weight-decay", valueName: "X", help: "AdamW weight decay on matrices and embeddings (default 0.1)"),
             OptionSpec(name: "--clip", valueName: "X", help: "global gradient-norm clip, 0 for none (default 1.0)"),
@@ -85,12 +86,12 @@ enum TrainCommand {
         s.width = try args.int("--width", default: s.width, range: 1...65536)
         s.heads = try args.int("--heads", default: s.heads, range: 1...4096)
         s.context = try args.int("--context", default: s.context, range: 2...1_000_000)
-        s.norm = try args.choice("--norm", ["pre", "post"], default: "pre") == "pre" ? .pre : .post
+        s.norm = Architecture.NormPlacement(rawValue: try args.choice("--norm", ["pre", "post", "sandwich", "output"], default: "pre"))!
         s.plain = args.has("--plain")
         s.steps = try args.int("--steps", default: s.steps, range: 1...100_000_000)
         s.batch = try args.int("--batch", default: s.batch, range: 1...1_000_000)
-        s.learningRate = try float(args, "--lr", default: s.norm == .pre ? 2e-3 : 1.5e-3, positive: true)
-        s.warmup = try args.int("--warmup", default: s.norm == .pre ? 100 : 400, range: 0...100_000_000)
+        s.learningRate = try float(args, "--lr", default: s.norm == .post ? 1.5e-3 : 2e-3, positive: true)
+        s.warmup = try args.int("--warmup", default: s.norm == .post ? 400 : 100, range: 0...100_000_000)
         s.finalFraction = try float(args, "--min-lr-fraction", default: s.finalFraction, positive: false)
         if s.finalFraction > 1 { throw UsageError("option '--min-lr-fraction' must be within 0...1, got \(s.finalFraction)") }
         s.weightDecay = try float(args, "--weight-decay", default: s.weightDecay, positive: false)

@@ -10,7 +10,8 @@ func temporaryPath(_ name: String) -> String {
 @Suite("Models trained by stream-probe train, checked by Hugging Face transformers")
 struct TrainedModelTests {
     /// Tiny models from the training tests, and the bundled default models.
-    static let models = ["trained/tiny-pre", "trained/tiny-post", "models/shakespeare-pre", "models/shakespeare-post"]
+    static let models = ["trained/tiny-pre", "trained/tiny-post", "trained/tiny-sandwich", "trained/tiny-output",
+                         "models/shakespeare-pre", "models/shakespeare-post"]
 
     @Test("transformers' logits and held-out loss match ours", arguments: models)
     func huggingFaceLogits(_ name: String) throws {
@@ -56,6 +57,31 @@ struct TrainedModelTests {
         report += "; all held-out windows \(ours) vs \(heldOut)"
         #expect(ByteLevelVocabulary.isByteLevel(directory: dir))
         print("trained \(name): logits vs transformers \(inferenceError) (inference), \(trainingError) (training pass); \(report)")
+    }
+}
+
+@Suite("Training with every norm placement")
+struct PlacementTrainingTests {
+    @Test("the exported config reads back as the architecture that was trained", arguments: ["pre", "post", "sandwich", "output"])
+    func configRoundTrip(_ placement: String) throws {
+        let norm = Architecture.NormPlacement(rawValue: placement)!
+        let trained = try Architecture.byteLevel(layers: 2, width: 32, heads: 4, context: 64, norm: norm)
+        let name = ["pre": "tiny-pre", "post": "tiny-post", "sandwich": "tiny-sandwich", "output": "tiny-output"][placement]!
+        let loaded = try Transformer.load(from: FixturePaths.root.appendingPathComponent("trained/" + name), threads: 1)
+        #expect(loaded.architecture == trained)
+        #expect(loaded.architecture.normPlacement == norm)
+    }
+
+    @Test("a fresh model's norms all scale by 1 (weights 0 for Gemma's 1 + w)")
+    func normInitialization() throws {
+        for norm in [Architecture.NormPlacement.sandwich, .output] {
+            let a = try Architecture.byteLevel(layers: 2, width: 16, heads: 2, context: 8, norm: norm)
+            let model = try TrainableModel(architecture: a, seed: 1)
+            for slot in model.layout.slots where slot.name.contains("norm") || slot.name.contains("ln") {
+                let values = model.parameter(slot.name)!.scalars
+                #expect(values.allSatisfy { $0 + a.normWeightOffset == 1 }, "\(norm) \(slot.name)")
+            }
+        }
     }
 }
 

@@ -21,7 +21,8 @@ public final class TrainableModel: @unchecked Sendable {
 
     /// A fresh model with GPT-2's initialization: every matrix and embedding
     /// N(0, 0.02^2), the two projections that write into the stream (attention
-    /// output, MLP down) N(0, (0.02 / sqrt(2L))^2), biases 0, norm weights 1.
+    /// output, MLP down) N(0, (0.02 / sqrt(2L))^2), biases 0, every norm's
+    /// scale 1 (weights 1, or 0 for a norm scaled by 1 + w).
     public init(architecture a: Architecture, seed: UInt64) throws {
         if let problem = a.validationProblem() { throw TrainingError.invalidShape(problem) }
         architecture = a
@@ -32,9 +33,10 @@ public final class TrainableModel: @unchecked Sendable {
         let std = 0.02, projectionStd = 0.02 / Double(2 * max(a.layerCount, 1)).squareRoot()
         for slot in layout.slots {
             let p = values.pointer + slot.offset
-            let isNormWeight = slot.name.hasSuffix("ln1.weight") || slot.name.hasSuffix("ln2.weight") || slot.name == "ln_final.weight"
-            if isNormWeight {
-                p.update(repeating: 1, count: slot.count)
+            let norms = ["ln1.weight", "ln2.weight", "ln1_post.weight", "ln2_post.weight", "q_norm.weight", "k_norm.weight",
+                         "ln_final.weight"]
+            if norms.contains(where: { slot.name.hasSuffix($0) }) {
+                p.update(repeating: 1 - a.normWeightOffset, count: slot.count)      // a scale of 1 either way
             } else if slot.shape.count == 2 {
                 let s = slot.name.hasSuffix("attn.out.weight") || slot.name.hasSuffix("mlp.down.weight") ? projectionStd : std
                 for i in 0..<slot.count { p[i] = Float(rng.normal() * s) }
@@ -168,10 +170,15 @@ public final class TrainableModel: @unchecked Sendable {
 
 extension Architecture {
     /// The byte-level model `stream-probe train` builds: vocabulary 256, MLP
-    /// width 4D, tanh GELU, learned positions, LayerNorm, tied unembedding,
-    /// biases everywhere. Pre-norm is GPT-2's layout (with a final norm),
-    /// post-norm GPT-1's (`openai-gpt`, no final norm). `plain` removes the
-    /// skip connections.
+    /// width 4D, tanh GELU, tied unembedding, and per norm placement the
+    /// layout of a family that has it. Pre-norm: GPT-2 (LayerNorm, learned
+    /// positions, biases, final norm); post-norm: GPT-1 (`openai-gpt`, no final
+    /// norm); sandwich: Gemma 2 (RMSNorm scaled by 1 + w, embeddings times
+    /// sqrt(D), rotary, gated MLP, no biases; soft-caps off, the alternate
+    /// layers' sliding window as long as the context, so every layer sees it
+    /// all); output: OLMo 2 (RMSNorm, rotary, gated MLP, q/k norms over the
+    /// whole projection, no biases). `plain` removes the skip connections
+    /// (pre- and post-norm).
     public static func byteLevel(layers: Int, width: Int, heads: Int, context: Int,
                                  norm: NormPlacement, plain: Bool = false) throws -> Architecture {
         guard layers > 0 else { throw TrainingError.invalidShape("--layers must be positive, got \(layers)") }
@@ -181,12 +188,41 @@ extension Architecture {
         guard width % heads == 0 else {
             throw TrainingError.invalidShape("width \(width) is not divisible by \(heads) heads")
         }
-        let a = Architecture(
-            modelType: norm == .pre ? "gpt2" : "openai-gpt", vocabularySize: 256, width: width,
-            layerCount: layers, headCount: heads, mlpWidth: 4 * width, maxPositions: context,
-            normPlacement: norm, normKind: .layerNorm, normEpsilon: 1e-5, activation: .geluTanh,
-            positions: .learned(offset: 0), hasFinalNorm: norm == .pre, tiedEmbeddings: true,
-            skipConnections: !plain)
+        if plain && (norm == .sandwich || norm == .output) {
+            throw TrainingError.invalidShape("--plain trains pre- or post-norm models only")
+        }
+        let headDim = width / heads
+        if (norm == .sandwich || norm == .output) && headDim % 2 != 0 {
+            throw TrainingError.invalidShape("rotary positions need an even head size; width / heads = \(headDim)")
+        }
+        let rotary = Rotary(dimensions: headDim, base: 10_000)
+        let a: Architecture
+        switch norm {
+        case .pre, .post:
+            a = Architecture(
+                modelType: norm == .pre ? "gpt2" : "openai-gpt", vocabularySize: 256, width: width,
+                layerCount: layers, headCount: heads, mlpWidth: 4 * width, maxPositions: context,
+                normPlacement: norm, normKind: .layerNorm, normEpsilon: 1e-5, activation: .geluTanh,
+                positions: .learned(offset: 0), hasFinalNorm: norm == .pre, tiedEmbeddings: true,
+                skipConnections: !plain)
+        case .sandwich:
+            a = Architecture(
+                modelType: "gemma2", vocabularySize: 256, width: width, layerCount: layers, headCount: heads,
+                keyValueHeadCount: heads, headDimension: headDim, mlpWidth: 4 * width, maxPositions: context,
+                normPlacement: .sandwich, normKind: .rmsNorm, normEpsilon: 1e-6, normWeightOffset: 1,
+                activation: .geluTanh, gatedMLP: true, positions: .rotary(rotary),
+                attentionScale: Float(CMath.pow(Double(headDim), -0.5)), slidingWindow: context,
+                layerKinds: (0..<layers).map { ($0 + 1) % 2 == 0 ? .global : .local },
+                embeddingScale: Float(Double(width).squareRoot()),
+                qkvBias: false, outputBias: false, mlpBias: false, normBias: false, tiedEmbeddings: true)
+        case .output:
+            a = Architecture(
+                modelType: "olmo2", vocabularySize: 256, width: width, layerCount: layers, headCount: heads,
+                keyValueHeadCount: heads, headDimension: headDim, mlpWidth: 4 * width, maxPositions: context,
+                normPlacement: .output, normKind: .rmsNorm, normEpsilon: 1e-6, activation: .geluTanh, gatedMLP: true,
+                positions: .rotary(rotary), queryKeyNorm: .whole,
+                qkvBias: false, outputBias: false, mlpBias: false, normBias: false, tiedEmbeddings: true)
+        }
         if let problem = a.validationProblem() { throw TrainingError.invalidShape(problem) }
         return a
     }

@@ -246,3 +246,28 @@ struct WeightSource {
         for name in checkpoint.names where matches(name) { checkpoint.markUsed(name) }
     }
 }
+
+/// The config keys a rotary Llama-style family writes: its activation's
+/// transformers name, `rope_theta` (plain rotate-half rotary over the whole
+/// head only), and the shared tail (no dropout, no special tokens, float32).
+func rotaryConfigFields(_ a: Architecture, activationKey: String) throws -> [(String, JSONOutput)] {
+    guard case let .rotary(r) = a.positions, r.scaling == .none, r.pairing == .rotateHalf, r.dimensions == a.headDimension else {
+        throw LoadError.unsupportedFeature(file: "config.json", feature: "writing a \(a.modelType) config with other than plain rotary positions")
+    }
+    let activation: String
+    switch a.activation {
+    case .geluTanh: activation = "gelu_pytorch_tanh"
+    case .geluExact: activation = "gelu"
+    case .relu: activation = "relu"
+    case .silu: activation = "silu"
+    }
+    return [
+        ("vocab_size", .int(a.vocabularySize)), ("hidden_size", .int(a.width)), ("intermediate_size", .int(a.mlpWidth)),
+        ("num_hidden_layers", .int(a.layerCount)), ("num_attention_heads", .int(a.headCount)),
+        ("num_key_value_heads", .int(a.keyValueHeadCount)), ("head_dim", .int(a.headDimension)),
+        ("max_position_embeddings", .int(a.maxPositions)), ("rms_norm_eps", .double(Double(a.normEpsilon))),
+        (activationKey, .string(activation)), ("rope_theta", .double(Double(r.base))),
+        ("attention_bias", .bool(a.qkvBias)), ("attention_dropout", .int(0)), ("tie_word_embeddings", .bool(a.tiedEmbeddings)),
+        ("bos_token_id", .null), ("eos_token_id", .null), ("pad_token_id", .null), ("dtype", .string("float32")),
+    ]
+}

@@ -163,4 +163,22 @@ enum GemmaMapping: FamilyMapping {
         p.matrix("lm_head.weight", l.unembedWeight, inputs: d, outputs: v, layout: .outIn)
         return p.tensors
     }
+
+    /// A Gemma 2 config (what `train --norm sandwich` writes).
+    static func config(_ a: Architecture) throws -> JSONOutput {
+        guard a.modelType == "gemma2" else {
+            throw LoadError.unsupportedFeature(file: "config.json", feature: "writing a \(a.modelType) config")
+        }
+        let scale = Double(a.attentionScale)
+        let scalar = (1 / (scale * scale)).rounded()
+        guard abs(scalar * scale * scale - 1) < 1e-5 else {
+            throw LoadError.unsupportedFeature(file: "config.json", feature: "an attention scale that is not 1/sqrt(an integer)")
+        }
+        func cap(_ x: Float?) -> JSONOutput { x.map { .double(Double($0)) } ?? .null }
+        return .object([("architectures", .strings(["Gemma2ForCausalLM"])), ("model_type", .string("gemma2"))]
+                       + (try rotaryConfigFields(a, activationKey: "hidden_activation"))
+                       + [("query_pre_attn_scalar", .int(Int(scalar))), ("sliding_window", a.slidingWindow.map { .int($0) } ?? .null),
+                          ("layer_types", .strings(a.layerKinds.map { $0 == .local ? "sliding_attention" : "full_attention" })),
+                          ("attn_logit_softcapping", cap(a.attentionSoftCap)), ("final_logit_softcapping", cap(a.finalSoftCap))])
+    }
 }

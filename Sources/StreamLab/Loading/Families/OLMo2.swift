@@ -70,4 +70,9 @@ enum OLMo2Mapping: FamilyMapping {
         p.matrix("lm_head.weight", l.unembedWeight, inputs: d, outputs: v, layout: .outIn)
         return p.tensors
     }
+
+    static func config(_ a: Architecture) throws -> JSONOutput {
+        .object([("architectures", .strings(["Olmo2ForCausalLM"])), ("model_type", .string("olmo2"))]
+                + (try rotaryConfigFields(a, activationKey: "hidden_act")))
+    }
 }
