@@ -410,7 +410,7 @@ def main():
          files={"corpus.txt": text})
     case("train-missing-corpus-flag", ["train", "--valid", "x.txt", "--out", "/tmp/streamlab-bad-train-out"],
          "train needs --corpus FILE", status=2, config=None)
-    case("train-bad-norm", train(None, ["--norm", "middle"]), "option '--norm' must be one of pre, post; got 'middle'",
+    case("train-bad-norm", train(None, ["--norm", "middle"]), "option '--norm' must be one of pre, post, sandwich, output; got 'middle'",
          status=2, config=None, files={"corpus.txt": text})
     case("train-negative-lr", train(None, ["--lr", "-0.1"]), "option '--lr' must be positive, got -0.1", status=2,
          config=None, files={"corpus.txt": text})

@@ -58,7 +58,7 @@ struct PortableBuildTests {
         if FileManager.default.isExecutableFile(atPath: "/usr/bin/objdump") {
             func ymmCount(_ binary: URL) throws -> Int {
                 let result = try Self.run(URL(fileURLWithPath: "/usr/bin/objdump"), ["-d", binary.path], cpu: nil)
-                return result.stdout.components(separatedBy: "ymm").count - 1
+                return result.stdout.components(separatedBy: "%ymm").count - 1
             }
             #expect(try ymmCount(executable) == 0)
             #expect(try ymmCount(CLI.executable) > 100)
