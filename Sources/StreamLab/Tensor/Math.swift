@@ -7,7 +7,7 @@ import Darwin
 #endif
 
 /// Scalar transcendentals from the C library, in one place so the kernels do
-/// not each import the platform module.
+/// not each import the platform module (Tensor, so every folder below may use them).
 enum CMath {
     @inline(__always) static func exp(_ x: Float) -> Float { expf(x) }
     @inline(__always) static func log(_ x: Double) -> Double { Glibc_log(x) }
