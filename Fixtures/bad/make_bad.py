@@ -12,6 +12,7 @@ runs every case. Standard library only (no numpy, no torch):
 The base model is a valid 1-layer GPT-2 of width 4 (vocabulary 8, 4 positions),
 written by hand so every byte is known; each case breaks exactly one thing.
 """
+import hashlib
 import json
 import os
 import random
@@ -56,8 +57,8 @@ def header_of(blob):
     return json.loads(blob[8:8 + n].decode())
 
 
-def safetensors_bytes(tensors, dtype_override=None, header_override=None):
-    header, data = {}, b""
+def safetensors_bytes(tensors, dtype_override=None, header_override=None, metadata=None):
+    header, data = ({"__metadata__": metadata} if metadata else {}), b""
     for name in sorted(tensors):
         shape, values = tensors[name]
         dtype = (dtype_override or {}).get(name, "F32")
@@ -218,6 +219,30 @@ def main():
          config=None, status=2)
     case("paths-one-token", ["paths", "Fixtures/models/gpt2", "--tokens", "1"], "paths needs at least 2 tokens (one prediction)",
          config=None)
+
+    # Tuned lenses: another model's, a wrong shape, a NaN, not a lens at all; training on an empty text.
+    lens_meta = {"format": "pt", "model": "tuned-lens-wrong-shape",
+                 "architecture_sha256": hashlib.sha256(json.dumps(CONFIG, indent=1).encode()).hexdigest()}
+    t = tensor_maker(7)
+    case("tuned-lens-for-another-model", ["lens", "Fixtures/models/openai-gpt", "--tokens", "1,2", "--tuned",
+         "Fixtures/reference/gpt2.tuned-lens.safetensors"], "was trained for model 'gpt2', not for 'openai-gpt'", config=None)
+    case("tuned-lens-wrong-shape", ["lens", "$CASE", "--tokens", "1,2", "--tuned", "$CASE/lens.safetensors"],
+         "tensor 'layers.-1.weight' has shape [4, 5], expected [4, 4]", weights=good,
+         files={"lens.safetensors": safetensors_bytes({"layers.-1.weight": t(D, D + 1), "layers.-1.bias": t(D)}, metadata=lens_meta)})
+    bias = t(D)
+    bias[1][2] = float("nan")
+    case("tuned-lens-nan", ["lens", "$CASE", "--tokens", "1,2", "--tuned", "$CASE/lens.safetensors"],
+         "tensor 'layers.-1.bias' holds nan at element 2", weights=good,
+         files={"lens.safetensors": safetensors_bytes({"layers.-1.weight": t(D, D), "layers.-1.bias": bias},
+                                                      metadata=dict(lens_meta, model="tuned-lens-nan"))})
+    case("tuned-lens-not-a-lens", ["lens", "Fixtures/models/gpt2", "--tokens", "1,2", "--tuned", "Fixtures/models/gpt2/model.safetensors"],
+         "its metadata has no 'model' and 'architecture_sha256'", config=None)
+    case("tuned-lens-empty-text", ["tuned-lens", "train", "Fixtures/models/shakespeare-pre", "--text-file", "$CASE/empty.txt",
+         "--out", "/tmp/streamlab-bad-case.tuned-lens.safetensors"], "is empty; the tuned lens needs text to train on",
+         config=None, files={"empty.txt": ""}, status=2)
+    case("tuned-lens-without-verb", ["tuned-lens", "Fixtures/models/gpt2"], "'tuned-lens' needs its verb", config=None, status=2)
+    case("lens-compare-without-tuned", ["lens", "Fixtures/models/gpt2", "--tokens", "1,2", "--compare"],
+         "option '--compare' needs --tuned LENS.safetensors", config=None, status=2)
 
     # Attention pictures of a layer or head the model does not have.
     case("attention-layer-out-of-range", ["attention", "Fixtures/models/gpt2", "--tokens", "1,2", "--layers", "3"],

@@ -30,23 +30,39 @@ enum LensCommand {
     static let spec = CommandSpec(
         name: "lens",
         summary: "Logit lens: read the stream after every layer through the model's own final norm and unembedding.",
-        usage: "stream-probe lens [MODEL] [--tokens IDS | --prompt TEXT | --text-file FILE] [--top K] [--format table|json|csv] [--svg FILE]",
+        usage: "stream-probe lens [MODEL] [--tokens IDS | --prompt TEXT | --text-file FILE] [--tuned LENS.safetensors [--compare]] [--top K] [--format table|json|csv] [--svg FILE]",
         options: Inputs.inputOptions + [Inputs.textFileOption, Inputs.strideOption,
             OptionSpec(name: "--top", valueName: "K", help: "tokens kept per layer and position (default 5)"),
+            OptionSpec(name: "--tuned", valueName: "FILE", help: "also read every layer through this tuned lens (from 'stream-probe tuned-lens train')"),
+            OptionSpec(name: "--compare", valueName: nil, help: "with --tuned: logit lens and tuned lens side by side per layer (KL to final, next-token loss), SVG of both"),
             Inputs.formatOption, Inputs.svgOption])
 
     static func run(_ args: ParsedArguments) throws {
         let format = try Inputs.format(args)
+        if args.has("--compare") && args.value("--tuned") == nil { throw UsageError("option '--compare' needs --tuned LENS.safetensors") }
         let loaded = try Inputs.loadModel(args)
-        let top = try args.int("--top", default: 5, range: 1...min(100, loaded.model.architecture.vocabularySize))
+        let model = loaded.model
+        let top = try args.int("--top", default: 5, range: 1...min(100, model.architecture.vocabularySize))
+        let tuned = try args.value("--tuned").map {
+            try TunedLens.load(from: $0, for: model.architecture, model: try ModelIdentity(modelDirectory: loaded.url))
+        }
         if let windows = try Inputs.windows(args, loaded) {
-            let (summary, source) = try Inputs.overWindows(windows) { try loaded.model.logitLensSummary($0, progress: $1) }
-            let report = LensSummaryReport(model: loaded.name, source: source, summary: summary)
-            try Inputs.output(args, format, report)
+            let (summary, source) = try Inputs.overWindows(windows) { try model.logitLensSummary($0, tuned: tuned, progress: $1) }
+            if args.has("--compare") {
+                try Inputs.output(args, format, LensComparisonReport(model: loaded.name, lensFile: args.value("--tuned")!, source: source, summary: summary))
+            } else {
+                try Inputs.output(args, format, LensSummaryReport(model: loaded.name, source: source, summary: summary))
+            }
             return
         }
         let tokens = try Inputs.sequence(args, loaded)
-        let report = LensReport(model: loaded.name, lens: try loaded.model.logitLens(tokens, top: top), tokenText: loaded.tokenText)
+        if args.has("--compare") {
+            let summary = try model.logitLensSummary([tokens], tuned: tuned)
+            try Inputs.output(args, format, LensComparisonReport(model: loaded.name, lensFile: args.value("--tuned")!,
+                                                                 source: "\(tokens.count) tokens", summary: summary))
+            return
+        }
+        let report = LensReport(model: loaded.name, lens: try model.logitLens(tokens, top: top, tuned: tuned), tokenText: loaded.tokenText)
         try Inputs.output(args, format, report)
     }
 }

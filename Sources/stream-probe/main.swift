@@ -23,6 +23,7 @@ enum StreamProbe {
             "trace": (TraceCommand.spec, TraceCommand.run),
             "gradients": (GradientsCommand.spec, GradientsCommand.run),
             "train": (TrainCommand.spec, TrainCommand.run),
+            "tuned-lens": (TunedLensCommand.spec, TunedLensCommand.run),
         ]
     }
 
@@ -33,7 +34,8 @@ enum StreamProbe {
 
         commands:
           ablate     remove each layer (sublayer, head) in turn and measure the damage
-          lens       logit lens: the prediction read from the stream after every layer
+          lens       logit lens (and tuned lens): the prediction read from the stream after every layer
+          tuned-lens train: fit one affine translator per layer so each layer's read matches the output
           decompose  split the final stream into every write and attribute a logit to each
           paths      the input gradient split by path length (the ensemble view)
           lesion     skip random subsets of k blocks together: damage against k
@@ -68,7 +70,16 @@ enum StreamProbe {
         }
         do {
             try checkRawArguments()
-            let parsed = try ParsedArguments(Array(arguments.dropFirst()), spec: spec)
+            var rest = Array(arguments.dropFirst())
+            // `tuned-lens train`: the command's one verb comes first.
+            if name == "tuned-lens" {
+                if rest.first == "train" {
+                    rest.removeFirst()
+                } else if !(rest.first == "--help" || rest.first == "-h") {
+                    throw UsageError("'tuned-lens' needs its verb: \(spec.usage)")
+                }
+            }
+            let parsed = try ParsedArguments(rest, spec: spec)
             if parsed.has("--help") {
                 try Console.out(spec.helpText)
                 return 0

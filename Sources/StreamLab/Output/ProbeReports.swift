@@ -199,13 +199,17 @@ public struct LensReport: ProbeReport {
             out += grid.render()
         }
         out += "\nper layer, mean over positions\n"
-        var summary = TextTable(headers: ["layer", "kl_to_final", "entropy", "p(final top-1)", "rank 0"])
-        for layer in lens.layers {
+        let tuned = lens.tunedLayers
+        var summary = TextTable(headers: ["layer", "kl_to_final", "entropy", "p(final top-1)", "rank 0"]
+                                + (tuned == nil ? [] : ["tuned kl_to_final", "tuned rank 0"]))
+        for (k, layer) in lens.layers.enumerated() {
             let n = Double(max(t, 1))
             summary.add([layerName(layer.layer), Format.fixed(layer.klToFinal.reduce(0, +) / n, 4),
                           Format.fixed(layer.entropy.reduce(0, +) / n, 3),
                           Format.fixed(layer.finalTokenProbability.reduce(0, +) / n, 3),
-                          Format.fixed(Double(layer.rank.filter { $0 == 0 }.count) / n, 2)])
+                          Format.fixed(Double(layer.rank.filter { $0 == 0 }.count) / n, 2)]
+                        + (tuned.map { [Format.fixed($0[k].klToFinal.reduce(0, +) / n, 4),
+                                        Format.fixed(Double($0[k].rank.filter { $0 == 0 }.count) / n, 2)] } ?? []))
         }
         return out + summary.render()
     }
@@ -215,29 +219,47 @@ public struct LensReport: ProbeReport {
             ("model", .string(model)),
             ("tokens", .ints(lens.tokens)),
             ("token_texts", .strings(lens.tokens.map(tokenText))),
-            ("layers", .array(lens.layers.map { layer in
-                .object([
+            ("layers", .array(lens.layers.enumerated().map { k, layer in
+                func top(_ layer: LensLayer) -> JSONOutput {
+                    .array(layer.top.map { cell in
+                        .array(cell.map { .object([("token", .int($0.token)), ("text", .string(tokenText($0.token))),
+                                                   ("prob", .double($0.probability))]) })
+                    })
+                }
+                var fields: [(String, JSONOutput)] = [
                     ("layer", .int(layer.layer)),
                     ("kl_to_final", .array(layer.klToFinal.map(JSONOutput.double))),
                     ("rank", .ints(layer.rank)),
                     ("entropy", .array(layer.entropy.map(JSONOutput.double))),
-                    ("top", .array(layer.top.map { cell in
-                        .array(cell.map { .object([("token", .int($0.token)), ("text", .string(tokenText($0.token))),
-                                                   ("prob", .double($0.probability))]) })
-                    })),
-                ])
+                    ("next_token_loss", .array(layer.nextTokenLoss.map(JSONOutput.double))),
+                    ("top", top(layer)),
+                ]
+                if let tuned = lens.tunedLayers?[k] {
+                    fields += [("tuned_kl_to_final", .array(tuned.klToFinal.map(JSONOutput.double))), ("tuned_rank", .ints(tuned.rank)),
+                               ("tuned_entropy", .array(tuned.entropy.map(JSONOutput.double))),
+                               ("tuned_next_token_loss", .array(tuned.nextTokenLoss.map(JSONOutput.double))), ("tuned_top", top(tuned))]
+                }
+                return .object(fields)
             })),
         ])
     }
 
     public func csv() -> String {
-        var out = "layer,position,token,token_text,kl_to_final,rank,entropy,final_token_prob,top1,top1_text,top1_prob\n"
-        for layer in lens.layers {
+        let tuned = lens.tunedLayers
+        var out = "layer,position,token,token_text,kl_to_final,rank,entropy,final_token_prob,top1,top1_text,top1_prob"
+            + (tuned == nil ? "\n" : ",tuned_kl_to_final,tuned_rank,tuned_entropy,tuned_top1,tuned_top1_text,tuned_top1_prob\n")
+        for (k, layer) in lens.layers.enumerated() {
             for (i, token) in lens.tokens.enumerated() {
                 let top = layer.top[i].first!
-                out += [String(layer.layer), String(i), String(token), CSV.field(tokenText(token)), CSV.number(layer.klToFinal[i]),
-                        String(layer.rank[i]), CSV.number(layer.entropy[i]), CSV.number(layer.finalTokenProbability[i]),
-                        String(top.token), CSV.field(tokenText(top.token)), CSV.number(top.probability)].joined(separator: ",") + "\n"
+                var fields = [String(layer.layer), String(i), String(token), CSV.field(tokenText(token)), CSV.number(layer.klToFinal[i]),
+                              String(layer.rank[i]), CSV.number(layer.entropy[i]), CSV.number(layer.finalTokenProbability[i]),
+                              String(top.token), CSV.field(tokenText(top.token)), CSV.number(top.probability)]
+                if let t = tuned?[k] {
+                    let tt = t.top[i].first!
+                    fields += [CSV.number(t.klToFinal[i]), String(t.rank[i]), CSV.number(t.entropy[i]), String(tt.token),
+                               CSV.field(tokenText(tt.token)), CSV.number(tt.probability)]
+                }
+                out += fields.joined(separator: ",") + "\n"
             }
         }
         return out
@@ -452,10 +474,14 @@ public struct LensSummaryReport: ProbeReport {
 
     public func table() -> String {
         let out = "model: \(model)\ninput: \(source), \(summary.positions) positions\n\nper layer, mean over all positions\n"
-        var table = TextTable(headers: ["layer", "kl_to_final", "entropy", "p(final top-1)", "top-1 = final"])
-        for l in summary.layers {
+        let tuned = summary.tunedLayers
+        var table = TextTable(headers: ["layer", "kl_to_final", "entropy", "p(final top-1)", "top-1 = final", "next-token loss"]
+                              + (tuned == nil ? [] : ["tuned kl_to_final", "tuned top-1 = final", "tuned next-token loss"]))
+        for (k, l) in summary.layers.enumerated() {
             table.add([l.layer < 0 ? "embed" : String(l.layer), Format.fixed(l.meanKLToFinal, 4), Format.fixed(l.meanEntropy, 3),
-                       Format.fixed(l.meanFinalTokenProbability, 3), Format.fixed(l.top1Match, 3)])
+                       Format.fixed(l.meanFinalTokenProbability, 3), Format.fixed(l.top1Match, 3), Format.fixed(l.meanNextTokenLoss, 4)]
+                      + (tuned.map { [Format.fixed($0[k].meanKLToFinal, 4), Format.fixed($0[k].top1Match, 3),
+                                      Format.fixed($0[k].meanNextTokenLoss, 4)] } ?? []))
         }
         return out + table.render()
     }
@@ -463,17 +489,31 @@ public struct LensSummaryReport: ProbeReport {
     public func json() -> JSONOutput {
         .object([
             ("model", .string(model)), ("positions", .int(summary.positions)), ("sequences", .int(summary.sequences)),
-            ("layers", .array(summary.layers.map { l in
-                .object([("layer", .int(l.layer)), ("kl_to_final", .double(l.meanKLToFinal)), ("entropy", .double(l.meanEntropy)),
-                         ("final_token_prob", .double(l.meanFinalTokenProbability)), ("top1_match", .double(l.top1Match))])
+            ("layers", .array(summary.layers.enumerated().map { k, l in
+                var fields: [(String, JSONOutput)] = [
+                    ("layer", .int(l.layer)), ("kl_to_final", .double(l.meanKLToFinal)), ("entropy", .double(l.meanEntropy)),
+                    ("final_token_prob", .double(l.meanFinalTokenProbability)), ("top1_match", .double(l.top1Match)),
+                    ("next_token_loss", .double(l.meanNextTokenLoss))]
+                if let t = summary.tunedLayers?[k] {
+                    fields += [("tuned_kl_to_final", .double(t.meanKLToFinal)), ("tuned_entropy", .double(t.meanEntropy)),
+                               ("tuned_final_token_prob", .double(t.meanFinalTokenProbability)),
+                               ("tuned_top1_match", .double(t.top1Match)), ("tuned_next_token_loss", .double(t.meanNextTokenLoss))]
+                }
+                return .object(fields)
             })),
         ])
     }
 
     public func csv() -> String {
-        var out = "layer,kl_to_final,entropy,final_token_prob,top1_match,positions\n"
-        for l in summary.layers {
-            out += "\(l.layer),\(CSV.number(l.meanKLToFinal)),\(CSV.number(l.meanEntropy)),\(CSV.number(l.meanFinalTokenProbability)),\(CSV.number(l.top1Match)),\(summary.positions)\n"
+        let tuned = summary.tunedLayers
+        var out = "layer,kl_to_final,entropy,final_token_prob,top1_match,next_token_loss,positions"
+            + (tuned == nil ? "\n" : ",tuned_kl_to_final,tuned_entropy,tuned_final_token_prob,tuned_top1_match,tuned_next_token_loss\n")
+        for (k, l) in summary.layers.enumerated() {
+            out += "\(l.layer),\(CSV.number(l.meanKLToFinal)),\(CSV.number(l.meanEntropy)),\(CSV.number(l.meanFinalTokenProbability)),\(CSV.number(l.top1Match)),\(CSV.number(l.meanNextTokenLoss)),\(summary.positions)"
+            if let t = tuned?[k] {
+                out += ",\(CSV.number(t.meanKLToFinal)),\(CSV.number(t.meanEntropy)),\(CSV.number(t.meanFinalTokenProbability)),\(CSV.number(t.top1Match)),\(CSV.number(t.meanNextTokenLoss))"
+            }
+            out += "\n"
         }
         return out
     }

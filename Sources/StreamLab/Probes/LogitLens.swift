@@ -13,6 +13,9 @@ public struct LensLayer: Sendable {
     public let finalTokenProbability: [Double]
     /// Top-k tokens per position.
     public let top: [[TokenProbability]]
+    /// Cross-entropy of this layer's distribution on the next token, for
+    /// positions 0..T-2 (-log P_layer(token[i+1])).
+    public let nextTokenLoss: [Double]
 }
 
 /// The logit lens of a sequence (docs/definitions.md, Logit lens): layers -1..L-1.
@@ -21,6 +24,9 @@ public struct LogitLens: Sendable {
     /// The model's top-1 prediction at each position.
     public let finalTop: [Int]
     public let layers: [LensLayer]
+    /// The same reads through a tuned lens's translators (nil without a
+    /// lens); its last layer is the model's own read, as in `layers`.
+    public let tunedLayers: [LensLayer]?
 }
 
 extension Transformer {
@@ -32,8 +38,11 @@ extension Transformer {
     /// `logits_i = unembed(final_read(resid_post_i))`. The L + 1 reads are
     /// `[(L+1) T, D] x [D, V]` multiplies of at most `lensChunkBytes` of
     /// logits each (one for a small model). `top` is the number of tokens kept per cell.
-    public func logitLens(_ tokens: [Int], top k: Int = 5) throws -> LogitLens {
+    /// With `tuned`, every stream but the last is also read after its
+    /// translator, `h + A h + b` (`LogitLens.tunedLayers`).
+    public func logitLens(_ tokens: [Int], top k: Int = 5, tuned: TunedLens? = nil) throws -> LogitLens {
         try validate(tokens: tokens)
+        if let tuned { precondition(tuned.translatorCount == architecture.layerCount && tuned.width == architecture.width) }
         let a = architecture, t = tokens.count, d = a.width, v = a.vocabularySize, l = a.layerCount
         try checkFits(length: t, recording: [.residPre, .residPost, .logits])
         let pass = ForwardPass(a, length: t)
@@ -49,40 +58,56 @@ extension Transformer {
         }
         // Layers are read in chunks of at most `lensChunkBytes` of logits (one
         // multiply for a small model; never [L+1, T, V] for a big vocabulary).
-        func read(_ layers: Range<Int>) throws -> FloatBuffer {                       // [layers T, V]
+        func read(_ stacked: FloatBuffer, _ layers: Range<Int>) throws -> FloatBuffer {              // [layers T, V]
             let logits = finalRead(stacked.pointer + layers.lowerBound * t * d, rows: layers.count * t)
             if !Elementwise.allFinite(logits.pointer, layers.count * t * v) {
                 throw ModelError.nonFinite(where: "the logit lens's logits", context: nil)
             }
             return logits
         }
-        let finalLogits = try read(l..<(l + 1))
+        let finalLogits = try read(stacked, l..<(l + 1))
         let finalBase = finalLogits.pointer
         let finalLogZ = (0..<t).map { Distribution.logSumExp(finalBase + $0 * v, v) }
         let finalTop = (0..<t).map { Distribution.argmax(finalBase + $0 * v, v) }
         let perChunk = max(1, Self.lensChunkBytes / max(1, t * v * 4))
-        var layers: [LensLayer] = []
-        var start = 0
-        while start <= l {
-            let chunk = start..<min(l + 1, start + perChunk)
-            let logits = chunk.upperBound == l + 1 && chunk.count == 1 ? finalLogits : try read(chunk)
-            for layerIndex in chunk {
-                var kl = [Double](), rank = [Int](), entropy = [Double](), probability = [Double](), top = [[TokenProbability]]()
-                for i in 0..<t {
-                    let row = logits.pointer + ((layerIndex - chunk.lowerBound) * t + i) * v
-                    let logZ = Distribution.logSumExp(row, v)
-                    kl.append(layerIndex == l ? 0 : Distribution.kl(finalBase + i * v, logZP: finalLogZ[i], row, logZQ: logZ, v))
-                    rank.append(Distribution.rank(of: finalTop[i], row, v))
-                    entropy.append(Distribution.entropy(row, logZ: logZ, v))
-                    probability.append(CMath.expDouble(Double(row[finalTop[i]]) - logZ))
-                    top.append(Distribution.top(k, row, logZ: logZ, v))
+        func readAll(_ stacked: FloatBuffer) throws -> [LensLayer] {
+            var layers: [LensLayer] = []
+            var start = 0
+            while start <= l {
+                let chunk = start..<min(l + 1, start + perChunk)
+                let logits = chunk.upperBound == l + 1 && chunk.count == 1 ? finalLogits : try read(stacked, chunk)
+                for layerIndex in chunk {
+                    var kl = [Double](), rank = [Int](), entropy = [Double](), probability = [Double](), top = [[TokenProbability]]()
+                    var nextLoss = [Double]()
+                    for i in 0..<t {
+                        let row = logits.pointer + ((layerIndex - chunk.lowerBound) * t + i) * v
+                        let logZ = Distribution.logSumExp(row, v)
+                        kl.append(layerIndex == l ? 0 : Distribution.kl(finalBase + i * v, logZP: finalLogZ[i], row, logZQ: logZ, v))
+                        rank.append(Distribution.rank(of: finalTop[i], row, v))
+                        entropy.append(Distribution.entropy(row, logZ: logZ, v))
+                        probability.append(CMath.expDouble(Double(row[finalTop[i]]) - logZ))
+                        top.append(Distribution.top(k, row, logZ: logZ, v))
+                        if i + 1 < t { nextLoss.append(logZ - Double(row[tokens[i + 1]])) }
+                    }
+                    layers.append(LensLayer(layer: layerIndex - 1, klToFinal: kl, rank: rank, entropy: entropy,
+                                            finalTokenProbability: probability, top: top, nextTokenLoss: nextLoss))
                 }
-                layers.append(LensLayer(layer: layerIndex - 1, klToFinal: kl, rank: rank, entropy: entropy,
-                                        finalTokenProbability: probability, top: top))
+                start = chunk.upperBound
             }
-            start = chunk.upperBound
+            return layers
         }
-        return LogitLens(tokens: tokens, finalTop: finalTop, layers: layers)
+        let layers = try readAll(stacked)
+        var tunedLayers: [LensLayer]?
+        if let tuned {
+            // Translated streams; the last block's stream stays as it is.
+            let translated = FloatBuffer((l + 1) * t * d)
+            for index in 0..<l {
+                tuned.translate(index, stacked.pointer + index * t * d, rows: t, into: translated.pointer + index * t * d, threads: threads)
+            }
+            (translated.pointer + l * t * d).update(from: stacked.pointer + l * t * d, count: t * d)
+            tunedLayers = try readAll(translated)
+        }
+        return LogitLens(tokens: tokens, finalTop: finalTop, layers: layers, tunedLayers: tunedLayers)
     }
 }
 
@@ -95,38 +120,61 @@ public struct LensSummaryLayer: Sendable {
     public let meanFinalTokenProbability: Double
     /// Fraction of positions where this layer's top-1 is the final top-1 (rank 0).
     public let top1Match: Double
+    /// Mean cross-entropy on the next token (over positions that have one).
+    public let meanNextTokenLoss: Double
 }
 
 /// The logit lens over a text: per layer, means over all positions of all windows.
 public struct LensSummary: Sendable {
     public let layers: [LensSummaryLayer]
+    /// The tuned lens's means (nil without a lens).
+    public let tunedLayers: [LensSummaryLayer]?
     public let positions: Int
     public let sequences: Int
 }
 
 extension Transformer {
-    /// Runs the logit lens on every sequence and averages each layer's
-    /// statistics over all their positions.
-    public func logitLensSummary(_ sequences: some Sequence<[Int]>, progress: ((Int) -> Void)? = nil) throws -> LensSummary {
+    /// Runs the logit lens (and the tuned lens, if given) on every sequence
+    /// and averages each layer's statistics over all their positions.
+    public func logitLensSummary(_ sequences: some Sequence<[Int]>, tuned: TunedLens? = nil,
+                                 progress: ((Int) -> Void)? = nil) throws -> LensSummary {
         let l = architecture.layerCount
-        var kl = [Double](repeating: 0, count: l + 1), entropy = kl, probability = kl, match = kl
-        var positions = 0, count = 0
+        var logit = LensSums(l + 1), tunedSums = LensSums(l + 1)
+        var positions = 0, predicted = 0, count = 0
         for (index, tokens) in sequences.enumerated() {
             count += 1
-            let lens = try logitLens(tokens, top: 1)
-            for (k, layer) in lens.layers.enumerated() {
-                kl[k] += layer.klToFinal.reduce(0, +)
-                entropy[k] += layer.entropy.reduce(0, +)
-                probability[k] += layer.finalTokenProbability.reduce(0, +)
-                match[k] += Double(layer.rank.filter { $0 == 0 }.count)
-            }
+            let lens = try logitLens(tokens, top: 1, tuned: tuned)
+            logit.add(lens.layers)
+            if let tunedLayers = lens.tunedLayers { tunedSums.add(tunedLayers) }
             positions += tokens.count
+            predicted += tokens.count - 1
             progress?(index + 1)
         }
-        let n = Double(max(positions, 1))
-        return LensSummary(
-            layers: (0...l).map { LensSummaryLayer(layer: $0 - 1, meanKLToFinal: kl[$0] / n, meanEntropy: entropy[$0] / n,
-                                                   meanFinalTokenProbability: probability[$0] / n, top1Match: match[$0] / n) },
-            positions: positions, sequences: count)
+        return LensSummary(layers: logit.means(positions: positions, predicted: predicted),
+                           tunedLayers: tuned == nil ? nil : tunedSums.means(positions: positions, predicted: predicted),
+                           positions: positions, sequences: count)
+    }
+}
+
+/// Running sums of the lens statistics per layer.
+private struct LensSums {
+    var kl, entropy, probability, match, nextLoss: [Double]
+    init(_ n: Int) { kl = Array(repeating: 0, count: n); entropy = kl; probability = kl; match = kl; nextLoss = kl }
+    mutating func add(_ layers: [LensLayer]) {
+        for (k, layer) in layers.enumerated() {
+            kl[k] += layer.klToFinal.reduce(0, +)
+            entropy[k] += layer.entropy.reduce(0, +)
+            probability[k] += layer.finalTokenProbability.reduce(0, +)
+            match[k] += Double(layer.rank.filter { $0 == 0 }.count)
+            nextLoss[k] += layer.nextTokenLoss.reduce(0, +)
+        }
+    }
+    func means(positions: Int, predicted: Int) -> [LensSummaryLayer] {
+        let n = Double(max(positions, 1)), p = Double(max(predicted, 1))
+        return kl.indices.map {
+            LensSummaryLayer(layer: $0 - 1, meanKLToFinal: kl[$0] / n, meanEntropy: entropy[$0] / n,
+                             meanFinalTokenProbability: probability[$0] / n, top1Match: match[$0] / n,
+                             meanNextTokenLoss: nextLoss[$0] / p)
+        }
     }
 }

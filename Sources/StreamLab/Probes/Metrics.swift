@@ -50,6 +50,25 @@ enum Distribution {
         return max(s, 0)
     }
 
+    /// `kl(p, q)` and, into `gradient` `[n]`, its derivative with respect to
+    /// q's logits times `scale`: `scale (Q - P)` (softmax rows).
+    static func klWithGradient(_ p: UnsafePointer<Float>, logZP: Double, _ q: UnsafePointer<Float>, _ n: Int,
+                               scale: Float, into gradient: UnsafeMutablePointer<Float>) -> Double {
+        let logZQ = logSumExp(q, n)
+        let zp = V(repeating: Float(logZP)), zq = V(repeating: Float(logZQ)), s = V(repeating: scale)
+        var i = 0
+        while i + 8 <= n {
+            let g = s * (VectorMath.exp(load(q, i, nil, fill: 0) - zq) - VectorMath.exp(load(p, i, nil, fill: 0) - zp))
+            for lane in 0..<8 { gradient[i + lane] = g[lane] }
+            i += 8
+        }
+        while i < n {
+            gradient[i] = scale * Float(CMath.expDouble(Double(q[i]) - logZQ) - CMath.expDouble(Double(p[i]) - logZP))
+            i += 1
+        }
+        return kl(p, logZP: logZP, q, logZQ: logZQ, n)
+    }
+
     /// Entropy -Σ P log P of a logit row.
     static func entropy(_ x: UnsafePointer<Float>, logZ: Double, _ n: Int) -> Double {
         let z = V(repeating: Float(logZ))

@@ -1,0 +1,129 @@
+/// The logit lens and a tuned lens side by side per layer, over a prompt or
+/// a text: mean KL to the final distribution and mean cross-entropy on the
+/// next token.
+public struct LensComparisonReport: ProbeReport {
+    public let model: String
+    public let lensFile: String
+    public let source: String
+    /// A summary with `tunedLayers`.
+    public let summary: LensSummary
+
+    public init(model: String, lensFile: String, source: String, summary: LensSummary) {
+        precondition(summary.tunedLayers != nil, "a comparison needs the tuned lens's layers")
+        self.model = model
+        self.lensFile = lensFile
+        self.source = source
+        self.summary = summary
+    }
+
+    struct Row {
+        let layer: Int
+        let logitKL, tunedKL, logitLoss, tunedLoss: Double
+        /// tuned KL / logit KL (nil when the logit lens's KL is 0: the model's own read).
+        var ratio: Double? { logitKL > 0 ? tunedKL / logitKL : nil }
+    }
+
+    var rows: [Row] {
+        zip(summary.layers, summary.tunedLayers!).map {
+            Row(layer: $0.layer, logitKL: $0.meanKLToFinal, tunedKL: $1.meanKLToFinal,
+                logitLoss: $0.meanNextTokenLoss, tunedLoss: $1.meanNextTokenLoss)
+        }
+    }
+
+    static func layerName(_ l: Int) -> String { l < 0 ? "embed" : String(l) }
+
+    public func table() -> String {
+        var out = "model: \(model)\ntuned lens: \(lensFile)\ninput: \(source), \(summary.positions) positions\n\n"
+        out += "per layer, mean over positions: KL(final ‖ layer) and cross-entropy on the next token (nats)\n"
+        var table = TextTable(headers: ["layer", "KL logit lens", "KL tuned lens", "tuned / logit", "CE logit lens", "CE tuned lens"])
+        for r in rows {
+            table.add([Self.layerName(r.layer), Format.fixed(r.logitKL, 4), Format.fixed(r.tunedKL, 4),
+                       r.ratio.map { Format.fixed($0, 3) } ?? "-", Format.fixed(r.logitLoss, 4), Format.fixed(r.tunedLoss, 4)])
+        }
+        return out + table.render()
+    }
+
+    public func json() -> JSONOutput {
+        .object([
+            ("model", .string(model)), ("tuned_lens", .string(lensFile)), ("source", .string(source)),
+            ("positions", .int(summary.positions)), ("sequences", .int(summary.sequences)),
+            ("layers", .array(rows.map { r in
+                .object([("layer", .int(r.layer)), ("logit_kl_to_final", .double(r.logitKL)), ("tuned_kl_to_final", .double(r.tunedKL)),
+                         ("tuned_over_logit_kl", r.ratio.map(JSONOutput.double) ?? .null),
+                         ("logit_next_token_loss", .double(r.logitLoss)), ("tuned_next_token_loss", .double(r.tunedLoss))])
+            })),
+        ])
+    }
+
+    public func csv() -> String {
+        var out = "layer,logit_kl_to_final,tuned_kl_to_final,tuned_over_logit_kl,logit_next_token_loss,tuned_next_token_loss,positions\n"
+        for r in rows {
+            out += "\(r.layer),\(CSV.number(r.logitKL)),\(CSV.number(r.tunedKL)),\(r.ratio.map(CSV.number) ?? ""),"
+                + "\(CSV.number(r.logitLoss)),\(CSV.number(r.tunedLoss)),\(summary.positions)\n"
+        }
+        return out
+    }
+
+    /// Two panels: KL to the final distribution and next-token cross-entropy
+    /// against depth, the logit lens and the tuned lens in each.
+    public func svg() -> String? {
+        let rows = rows
+        func panel(_ title: String, _ y: String, _ logit: (Row) -> Double, _ tuned: (Row) -> Double) -> String {
+            var plot = SVGPlot(title: title, xLabel: "layer (-1 = embedding stream)", yLabel: y)
+            plot.width = 560
+            plot.height = 400
+            plot.add(SVGPlot.Series(name: "logit lens", points: rows.map { (Double($0.layer), logit($0)) }))
+            plot.add(SVGPlot.Series(name: "tuned lens", points: rows.map { (Double($0.layer), tuned($0)) }))
+            return plot.render()
+        }
+        return SVGDocument.sideBySide(
+            [panel("KL(final ‖ layer)", "nats", \.logitKL, \.tunedKL),
+             panel("cross-entropy on the next token", "nats", \.logitLoss, \.tunedLoss)],
+            width: 560, height: 400, title: "Logit lens and tuned lens · \(model) · \(source)")
+    }
+}
+
+/// What `tuned-lens train` did: settings, time, and the held-out comparison.
+public struct TunedLensTrainingReport: ProbeReport {
+    public let model: String
+    public let output: String
+    public let training: TunedLensTraining
+    public let settings: TunedLensSettings
+
+    public init(model: String, output: String, training: TunedLensTraining, settings: TunedLensSettings) {
+        self.model = model
+        self.output = output
+        self.training = training
+        self.settings = settings
+    }
+
+    var comparison: LensComparisonReport {
+        LensComparisonReport(model: model, lensFile: output, source: "held-out split (\(Format.count(training.heldOutTokens)) tokens)",
+                             summary: training.heldOut)
+    }
+
+    public func table() -> String {
+        var out = "tuned lens for \(model) written to \(output)\n"
+        out += "\(training.steps) steps of \(Format.count(max(1, settings.tokensPerStep / training.context) * training.context)) tokens"
+            + " (windows of \(training.context)), SGD Nesterov momentum \(settings.momentum), lr \(settings.learningRate),"
+            + " weight decay \(settings.weightDecay), warm-up \(settings.warmup), seed \(settings.seed)\n"
+        out += "trained on \(Format.count(training.trainTokens)) tokens in \(TrainingReport.clock(training.elapsed))"
+            + (training.resumedAt.map { " (resumed at step \($0))" } ?? "") + "\n\n"
+        return out + comparison.table()
+    }
+
+    public func json() -> JSONOutput {
+        .object([
+            ("model", .string(model)), ("output", .string(output)), ("steps", .int(training.steps)),
+            ("context", .int(training.context)), ("tokens_per_step", .int(settings.tokensPerStep)),
+            ("lr", .double(settings.learningRate)), ("momentum", .double(settings.momentum)),
+            ("weight_decay", .double(settings.weightDecay)), ("warmup", .int(settings.warmup)), ("seed", .int(Int(settings.seed))),
+            ("train_tokens", .int(training.trainTokens)), ("held_out_tokens", .int(training.heldOutTokens)),
+            ("elapsed_seconds", .double(training.elapsed)), ("resumed_at", training.resumedAt.map(JSONOutput.int) ?? .null),
+            ("held_out", comparison.json()),
+        ])
+    }
+
+    public func csv() -> String { comparison.csv() }
+    public func svg() -> String? { comparison.svg() }
+}

@@ -1,0 +1,328 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// How a tuned lens is trained (docs/definitions.md, Tuned lens). The
+/// defaults follow Belrose et al. (2023): SGD with Nesterov momentum 0.9,
+/// learning rate 1, weight decay 1e-3, a linear warm-up then a linear decay
+/// to 0; fewer tokens per step than their 2^18, for a CPU.
+public struct TunedLensSettings: Sendable, Equatable {
+    public var steps = 250
+    public var learningRate = 1.0
+    public var momentum = 0.9
+    public var weightDecay = 1e-3
+    /// Steps of linear warm-up from 0 to `learningRate`.
+    public var warmup = 25
+    /// Tokens per optimizer step: windows of `context` tokens each.
+    public var tokensPerStep = 8192
+    /// Window length (capped by the model's positions and the training text).
+    public var context = 256
+    public var seed: UInt64 = 0
+    /// The share of the text's tokens kept out of training (its end), at most `heldOutMaxTokens`.
+    public var heldOutFraction = 0.1
+    public var heldOutMaxTokens = 65536
+    /// Steps between saved training states (`--resume` continues from the last one).
+    public var checkpointEvery = 50
+
+    public init() {}
+
+    /// The settings as metadata strings (what a resumed run must share).
+    var fields: [String: String] {
+        ["steps": String(steps), "lr": String(learningRate), "momentum": String(momentum),
+         "weight_decay": String(weightDecay), "warmup": String(warmup), "tokens_per_step": String(tokensPerStep),
+         "context": String(context), "seed": String(seed), "optimizer": "sgd-nesterov"]
+    }
+
+    /// The learning rate of step `s` (0-based): linear warm-up over `warmup`
+    /// steps, then linear decay to 0 at `steps`.
+    func learningRate(step s: Int) -> Double {
+        if s < warmup { return learningRate * Double(s + 1) / Double(warmup) }
+        return learningRate * Double(steps - s) / Double(max(1, steps - warmup))
+    }
+}
+
+/// One progress report of `TunedLensTrainer.run`.
+public struct TunedLensProgress: Sendable {
+    public let step: Int
+    public let steps: Int
+    /// Mean KL(P_final || P_translated) over the step's positions, averaged over translators.
+    public let meanKL: Double
+    public let learningRate: Double
+    public let tokensPerSecond: Double
+    public let elapsed: Double
+}
+
+/// What training produced: the lens and its held-out evaluation.
+public struct TunedLensTraining: Sendable {
+    public let lens: TunedLens
+    /// Logit lens and tuned lens on the held-out tokens.
+    public let heldOut: LensSummary
+    public let trainTokens: Int
+    public let heldOutTokens: Int
+    public let context: Int
+    public let steps: Int
+    public let resumedAt: Int?
+    public let elapsed: Double
+}
+
+/// Trains the translators of a tuned lens with the model frozen: per step,
+/// one forward of the model over `tokensPerStep` tokens of random windows of
+/// the training split, then for every translator l its read
+/// `logits_l = final_read(h_l + A_l h_l + b_l)`, the loss
+/// `KL(P_final || softmax(logits_l))` averaged over positions, and its
+/// gradient through the model's own final-read backward:
+/// `dL/dlogits_l = (softmax(logits_l) - P_final) / N`,
+/// `dA_l = dh'^T h`, `db_l = sum of dh'` (dh' = dL/dh' `[N, D]`).
+public final class TunedLensTrainer {
+    public let model: Transformer
+    public let settings: TunedLensSettings
+    let identity: ModelIdentity
+    let train: [Int]
+    let heldOut: [Int]
+    let context: Int
+    /// `<output>.state`: the training state saved every `checkpointEvery` steps.
+    public let statePath: String
+    let outputPath: String
+    let textFields: [String: String]
+
+    var lens: TunedLens
+    var momentum: [[Float]]
+    var random: SeededRandom
+    var step = 0
+    public private(set) var resumedAt: Int?
+
+    /// - Parameters:
+    ///   - tokens: the whole text, tokenized; its end is held out.
+    ///   - textName: how the text is named in errors and the file's metadata.
+    ///   - resume: continue from `<output>.state` (refused if its settings, text or model differ).
+    public init(model: Transformer, identity: ModelIdentity, tokens: [Int], textName: String, textSHA256: String,
+                settings: TunedLensSettings, output: String, resume: Bool) throws {
+        guard settings.steps >= 1, settings.tokensPerStep >= 1, settings.context >= 2, settings.learningRate > 0,
+              settings.learningRate.isFinite, settings.momentum >= 0, settings.momentum < 1, settings.weightDecay >= 0,
+              settings.warmup >= 0, settings.warmup <= settings.steps
+        else { throw TrainingError.invalidSetting("tuned-lens settings out of range: \(settings)") }
+        if tokens.isEmpty { throw TrainingError.emptyCorpus(path: textName) }
+        for (i, id) in tokens.enumerated() where id < 0 || id >= model.architecture.vocabularySize {
+            throw ModelError.tokenOutOfRange(index: i, id: id, vocabularySize: model.architecture.vocabularySize)
+        }
+        let heldCount = min(settings.heldOutMaxTokens, Int((Double(tokens.count) * settings.heldOutFraction).rounded(.down)))
+        let trainCount = tokens.count - heldCount
+        guard heldCount >= 2, trainCount >= 2 else {
+            throw TrainingError.corpusTooShort(path: textName, bytes: tokens.count, needed: Int((20 / settings.heldOutFraction).rounded(.up)))
+        }
+        self.model = model
+        self.settings = settings
+        self.identity = identity
+        train = Array(tokens[..<trainCount])
+        heldOut = Array(tokens[trainCount...])
+        context = min(settings.context, model.architecture.maxPositions, trainCount)
+        outputPath = output
+        statePath = output + ".state"
+        textFields = ["text": textName, "text_sha256": textSHA256, "text_tokens": String(tokens.count)]
+        lens = TunedLens(zeroFor: model.architecture, model: identity)
+        momentum = lens.parameters.map { [Float](repeating: 0, count: $0.count) }
+        random = SeededRandom(seed: settings.seed)
+        if resume { try loadState() } else if FileManager.default.fileExists(atPath: statePath) {
+            throw TrainingError.unfinishedRun(path: output, partial: statePath)
+        }
+    }
+
+    /// What a saved state must match.
+    var stateFields: [String: String] {
+        settings.fields.merging(textFields) { a, _ in a }
+            .merging(["architecture_sha256": identity.architectureSHA256]) { a, _ in a }
+    }
+
+    func saveState() throws {
+        var tensors: [NamedTensor] = []
+        for i in lens.parameters.indices {
+            tensors.append(NamedTensor(name: "parameters.\(i)", shape: [lens.parameters[i].count], values: lens.parameters[i]))
+            tensors.append(NamedTensor(name: "momentum.\(i)", shape: [momentum[i].count], values: momentum[i]))
+        }
+        var meta = stateFields
+        meta["step"] = String(step)
+        meta["random"] = random.stateWords.map(String.init).joined(separator: ",")
+        try SafetensorsWriter.write(tensors, to: statePath, metadata: meta)
+    }
+
+    func loadState() throws {
+        guard FileManager.default.fileExists(atPath: statePath) else {
+            throw TrainingError.badCheckpoint(path: statePath, reason: "there is no saved state to resume (run without --resume)")
+        }
+        let file: SafetensorsFile
+        do { file = try SafetensorsFile(path: statePath) } catch {
+            throw TrainingError.badCheckpoint(path: statePath, reason: "\(error)")
+        }
+        for (key, value) in stateFields.sorted(by: { $0.key < $1.key }) where file.metadata[key] != value {
+            throw TrainingError.checkpointMismatch(path: statePath,
+                                                   reason: "its \(key) is \(file.metadata[key] ?? "missing"), this run's is \(value)")
+        }
+        guard let s = file.metadata["step"].flatMap(Int.init), (0...settings.steps).contains(s),
+              let words = file.metadata["random"]?.split(separator: ",").compactMap({ UInt64($0) }), words.count == 4
+        else { throw TrainingError.badCheckpoint(path: statePath, reason: "its step or random state is unreadable") }
+        for i in lens.parameters.indices {
+            for (name, count) in [("parameters.\(i)", lens.parameters[i].count), ("momentum.\(i)", momentum[i].count)] {
+                guard let info = file.tensors[name], info.shape == [count] else {
+                    throw TrainingError.badCheckpoint(path: statePath, reason: "tensor '\(name)' is missing or has the wrong shape")
+                }
+                let values = file.floats(info)
+                guard values.allSatisfy(\.isFinite) else {
+                    throw TrainingError.badCheckpoint(path: statePath, reason: "tensor '\(name)' holds NaN or infinity")
+                }
+                if name.hasPrefix("parameters") { lens.parameters[i] = values } else { momentum[i] = values }
+            }
+        }
+        step = s
+        random = SeededRandom(state: words)
+        resumedAt = s
+    }
+
+    /// Trains the remaining steps, saving the state every `checkpointEvery`
+    /// steps, evaluates on the held-out tokens, writes the lens (atomically)
+    /// and removes the state. With `stopAfter`, stops at that step instead,
+    /// saves the state for `resume` and returns nil.
+    public func run(stopAfter: Int? = nil, progress: (TunedLensProgress) -> Void = { _ in }) throws -> TunedLensTraining? {
+        let t = context, windows = max(1, settings.tokensPerStep / t)
+        let objective = TunedLensObjective(model: model, length: t, windows: windows)
+        var gradients = lens.parameters.map { [Float](repeating: 0, count: $0.count) }
+        let started = Date()
+        let startStep = step
+        while step < settings.steps {
+            let starts = (0..<windows).map { _ in random.integer(below: train.count - t + 1) }
+            let kl = try objective.evaluate(lens, windows: starts.map { Array(train[$0..<($0 + t)]) }, gradients: &gradients)
+            let meanKL = kl.reduce(0, +) / Double(kl.count)
+            guard meanKL.isFinite, gradients.allSatisfy({ $0.allSatisfy(\.isFinite) }) else {
+                throw TrainingError.diverged(step: step + 1, loss: "\(meanKL)")
+            }
+            let lr = settings.learningRate(step: step)
+            for i in lens.parameters.indices { nesterovStep(i, gradients[i], lr: Float(lr)) }
+            step += 1
+            let elapsed = Date().timeIntervalSince(started)
+            progress(TunedLensProgress(step: step, steps: settings.steps, meanKL: meanKL, learningRate: lr,
+                                       tokensPerSecond: Double((step - startStep) * windows * t) / max(elapsed, 1e-9),
+                                       elapsed: elapsed))
+            if step < settings.steps && (step % settings.checkpointEvery == 0 || step == stopAfter) { try saveState() }
+            if step == stopAfter && step < settings.steps { return nil }
+        }
+        let elapsed = Date().timeIntervalSince(started)
+        let evaluation = try model.logitLensSummary(heldOutWindows(), tuned: lens)
+        var meta = stateFields
+        meta["train_tokens"] = String(train.count)
+        meta["held_out_tokens"] = String(heldOut.count)
+        meta["context_used"] = String(t)
+        meta["held_out_kl_logit_lens"] = evaluation.layers.map { String($0.meanKLToFinal) }.joined(separator: ",")
+        meta["held_out_kl_tuned_lens"] = evaluation.tunedLayers!.map { String($0.meanKLToFinal) }.joined(separator: ",")
+        lens.metadata = meta
+        try lens.save(to: outputPath)
+        try? FileManager.default.removeItem(atPath: statePath)
+        return TunedLensTraining(lens: lens, heldOut: evaluation, trainTokens: train.count, heldOutTokens: heldOut.count,
+                                 context: t, steps: settings.steps, resumedAt: resumedAt, elapsed: elapsed)
+    }
+
+    /// The held-out tokens as consecutive windows of `context` tokens (the last may be shorter).
+    func heldOutWindows() -> [[Int]] {
+        stride(from: 0, to: heldOut.count, by: context).map { Array(heldOut[$0..<min(heldOut.count, $0 + context)]) }
+    }
+
+    /// torch.optim.SGD(nesterov=True) with weight decay: g = grad + wd p,
+    /// m = mu m + g, p -= lr (g + mu m).
+    func nesterovStep(_ i: Int, _ gradient: [Float], lr: Float) {
+        let mu = Float(settings.momentum), wd = Float(settings.weightDecay)
+        lens.parameters[i].withUnsafeMutableBufferPointer { p in
+            momentum[i].withUnsafeMutableBufferPointer { m in
+                for k in 0..<p.count {
+                    let g = gradient[k] + wd * p[k]
+                    m[k] = mu * m[k] + g
+                    p[k] -= lr * (g + mu * m[k])
+                }
+            }
+        }
+    }
+}
+
+/// The tuned-lens loss and its gradient on windows of one length, with the
+/// buffers reused from call to call. The model is frozen: one forward per
+/// group of windows, then for every translator l its read
+/// `logits_l = final_read(h_l + A_l h_l + b_l)`, `KL(P_final || softmax(logits_l))`
+/// averaged over all positions of all windows, and its gradient through the
+/// model's own final-read backward: `dL/dlogits_l = (softmax(logits_l) - P_final) / N`,
+/// `dA_l = dh'^T h_l`, `db_l = sum over rows of dh'` (dh' = dL/dh' `[N, D]`).
+public final class TunedLensObjective {
+    let model: Transformer
+    let length: Int
+    /// Windows per forward, so that one translator's logits stay under 256 MB.
+    let group: Int
+    let pass: ForwardPass
+    let streams: FloatBuffer          // [L, N, D]: the read streams h_l of one group
+    let target: FloatBuffer           // [N, V]: the model's logits (P_final)
+    let dLogits: FloatBuffer          // [N, V]
+    let transposed = TransposedWeights()
+
+    /// For up to `windows` windows of `length` tokens per evaluation.
+    public init(model: Transformer, length: Int, windows: Int) {
+        let a = model.architecture
+        self.model = model
+        self.length = length
+        group = max(1, min(windows, (256 << 20) / max(1, length * a.vocabularySize * 4)))
+        pass = ForwardPass(a, batch: group, length: length)
+        let n = group * length
+        streams = FloatBuffer(a.layerCount * n * a.width)
+        target = FloatBuffer(n * a.vocabularySize)
+        dLogits = FloatBuffer(n * a.vocabularySize)
+    }
+
+    /// Mean KL(P_final || P_l) per translator over every position of
+    /// `windows` (each `length` tokens); `gradients` (one `[D*D + D]` per
+    /// translator, W = A^T then b, as `TunedLens.parameters`) are overwritten
+    /// with the gradient of their sum.
+    public func evaluate(_ lens: TunedLens, windows: [[Int]], gradients: inout [[Float]]) throws -> [Double] {
+        let a = model.architecture, d = a.width, v = a.vocabularySize, t = length, count = lens.translatorCount
+        precondition(windows.allSatisfy { $0.count == t } && !windows.isEmpty && gradients.count == count)
+        for w in windows { try model.validate(tokens: w) }
+        for i in gradients.indices { gradients[i].withUnsafeMutableBufferPointer { $0.update(repeating: 0) } }
+        let n = group * t
+        let scale = 1 / Float(windows.count * t)
+        var kl = [Double](repeating: 0, count: count)
+        var targetLogZ = [Double](repeating: 0, count: n)
+        for first in stride(from: 0, to: windows.count, by: group) {
+            let members = windows[first..<min(windows.count, first + group)]
+            // Unused rows of a short last group repeat its first window; their weight is zero.
+            var ids: [Int] = []
+            for b in 0..<group { ids += members[members.startIndex + (b < members.count ? b : 0)] }
+            pass.setTokens(ids)
+            var recorder = Recorder([.residPre, .residPost])
+            model.forward(pass, plan: InterventionPlan(layerCount: a.layerCount), recorder: &recorder, finalRead: .all)
+            try model.checkFinite(pass)
+            target.pointer.update(from: pass.logits.pointer, count: n * v)
+            for i in 0..<n { targetLogZ[i] = Distribution.logSumExp(target.pointer + i * v, v) }
+            for index in 0..<count {
+                let point: HookPoint = index == 0 ? .residPre(0) : .residPost(index - 1)
+                recorder.arrays[point]!.scalars.withUnsafeBufferPointer {
+                    (streams.pointer + index * n * d).update(from: $0.baseAddress!, count: n * d)
+                }
+            }
+            let liveRows = members.count * t
+            for index in 0..<count {
+                let h = streams.pointer + index * n * d
+                lens.translate(index, h, rows: n, into: pass.stream.pointer, threads: model.threads)
+                model.finalRead(pass.stream.pointer, rows: n, normed: pass.finalNormed?.pointer, mean: pass.finalMean.pointer,
+                                rstd: pass.finalRstd.pointer, projected: pass.projected?.pointer, into: pass.logits.pointer)
+                for i in 0..<n {
+                    let weight = i < liveRows ? scale : 0
+                    kl[index] += Double(weight) * Distribution.klWithGradient(
+                        target.pointer + i * v, logZP: targetLogZ[i], pass.logits.pointer + i * v, v, scale: weight,
+                        into: dLogits.pointer + i * v)
+                }
+                model.finalReadBackward(pass, dLogits: dLogits.pointer, into: nil, transposed: transposed)
+                gradients[index].withUnsafeMutableBufferPointer { g in
+                    LinearOp.backward(pass.gradients.stream.pointer, x: h, rows: n, inputs: d, outputs: d, weightT: nil,
+                                      dx: nil, accumulate: true, dWeight: g.baseAddress!, dBias: g.baseAddress! + d * d,
+                                      workspace: pass.gradients.transposes, threads: model.threads)
+                }
+            }
+        }
+        return kl
+    }
+}
