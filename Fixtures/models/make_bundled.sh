@@ -111,3 +111,6 @@ for norm in $MODELS; do
   } > "$dir/README.md"
   cat "$dir/README.md"
 done
+
+# The tuned lenses of the new models (and the "Tuned lens" section of each card).
+Fixtures/models/make_tuned_lenses.sh

@@ -10,7 +10,8 @@ enum TunedLensCommand {
             OptionSpec(name: "--text-file", valueName: "FILE", help: "UTF-8 training text; its last 10% (at most 65,536 tokens) is held out for the evaluation"),
             OptionSpec(name: "--out", valueName: "FILE", help: "the lens (safetensors); FILE.state keeps the training state every 50 steps"),
             OptionSpec(name: "--steps", valueName: "N", help: "optimizer steps (default 250)"),
-            OptionSpec(name: "--lr", valueName: "X", help: "peak learning rate of SGD with Nesterov momentum 0.9 (default 1.0)"),
+            OptionSpec(name: "--optimizer", valueName: "sgd|adam", help: "SGD with Nesterov momentum 0.9 (default, as Belrose et al.) or Adam"),
+            OptionSpec(name: "--lr", valueName: "X", help: "peak learning rate (default 1.0 for sgd, 1e-3 for adam)"),
             OptionSpec(name: "--warmup", valueName: "N", help: "linear warm-up steps, then linear decay to 0 (default 25)"),
             OptionSpec(name: "--tokens-per-step", valueName: "N", help: "tokens per step, in windows of the context (default 8192)"),
             OptionSpec(name: "--context", valueName: "T", help: "window length (default 256, at most the model's positions)"),
@@ -26,7 +27,8 @@ enum TunedLensCommand {
         guard let out = args.value("--out") else { throw UsageError("tuned-lens train needs --out LENS.safetensors") }
         var settings = TunedLensSettings()
         settings.steps = try args.int("--steps", default: settings.steps, range: 1...10_000_000)
-        settings.learningRate = try args.double("--lr", default: settings.learningRate, range: 1e-12...1e6)
+        settings.optimizer = TunedLensSettings.Optimizer(rawValue: try args.choice("--optimizer", ["sgd", "adam"], default: "sgd"))!
+        settings.learningRate = try args.double("--lr", default: settings.optimizer == .sgd ? 1.0 : 1e-3, range: 1e-12...1e6)
         settings.warmup = try args.int("--warmup", default: min(settings.warmup, settings.steps), range: 0...settings.steps)
         settings.tokensPerStep = try args.int("--tokens-per-step", default: settings.tokensPerStep, range: 1...100_000_000)
         settings.context = try args.int("--context", default: settings.context, range: 2...1_000_000)
@@ -49,7 +51,7 @@ enum TunedLensCommand {
         let finished = try trainer.run(stopAfter: stopAfter) { p in
             if p.step % 10 == 0 || p.step == p.steps || p.step == 1 {
                 let eta = p.elapsed / Double(max(1, p.step - (trainer.resumedAt ?? 0))) * Double(p.steps - p.step)
-                Console.err("step \(p.step)/\(p.steps)  KL \(Format.fixed(p.meanKL, 4))  lr \(Format.fixed(p.learningRate, 3))"
+                Console.err("step \(p.step)/\(p.steps)  KL \(Format.fixed(p.meanKL, 4))  lr \(Format.scientific(p.learningRate))"
                             + "  \(Format.fixed(p.tokensPerSecond / 1000, 1))k tok/s  elapsed \(TrainingReport.clock(p.elapsed))"
                             + "  ETA \(TrainingReport.clock(eta))\n")
             }

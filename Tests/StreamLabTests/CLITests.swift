@@ -260,6 +260,49 @@ struct CLITests {
         #expect(zip(bi, reference["block_influence"] as! [Double]).allSatisfy { abs($0 - $1) <= 1e-5 })
     }
 
+    @Test("tuned-lens train writes a lens that lens --tuned reads; its JSON carries both lenses' fields and equals the torch reference")
+    func tunedLens() throws {
+        // Reading a committed lens (random translators from the torch script) through the CLI.
+        let reference = try NpzReader.read(path: FixturePaths.reference.appendingPathComponent("gpt2.tuned-lens.npz").path)
+        let tokens = reference["tokens"]!.ints!
+        let lensPath = "Fixtures/reference/gpt2.tuned-lens.safetensors"
+        let lens = try Self.json(["lens", "Fixtures/models/gpt2", "--tokens", tokens.map(String.init).joined(separator: ","),
+                                  "--tuned", lensPath, "--format", "json"])
+        let layers = lens["layers"] as! [Object]
+        #expect(layers.count == 4)
+        guard case let .double(expected)? = reference["kl_tuned_positions"]?.values else { Issue.record("no kl_tuned_positions"); return }
+        for (index, layer) in layers.dropLast().enumerated() {
+            for key in ["tuned_kl_to_final", "tuned_rank", "tuned_entropy", "tuned_top", "kl_to_final", "next_token_loss"] {
+                #expect(layer[key] != nil, "layer \(index) lacks \(key)")
+            }
+            let kl = layer["tuned_kl_to_final"] as! [Double]
+            for (i, value) in kl.enumerated() { #expect(scalarClose(value, expected[index * tokens.count + i], 1e-4)) }
+        }
+        let compare = try Self.json(["lens", "Fixtures/models/gpt2", "--tokens", "1,2,3,4", "--tuned", lensPath, "--compare", "--format", "json"])
+        let rows = compare["layers"] as! [Object]
+        #expect(rows.count == 4 && rows.allSatisfy { $0["logit_kl_to_final"] is Double && $0["tuned_kl_to_final"] is Double
+                                                      && $0["logit_next_token_loss"] is Double && $0["tuned_next_token_loss"] is Double })
+
+        // Training through the CLI, stopped and resumed.
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("cli-tuned-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let out = dir.appendingPathComponent("lens.safetensors").path
+        let text = dir.appendingPathComponent("text.txt")
+        try Data(contentsOf: FixturePaths.root.appendingPathComponent("corpora/shakespeare-valid.txt")).prefix(20_000).write(to: text)
+        let common = ["tuned-lens", "train", "Fixtures/models/shakespeare-post", "--text-file", text.path,
+                      "--out", out, "--steps", "6", "--tokens-per-step", "512", "--context", "64", "--lr", "0.3"]
+        let stopped = try CLI.run(common + ["--stop-after", "3"])
+        #expect(stopped.status == 0 && stopped.stderr.contains("continue with --resume"))
+        #expect(!FileManager.default.fileExists(atPath: out) && FileManager.default.fileExists(atPath: out + ".state"))
+        let trained = try Self.json(common + ["--resume", "--format", "json"])
+        #expect(trained["resumed_at"] as? Int == 3 && trained["steps"] as? Int == 6 && trained["optimizer"] as? String == "sgd")
+        #expect(((trained["held_out"] as! Object)["layers"] as! [Object]).count == 7)
+        #expect(FileManager.default.fileExists(atPath: out) && !FileManager.default.fileExists(atPath: out + ".state"))
+        let table = try CLI.run(["lens", "Fixtures/models/shakespeare-post", "--prompt", "To be, or not", "--tuned", out, "--compare"])
+        #expect(table.status == 0 && table.stdout.contains("KL tuned lens"))
+    }
+
     @Test("info describes a model too large to load instead of refusing it")
     func infoTooLarge() throws {
         let got = try Self.json(["info", "Fixtures/bad/model-larger-than-memory", "--format", "json"])

@@ -68,8 +68,9 @@ public struct LensComparisonReport: ProbeReport {
     /// against depth, the logit lens and the tuned lens in each.
     public func svg() -> String? {
         let rows = rows
-        func panel(_ title: String, _ y: String, _ logit: (Row) -> Double, _ tuned: (Row) -> Double) -> String {
+        func panel(_ title: String, _ y: String, log: Bool, _ logit: (Row) -> Double, _ tuned: (Row) -> Double) -> String {
             var plot = SVGPlot(title: title, xLabel: "layer (-1 = embedding stream)", yLabel: y)
+            plot.logY = log
             plot.width = 560
             plot.height = 400
             plot.add(SVGPlot.Series(name: "logit lens", points: rows.map { (Double($0.layer), logit($0)) }))
@@ -77,8 +78,8 @@ public struct LensComparisonReport: ProbeReport {
             return plot.render()
         }
         return SVGDocument.sideBySide(
-            [panel("KL(final ‖ layer)", "nats", \.logitKL, \.tunedKL),
-             panel("cross-entropy on the next token", "nats", \.logitLoss, \.tunedLoss)],
+            [panel("KL(final ‖ layer), log scale (the last layer's 0 not drawn)", "nats", log: true, \.logitKL, \.tunedKL),
+             panel("cross-entropy on the next token", "nats", log: false, \.logitLoss, \.tunedLoss)],
             width: 560, height: 400, title: "Logit lens and tuned lens · \(model) · \(source)")
     }
 }
@@ -105,7 +106,8 @@ public struct TunedLensTrainingReport: ProbeReport {
     public func table() -> String {
         var out = "tuned lens for \(model) written to \(output)\n"
         out += "\(training.steps) steps of \(Format.count(max(1, settings.tokensPerStep / training.context) * training.context)) tokens"
-            + " (windows of \(training.context)), SGD Nesterov momentum \(settings.momentum), lr \(settings.learningRate),"
+            + " (windows of \(training.context)), "
+            + (settings.optimizer == .sgd ? "SGD Nesterov momentum \(settings.momentum)" : "Adam") + ", lr \(settings.learningRate),"
             + " weight decay \(settings.weightDecay), warm-up \(settings.warmup), seed \(settings.seed)\n"
         out += "trained on \(Format.count(training.trainTokens)) tokens in \(TrainingReport.clock(training.elapsed))"
             + (training.resumedAt.map { " (resumed at step \($0))" } ?? "") + "\n\n"
@@ -116,7 +118,8 @@ public struct TunedLensTrainingReport: ProbeReport {
         .object([
             ("model", .string(model)), ("output", .string(output)), ("steps", .int(training.steps)),
             ("context", .int(training.context)), ("tokens_per_step", .int(settings.tokensPerStep)),
-            ("lr", .double(settings.learningRate)), ("momentum", .double(settings.momentum)),
+            ("optimizer", .string(settings.optimizer.rawValue)), ("lr", .double(settings.learningRate)),
+            ("momentum", .double(settings.momentum)),
             ("weight_decay", .double(settings.weightDecay)), ("warmup", .int(settings.warmup)), ("seed", .int(Int(settings.seed))),
             ("train_tokens", .int(training.trainTokens)), ("held_out_tokens", .int(training.heldOutTokens)),
             ("elapsed_seconds", .double(training.elapsed)), ("resumed_at", training.resumedAt.map(JSONOutput.int) ?? .null),

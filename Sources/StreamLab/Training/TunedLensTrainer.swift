@@ -9,6 +9,10 @@ import Foundation
 /// learning rate 1, weight decay 1e-3, a linear warm-up then a linear decay
 /// to 0; fewer tokens per step than their 2^18, for a CPU.
 public struct TunedLensSettings: Sendable, Equatable {
+    /// SGD with Nesterov momentum (the paper's), or Adam (beta 0.9, 0.999;
+    /// weight decay decoupled, as AdamW) for comparison.
+    public enum Optimizer: String, Sendable, CaseIterable { case sgd, adam }
+    public var optimizer = Optimizer.sgd
     public var steps = 250
     public var learningRate = 1.0
     public var momentum = 0.9
@@ -32,7 +36,7 @@ public struct TunedLensSettings: Sendable, Equatable {
     var fields: [String: String] {
         ["steps": String(steps), "lr": String(learningRate), "momentum": String(momentum),
          "weight_decay": String(weightDecay), "warmup": String(warmup), "tokens_per_step": String(tokensPerStep),
-         "context": String(context), "seed": String(seed), "optimizer": "sgd-nesterov"]
+         "context": String(context), "seed": String(seed), "optimizer": optimizer == .sgd ? "sgd-nesterov" : "adam"]
     }
 
     /// The learning rate of step `s` (0-based): linear warm-up over `warmup`
@@ -88,7 +92,9 @@ public final class TunedLensTrainer {
     let textFields: [String: String]
 
     var lens: TunedLens
+    /// The optimizer's state per translator: SGD's momentum, or Adam's first and second moments.
     var momentum: [[Float]]
+    var variance: [[Float]]
     var random: SeededRandom
     var step = 0
     public private(set) var resumedAt: Int?
@@ -123,6 +129,7 @@ public final class TunedLensTrainer {
         textFields = ["text": textName, "text_sha256": textSHA256, "text_tokens": String(tokens.count)]
         lens = TunedLens(zeroFor: model.architecture, model: identity)
         momentum = lens.parameters.map { [Float](repeating: 0, count: $0.count) }
+        variance = settings.optimizer == .adam ? momentum : []
         random = SeededRandom(seed: settings.seed)
         if resume { try loadState() } else if FileManager.default.fileExists(atPath: statePath) {
             throw TrainingError.unfinishedRun(path: output, partial: statePath)
@@ -140,6 +147,7 @@ public final class TunedLensTrainer {
         for i in lens.parameters.indices {
             tensors.append(NamedTensor(name: "parameters.\(i)", shape: [lens.parameters[i].count], values: lens.parameters[i]))
             tensors.append(NamedTensor(name: "momentum.\(i)", shape: [momentum[i].count], values: momentum[i]))
+            if !variance.isEmpty { tensors.append(NamedTensor(name: "variance.\(i)", shape: [variance[i].count], values: variance[i])) }
         }
         var meta = stateFields
         meta["step"] = String(step)
@@ -163,7 +171,8 @@ public final class TunedLensTrainer {
               let words = file.metadata["random"]?.split(separator: ",").compactMap({ UInt64($0) }), words.count == 4
         else { throw TrainingError.badCheckpoint(path: statePath, reason: "its step or random state is unreadable") }
         for i in lens.parameters.indices {
-            for (name, count) in [("parameters.\(i)", lens.parameters[i].count), ("momentum.\(i)", momentum[i].count)] {
+            for (name, count) in [("parameters.\(i)", lens.parameters[i].count), ("momentum.\(i)", momentum[i].count)]
+                + (variance.isEmpty ? [] : [("variance.\(i)", variance[i].count)]) {
                 guard let info = file.tensors[name], info.shape == [count] else {
                     throw TrainingError.badCheckpoint(path: statePath, reason: "tensor '\(name)' is missing or has the wrong shape")
                 }
@@ -171,7 +180,8 @@ public final class TunedLensTrainer {
                 guard values.allSatisfy(\.isFinite) else {
                     throw TrainingError.badCheckpoint(path: statePath, reason: "tensor '\(name)' holds NaN or infinity")
                 }
-                if name.hasPrefix("parameters") { lens.parameters[i] = values } else { momentum[i] = values }
+                if name.hasPrefix("parameters") { lens.parameters[i] = values }
+                else if name.hasPrefix("momentum") { momentum[i] = values } else { variance[i] = values }
             }
         }
         step = s
@@ -197,7 +207,9 @@ public final class TunedLensTrainer {
                 throw TrainingError.diverged(step: step + 1, loss: "\(meanKL)")
             }
             let lr = settings.learningRate(step: step)
-            for i in lens.parameters.indices { nesterovStep(i, gradients[i], lr: Float(lr)) }
+            for i in lens.parameters.indices {
+                if settings.optimizer == .sgd { nesterovStep(i, gradients[i], lr: Float(lr)) } else { adamStep(i, gradients[i], lr: Float(lr)) }
+            }
             step += 1
             let elapsed = Date().timeIntervalSince(started)
             progress(TunedLensProgress(step: step, steps: settings.steps, meanKL: meanKL, learningRate: lr,
@@ -224,6 +236,25 @@ public final class TunedLensTrainer {
     /// The held-out tokens as consecutive windows of `context` tokens (the last may be shorter).
     func heldOutWindows() -> [[Int]] {
         stride(from: 0, to: heldOut.count, by: context).map { Array(heldOut[$0..<min(heldOut.count, $0 + context)]) }
+    }
+
+    /// Adam with decoupled weight decay (torch.optim.AdamW): m = b1 m + (1 - b1) g,
+    /// v = b2 v + (1 - b2) g², p -= lr (m̂ / (sqrt(v̂) + 1e-8) + wd p), at step t = `step` + 1.
+    func adamStep(_ i: Int, _ gradient: [Float], lr: Float) {
+        let b1: Float = 0.9, b2: Float = 0.999, wd = Float(settings.weightDecay), t = Float(step + 1)
+        let c1 = 1 - CMath.pow(b1, t), c2 = 1 - CMath.pow(b2, t)
+        lens.parameters[i].withUnsafeMutableBufferPointer { p in
+            momentum[i].withUnsafeMutableBufferPointer { m in
+                variance[i].withUnsafeMutableBufferPointer { v in
+                    for k in 0..<p.count {
+                        let g = gradient[k]
+                        m[k] = b1 * m[k] + (1 - b1) * g
+                        v[k] = b2 * v[k] + (1 - b2) * g * g
+                        p[k] -= lr * ((m[k] / c1) / ((v[k] / c2).squareRoot() + 1e-8) + wd * p[k])
+                    }
+                }
+            }
+        }
     }
 
     /// torch.optim.SGD(nesterov=True) with weight decay: g = grad + wd p,
