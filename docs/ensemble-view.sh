@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The ensemble-view experiment (docs/ensemble-view.md): four byte-level models, one per norm
 # placement (pre: GPT-2 layout, post: GPT-1, sandwich: Gemma 2, output: OLMo 2), trained with the
-# same data, size, steps, batch and seed; plus the bundled residual model and the plain 12-block
+# same data, size, steps, batch, learning-rate schedule and seed; a fifth, post-warmup, is the
+# Post-Norm model with the longer warm-up and lower peak that Post-Norm training usually gets
+# (train's own default for --norm post); plus the bundled residual model and the plain 12-block
 # model of the depth experiment. For each: held-out loss, gradient norm by depth, the path-length
 # spectrum, the lesion curve, the adjacent-swap table, single-block skip damage with Block
 # Influence, and what prune would cut. Then a depth curve: plain and residual stacks of 1, 2, 4,
@@ -22,6 +24,8 @@ HEADS=${HEADS:-4}
 CONTEXT=${CONTEXT:-256}
 BATCH=${BATCH:-16}
 SEED=${SEED:-1234}
+LR=${LR:-2e-3}                 # peak learning rate of the four placement models
+WARMUP=${WARMUP:-100}          # their linear warm-up steps
 THREADS=${THREADS:-2}
 DEPTHS=${DEPTHS:-"1 2 4 8 12"} # the depth curve
 DEPTH_STEPS=${DEPTH_STEPS:-400}
@@ -55,11 +59,12 @@ train() {
 }
 
 for norm in pre post sandwich output; do
-  train "$OUT/$norm" "$STEPS" --layers "$LAYERS" --width "$WIDTH" --heads "$HEADS" --norm "$norm"
+  train "$OUT/$norm" "$STEPS" --layers "$LAYERS" --width "$WIDTH" --heads "$HEADS" --norm "$norm" --lr "$LR" --warmup "$WARMUP"
 done
+train "$OUT/post-warmup" "$STEPS" --layers "$LAYERS" --width "$WIDTH" --heads "$HEADS" --norm post --lr 1.5e-3 --warmup 400
 
 # The probes, on every model: the four above, the bundled residual model and the plain 12-block one.
-MODELS="$OUT/pre $OUT/post $OUT/sandwich $OUT/output Fixtures/models/shakespeare-pre Fixtures/models/shakespeare-plain-12"
+MODELS="$OUT/pre $OUT/post $OUT/sandwich $OUT/output $OUT/post-warmup Fixtures/models/shakespeare-pre Fixtures/models/shakespeare-plain-12"
 for model in $MODELS; do
   name=$(basename "$model")
   dir="$OUT/probes/$name"
@@ -155,16 +160,16 @@ num() { grep -o "\"$1\": *[-0-9.e]*" "$2" | head -1 | sed 's/.*: *//'; }
   echo
   echo "| model | norm | steps | lr | warm-up | training time (s) | final validation loss (64 KiB) |"
   echo "|---|---|---|---|---|---|---|"
-  for norm in pre post sandwich output; do
-    f="$OUT/$norm/training.json"
-    echo "| $norm | $norm | $(num steps_done "$f") | $(num lr "$f") | $(num warmup "$f") | $(num elapsed_seconds "$f") | $(awk -v x="$(num final_validation_loss "$f")" 'BEGIN { printf "%.4f", x }') |"
+  for name in pre post sandwich output post-warmup; do
+    f="$OUT/$name/training.json"
+    echo "| $name | $(grep -o '"norm": *"[a-z]*"' "$f" | sed 's/.*"\([a-z]*\)"$/\1/') | $(num steps_done "$f") | $(num lr "$f") | $(num warmup "$f") | $(num elapsed_seconds "$f") | $(awk -v x="$(num final_validation_loss "$f")" 'BEGIN { printf "%.4f", x }') |"
   done
 } | tee "$OUT/summary.md"
 
 if [ -n "$PUBLISH" ]; then
   mkdir -p "$PUBLISH"
   cp "$OUT/summary.md" "$PUBLISH/summary.md"
-  for norm in pre post sandwich output; do cp "$OUT/$norm/training.json" "$PUBLISH/$norm-training.json"; done
+  for name in pre post sandwich output post-warmup; do cp "$OUT/$name/training.json" "$PUBLISH/$name-training.json"; done
   for model in $MODELS; do
     name=$(basename "$model")
     for f in paths lesion reorder prune gradients; do cp "$OUT/probes/$name/$f.svg" "$PUBLISH/$name-$f.svg"; done

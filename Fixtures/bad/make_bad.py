@@ -240,6 +240,20 @@ def main():
     case("tuned-lens-empty-text", ["tuned-lens", "train", "Fixtures/models/shakespeare-pre", "--text-file", "$CASE/empty.txt",
          "--out", "/tmp/streamlab-bad-case.tuned-lens.safetensors"], "is empty; the tuned lens needs text to train on",
          config=None, files={"empty.txt": ""}, status=2)
+    case("tuned-lens-extra-translator", ["lens", "$CASE", "--tokens", "1,2", "--tuned", "$CASE/lens.safetensors"],
+         "unexpected tensor 'layers.0.bias' (a lens for this model has layers.-1 to layers.-1)", weights=good,
+         files={"lens.safetensors": safetensors_bytes({"layers.-1.weight": t(D, D), "layers.-1.bias": t(D), "layers.0.weight": t(D, D),
+                                                       "layers.0.bias": t(D)}, metadata=dict(lens_meta, model="tuned-lens-extra-translator"))})
+    case("tuned-lens-other-config", ["lens", "$CASE", "--tokens", "1,2", "--tuned", "$CASE/lens.safetensors"],
+         "whose config.json had SHA-256 000000000000..., but this one's is", weights=good,
+         files={"lens.safetensors": safetensors_bytes({"layers.-1.weight": t(D, D), "layers.-1.bias": t(D)},
+                                                      metadata=dict(lens_meta, model="tuned-lens-other-config", architecture_sha256="0" * 64))})
+    train_lens = ["tuned-lens", "train", "Fixtures/models/shakespeare-pre", "--text-file", "$CASE/text.txt", "--out", "$CASE/lens.safetensors"]
+    case("tuned-lens-text-too-short", train_lens, "has 5 tokens; the tuned lens needs at least 20", config=None, files={"text.txt": "To be"})
+    case("tuned-lens-leftover-state", train_lens, "holds an unfinished tuned-lens run for 'Fixtures/bad/tuned-lens-leftover-state/lens.safetensors'; pass --resume",
+         config=None, files={"text.txt": "To be, or not to be, that is the question.\n" * 4, "lens.safetensors.state": b""})
+    case("tuned-lens-warmup-beyond-steps", train_lens + ["--steps", "10", "--warmup", "20"], "option '--warmup' must be within 0...10, got 20",
+         config=None, files={"text.txt": "To be, or not to be"}, status=2)
     case("tuned-lens-without-verb", ["tuned-lens", "Fixtures/models/gpt2"], "'tuned-lens' needs its verb", config=None, status=2)
     case("lens-compare-without-tuned", ["lens", "Fixtures/models/gpt2", "--tokens", "1,2", "--compare"],
          "option '--compare' needs --tuned LENS.safetensors", config=None, status=2)

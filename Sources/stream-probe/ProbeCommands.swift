@@ -57,6 +57,7 @@ enum LensCommand {
         }
         let tokens = try Inputs.sequence(args, loaded)
         if args.has("--compare") {
+            if tokens.count < 2 { throw UsageError("option '--compare' needs at least 2 tokens (the next-token loss needs a next token)") }
             let summary = try model.logitLensSummary([tokens], tuned: tuned)
             try Inputs.output(args, format, LensComparisonReport(model: loaded.name, lensFile: args.value("--tuned")!,
                                                                  source: "\(tokens.count) tokens", summary: summary))

@@ -17,6 +17,7 @@ enum TunedLensCommand {
             OptionSpec(name: "--context", valueName: "T", help: "window length (default 256, at most the model's positions)"),
             OptionSpec(name: "--seed", valueName: "S", help: "seed of the window sampling (default 0)"),
             OptionSpec(name: "--resume", valueName: nil, help: "continue from FILE.state (same model, text and settings, checked)"),
+            OptionSpec(name: "--overwrite", valueName: nil, help: "discard an unfinished run's FILE.state and start afresh"),
             OptionSpec(name: "--stop-after", valueName: "N", help: "stop at step N this time (state saved in FILE.state); continue later with --resume"),
             Inputs.formatOption, Inputs.svgOption,
         ])
@@ -32,9 +33,9 @@ enum TunedLensCommand {
         settings.warmup = try args.int("--warmup", default: min(settings.warmup, settings.steps), range: 0...settings.steps)
         settings.tokensPerStep = try args.int("--tokens-per-step", default: settings.tokensPerStep, range: 1...100_000_000)
         settings.context = try args.int("--context", default: settings.context, range: 2...1_000_000)
-        if let text = args.value("--seed") {
-            guard let seed = UInt64(text) else { throw UsageError("option '--seed' expects a non-negative integer, got '\(text)'") }
-            settings.seed = seed
+        settings.seed = UInt64(try args.int("--seed", default: 0, range: 0...Int.max))
+        if args.has("--resume") && args.has("--overwrite") {
+            throw UsageError("give either --resume (continue FILE.state) or --overwrite (discard it), not both")
         }
         let loaded = try Inputs.loadModel(args)
         let tokenizer = try Inputs.requireTokenizer(loaded, for: "--text-file")
@@ -45,13 +46,13 @@ enum TunedLensCommand {
         let trainer = try TunedLensTrainer(
             model: loaded.model, identity: try ModelIdentity(modelDirectory: loaded.url), tokens: tokens,
             textName: url.lastPathComponent, textSHA256: SHA256.hex(Array(text.utf8)), settings: settings, output: out,
-            resume: args.has("--resume"))
+            resume: args.has("--resume"), overwrite: args.has("--overwrite"))
         if let step = trainer.resumedAt { Console.err("resuming \(trainer.statePath) at step \(step)\n") }
         let stopAfter = try args.value("--stop-after").map { _ in try args.int("--stop-after", default: 0, range: 1...Int.max) }
         let finished = try trainer.run(stopAfter: stopAfter) { p in
             if p.step % 10 == 0 || p.step == p.steps || p.step == 1 {
                 let eta = p.elapsed / Double(max(1, p.step - (trainer.resumedAt ?? 0))) * Double(p.steps - p.step)
-                Console.err("step \(p.step)/\(p.steps)  KL \(Format.fixed(p.meanKL, 4))  lr \(Format.scientific(p.learningRate))"
+                Console.err("step \(p.step)/\(p.steps)  mean KL \(Format.fixed(p.meanKL, 4))  lr \(Format.scientific(p.learningRate))"
                             + "  \(Format.fixed(p.tokensPerSecond / 1000, 1))k tok/s  elapsed \(TrainingReport.clock(p.elapsed))"
                             + "  ETA \(TrainingReport.clock(eta))\n")
             }

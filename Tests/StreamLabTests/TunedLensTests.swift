@@ -81,6 +81,68 @@ struct TunedLensTests {
         #expect(read.tunedLayers!.last!.klToFinal.allSatisfy { $0 == 0 })
     }
 
+    @Test("windows split over several forwards (a short last group padded) give the loss and gradient of one forward, and of the per-window mean")
+    func groups() throws {
+        let (model, lens, reference) = try load("gpt2")
+        let tokens = reference["tokens"]!.ints!
+        let windows = (0..<5).map { Array(tokens[$0..<($0 + 6)]) }
+        var whole = lens.parameters.map { [Float](repeating: 0, count: $0.count) }, split = whole, single = whole
+        let one = try TunedLensObjective(model: model, length: 6, windows: 5).evaluate(lens, windows: windows, gradients: &whole)
+        let two = try TunedLensObjective(model: model, length: 6, windows: 5, maxGroup: 2).evaluate(lens, windows: windows, gradients: &split)
+        #expect(relativeError(two, one) < 1e-6)
+        for i in whole.indices { #expect(relativeError(split[i].map(Double.init), whole[i].map(Double.init)) < 1e-5) }
+        // The mean of the windows' own losses and gradients.
+        var meanKL = [Double](repeating: 0, count: one.count), meanGradient = whole.map { [Double](repeating: 0, count: $0.count) }
+        for w in windows {
+            let kl = try TunedLensObjective(model: model, length: 6, windows: 1).evaluate(lens, windows: [w], gradients: &single)
+            for i in kl.indices { meanKL[i] += kl[i] / 5 }
+            for i in single.indices { for k in single[i].indices { meanGradient[i][k] += Double(single[i][k]) / 5 } }
+        }
+        #expect(relativeError(one, meanKL) < 1e-6)
+        for i in whole.indices { #expect(relativeError(whole[i].map(Double.init), meanGradient[i]) < 1e-5) }
+    }
+
+    @Test("a damaged training state is refused, naming the file: an all-zero random state, a NaN, another model")
+    func damagedState() throws {
+        let directory = FixturePaths.models.appendingPathComponent("shakespeare-pre")
+        let model = try Transformer.load(from: directory, threads: 1)
+        let identity = try ModelIdentity(modelDirectory: directory)
+        let tokens = try Data(contentsOf: FixturePaths.root.appendingPathComponent("corpora/shakespeare-valid.txt")).prefix(4000).map(Int.init)
+        var settings = TunedLensSettings()
+        settings.steps = 4
+        settings.warmup = 1
+        settings.tokensPerStep = 128
+        settings.context = 64
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("damaged-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: out + ".state") }
+        func trainer(_ identity: ModelIdentity, resume: Bool) throws -> TunedLensTrainer {
+            try TunedLensTrainer(model: model, identity: identity, tokens: tokens, textName: "t", textSHA256: "x", settings: settings,
+                                 output: out, resume: resume)
+        }
+        #expect(try trainer(identity, resume: false).run(stopAfter: 2) == nil)
+        let state = try SafetensorsFile(path: out + ".state")
+        let tensors = state.tensors.values.map { NamedTensor(name: $0.name, shape: $0.shape, values: state.floats($0)) }
+        func rewrite(metadata change: [String: String] = [:], nanIn name: String? = nil) throws {
+            let changed = tensors.map { t in
+                t.name == name ? NamedTensor(name: t.name, shape: t.shape, values: [Float.nan] + t.values.dropFirst()) : t
+            }
+            try SafetensorsWriter.write(changed, to: out + ".state", metadata: state.metadata.merging(change) { $1 })
+        }
+        try rewrite(metadata: ["random": "0,0,0,0"])
+        #expect(throws: TrainingError.badCheckpoint(path: out + ".state", reason: "its step or random state is unreadable")) {
+            try trainer(identity, resume: true)
+        }
+        try rewrite(nanIn: "momentum.2")
+        #expect(throws: TrainingError.badCheckpoint(path: out + ".state", reason: "tensor 'momentum.2' holds NaN or infinity")) {
+            try trainer(identity, resume: true)
+        }
+        try rewrite()
+        #expect(throws: TrainingError.self) {
+            try trainer(ModelIdentity(name: "another", architectureSHA256: identity.architectureSHA256), resume: true)
+        }
+        #expect(try trainer(identity, resume: true).resumedAt == 2)
+    }
+
     @Test("the gradient equals central finite differences of the loss")
     func finiteDifferences() throws {
         let (model, lens, reference) = try load("gpt2")
@@ -123,7 +185,7 @@ struct TunedLensTests {
         }
     }
 
-    @Test("a saved lens reads back; another model's, a wrong shape or a NaN is refused")
+    @Test("a saved lens reads back; another model's is refused (wrong shapes and NaN: Fixtures/bad)")
     func fileRoundTrip() throws {
         let (model, lens, _) = try load("gpt2")
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("lens-\(UUID().uuidString).safetensors").path

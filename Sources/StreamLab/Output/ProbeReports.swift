@@ -246,18 +246,20 @@ public struct LensReport: ProbeReport {
 
     public func csv() -> String {
         let tuned = lens.tunedLayers
-        var out = "layer,position,token,token_text,kl_to_final,rank,entropy,final_token_prob,top1,top1_text,top1_prob"
-            + (tuned == nil ? "\n" : ",tuned_kl_to_final,tuned_rank,tuned_entropy,tuned_top1,tuned_top1_text,tuned_top1_prob\n")
+        var out = "layer,position,token,token_text,kl_to_final,rank,entropy,final_token_prob,top1,top1_text,top1_prob,next_token_loss"
+            + (tuned == nil ? "\n" : ",tuned_kl_to_final,tuned_rank,tuned_entropy,tuned_top1,tuned_top1_text,tuned_top1_prob,tuned_next_token_loss\n")
         for (k, layer) in lens.layers.enumerated() {
             for (i, token) in lens.tokens.enumerated() {
                 let top = layer.top[i].first!
                 var fields = [String(layer.layer), String(i), String(token), CSV.field(tokenText(token)), CSV.number(layer.klToFinal[i]),
                               String(layer.rank[i]), CSV.number(layer.entropy[i]), CSV.number(layer.finalTokenProbability[i]),
-                              String(top.token), CSV.field(tokenText(top.token)), CSV.number(top.probability)]
+                              String(top.token), CSV.field(tokenText(top.token)), CSV.number(top.probability),
+                              i < layer.nextTokenLoss.count ? CSV.number(layer.nextTokenLoss[i]) : ""]
                 if let t = tuned?[k] {
                     let tt = t.top[i].first!
                     fields += [CSV.number(t.klToFinal[i]), String(t.rank[i]), CSV.number(t.entropy[i]), String(tt.token),
-                               CSV.field(tokenText(tt.token)), CSV.number(tt.probability)]
+                               CSV.field(tokenText(tt.token)), CSV.number(tt.probability),
+                               i < t.nextTokenLoss.count ? CSV.number(t.nextTokenLoss[i]) : ""]
                 }
                 out += fields.joined(separator: ",") + "\n"
             }

@@ -42,7 +42,7 @@ extension Transformer {
     /// translator, `h + A h + b` (`LogitLens.tunedLayers`).
     public func logitLens(_ tokens: [Int], top k: Int = 5, tuned: TunedLens? = nil) throws -> LogitLens {
         try validate(tokens: tokens)
-        if let tuned { precondition(tuned.translatorCount == architecture.layerCount && tuned.width == architecture.width) }
+        try tuned?.check(fits: architecture)
         let a = architecture, t = tokens.count, d = a.width, v = a.vocabularySize, l = a.layerCount
         try checkFits(length: t, recording: [.residPre, .residPost, .logits])
         let pass = ForwardPass(a, length: t)
@@ -58,10 +58,10 @@ extension Transformer {
         }
         // Layers are read in chunks of at most `lensChunkBytes` of logits (one
         // multiply for a small model; never [L+1, T, V] for a big vocabulary).
-        func read(_ stacked: FloatBuffer, _ layers: Range<Int>) throws -> FloatBuffer {              // [layers T, V]
+        func read(_ stacked: FloatBuffer, _ layers: Range<Int>, lens: String = "logit lens") throws -> FloatBuffer {  // [layers T, V]
             let logits = finalRead(stacked.pointer + layers.lowerBound * t * d, rows: layers.count * t)
             if !Elementwise.allFinite(logits.pointer, layers.count * t * v) {
-                throw ModelError.nonFinite(where: "the logit lens's logits", context: nil)
+                throw ModelError.nonFinite(where: "the \(lens)'s logits", context: nil)
             }
             return logits
         }
@@ -70,12 +70,12 @@ extension Transformer {
         let finalLogZ = (0..<t).map { Distribution.logSumExp(finalBase + $0 * v, v) }
         let finalTop = (0..<t).map { Distribution.argmax(finalBase + $0 * v, v) }
         let perChunk = max(1, Self.lensChunkBytes / max(1, t * v * 4))
-        func readAll(_ stacked: FloatBuffer) throws -> [LensLayer] {
+        func readAll(_ stacked: FloatBuffer, lens: String = "logit lens") throws -> [LensLayer] {
             var layers: [LensLayer] = []
             var start = 0
             while start <= l {
                 let chunk = start..<min(l + 1, start + perChunk)
-                let logits = chunk.upperBound == l + 1 && chunk.count == 1 ? finalLogits : try read(stacked, chunk)
+                let logits = chunk.upperBound == l + 1 && chunk.count == 1 ? finalLogits : try read(stacked, chunk, lens: lens)
                 for layerIndex in chunk {
                     var kl = [Double](), rank = [Int](), entropy = [Double](), probability = [Double](), top = [[TokenProbability]]()
                     var nextLoss = [Double]()
@@ -105,7 +105,7 @@ extension Transformer {
                 tuned.translate(index, stacked.pointer + index * t * d, rows: t, into: translated.pointer + index * t * d, threads: threads)
             }
             (translated.pointer + l * t * d).update(from: stacked.pointer + l * t * d, count: t * d)
-            tunedLayers = try readAll(translated)
+            tunedLayers = try readAll(translated, lens: "tuned lens")
         }
         return LogitLens(tokens: tokens, finalTop: finalTop, layers: layers, tunedLayers: tunedLayers)
     }

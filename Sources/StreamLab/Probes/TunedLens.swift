@@ -8,12 +8,27 @@ import Foundation
 public enum TunedLensError: Error, CustomStringConvertible, Equatable {
     case badFile(path: String, reason: String)
     case otherModel(path: String, lensModel: String, model: String)
+    case otherConfig(path: String, model: String, lensHash: String, modelHash: String)
+    case shapeMismatch(lens: String, model: String)
+    case unfinishedRun(output: String, state: String)
+    case textTooShort(path: String, tokens: Int, needed: Int)
+    case diverged(step: Int, state: String)
 
     public var description: String {
         switch self {
         case let .badFile(path, reason): "tuned lens '\(path)': \(reason)"
         case let .otherModel(path, lensModel, model):
             "tuned lens '\(path)' was trained for model '\(lensModel)', not for '\(model)' (the model directory's name and config.json must match); train one for this model with 'stream-probe tuned-lens train'"
+        case let .otherConfig(path, model, lensHash, modelHash):
+            "tuned lens '\(path)' was trained for a model '\(model)' whose config.json had SHA-256 \(lensHash.prefix(12))..., but this one's is \(modelHash.prefix(12))...; the config changed since: train a lens for it with 'stream-probe tuned-lens train'"
+        case let .shapeMismatch(lens, model):
+            "the tuned lens (\(lens)) does not fit the model (\(model))"
+        case let .unfinishedRun(output, state):
+            "'\(state)' holds an unfinished tuned-lens run for '\(output)'; pass --resume to continue it or --overwrite to start afresh"
+        case let .diverged(step, state):
+            "tuned-lens training diverged at step \(step) (a non-finite KL, gradient or translator); no lens was written; '\(state)' keeps the last saved state: start afresh with --overwrite and a lower --lr"
+        case let .textTooShort(path, tokens, needed):
+            "text '\(path)' has \(tokens) tokens; the tuned lens needs at least \(needed) (its last 10% is held out for the evaluation)"
         }
     }
 }
@@ -58,6 +73,15 @@ public struct TunedLens: Sendable {
 
     /// The number of translators (= the model's L).
     public var translatorCount: Int { parameters.count }
+
+    /// Throws unless this lens has one translator per layer of `architecture`, of its width.
+    public func check(fits architecture: Architecture) throws {
+        guard translatorCount == architecture.layerCount, width == architecture.width,
+              parameters.allSatisfy({ $0.count == width * width + width }) else {
+            throw TunedLensError.shapeMismatch(lens: "\(translatorCount) translators of width \(width)",
+                                               model: "\(architecture.layerCount) layers of width \(architecture.width)")
+        }
+    }
 
     /// The layer a translator reads (-1 = the embedding stream).
     public static func layer(ofTranslator index: Int) -> Int { index - 1 }
@@ -126,8 +150,9 @@ public struct TunedLens: Sendable {
         guard let name = file.metadata["model"], let hash = file.metadata["architecture_sha256"] else {
             throw TunedLensError.badFile(path: path, reason: "its metadata has no 'model' and 'architecture_sha256' (not a tuned lens written by stream-probe)")
         }
-        if hash != expected.architectureSHA256 || name != expected.name {
-            throw TunedLensError.otherModel(path: path, lensModel: name, model: expected.name)
+        if name != expected.name { throw TunedLensError.otherModel(path: path, lensModel: name, model: expected.name) }
+        if hash != expected.architectureSHA256 {
+            throw TunedLensError.otherConfig(path: path, model: name, lensHash: hash, modelHash: expected.architectureSHA256)
         }
         let d = architecture.width, count = architecture.layerCount
         var lens = TunedLens(zeroFor: architecture, model: ModelIdentity(name: name, architectureSHA256: hash),

@@ -34,7 +34,7 @@ public struct TunedLensSettings: Sendable, Equatable {
 
     /// The settings as metadata strings (what a resumed run must share).
     var fields: [String: String] {
-        ["steps": String(steps), "lr": String(learningRate), "momentum": String(momentum),
+        ["held_out_fraction": String(heldOutFraction), "held_out_max_tokens": String(heldOutMaxTokens), "steps": String(steps), "lr": String(learningRate), "momentum": String(momentum),
          "weight_decay": String(weightDecay), "warmup": String(warmup), "tokens_per_step": String(tokensPerStep),
          "context": String(context), "seed": String(seed), "optimizer": optimizer == .sgd ? "sgd-nesterov" : "adam"]
     }
@@ -103,12 +103,20 @@ public final class TunedLensTrainer {
     ///   - tokens: the whole text, tokenized; its end is held out.
     ///   - textName: how the text is named in errors and the file's metadata.
     ///   - resume: continue from `<output>.state` (refused if its settings, text or model differ).
+    ///   - overwrite: discard an unfinished run's `<output>.state` and start afresh.
     public init(model: Transformer, identity: ModelIdentity, tokens: [Int], textName: String, textSHA256: String,
-                settings: TunedLensSettings, output: String, resume: Bool) throws {
-        guard settings.steps >= 1, settings.tokensPerStep >= 1, settings.context >= 2, settings.learningRate > 0,
-              settings.learningRate.isFinite, settings.momentum >= 0, settings.momentum < 1, settings.weightDecay >= 0,
-              settings.warmup >= 0, settings.warmup <= settings.steps
-        else { throw TrainingError.invalidSetting("tuned-lens settings out of range: \(settings)") }
+                settings: TunedLensSettings, output: String, resume: Bool, overwrite: Bool = false) throws {
+        for (ok, what) in [(settings.steps >= 1, "steps must be at least 1"), (settings.tokensPerStep >= 1, "tokens per step must be at least 1"),
+                           (settings.context >= 2, "the context must be at least 2"),
+                           (settings.learningRate > 0 && settings.learningRate.isFinite, "the learning rate must be positive"),
+                           (settings.momentum >= 0 && settings.momentum < 1, "the momentum must be within 0..<1"),
+                           (settings.weightDecay >= 0 && settings.weightDecay.isFinite, "the weight decay must be non-negative"),
+                           (settings.warmup >= 0 && settings.warmup <= settings.steps, "the warm-up must be within 0...steps"),
+                           (settings.checkpointEvery >= 1, "checkpoints must be at least 1 step apart"),
+                           (settings.heldOutFraction > 0 && settings.heldOutFraction < 1, "the held-out fraction must be within 0..<1"),
+                           (settings.heldOutMaxTokens >= 2, "the held-out split needs at least 2 tokens")] where !ok {
+            throw TrainingError.invalidSetting("tuned lens: \(what)")
+        }
         if tokens.isEmpty { throw TrainingError.emptyCorpus(path: textName) }
         for (i, id) in tokens.enumerated() where id < 0 || id >= model.architecture.vocabularySize {
             throw ModelError.tokenOutOfRange(index: i, id: id, vocabularySize: model.architecture.vocabularySize)
@@ -116,7 +124,7 @@ public final class TunedLensTrainer {
         let heldCount = min(settings.heldOutMaxTokens, Int((Double(tokens.count) * settings.heldOutFraction).rounded(.down)))
         let trainCount = tokens.count - heldCount
         guard heldCount >= 2, trainCount >= 2 else {
-            throw TrainingError.corpusTooShort(path: textName, bytes: tokens.count, needed: Int((20 / settings.heldOutFraction).rounded(.up)))
+            throw TunedLensError.textTooShort(path: textName, tokens: tokens.count, needed: Int((2 / settings.heldOutFraction).rounded(.up)))
         }
         self.model = model
         self.settings = settings
@@ -131,15 +139,19 @@ public final class TunedLensTrainer {
         momentum = lens.parameters.map { [Float](repeating: 0, count: $0.count) }
         variance = settings.optimizer == .adam ? momentum : []
         random = SeededRandom(seed: settings.seed)
+        let windows = max(1, settings.tokensPerStep / context)
+        try model.checkFits(batch: TunedLensObjective.group(model.architecture, length: context, windows: windows),
+                            length: context, recording: [.residPre, .residPost, .logits])
         if resume { try loadState() } else if FileManager.default.fileExists(atPath: statePath) {
-            throw TrainingError.unfinishedRun(path: output, partial: statePath)
+            guard overwrite else { throw TunedLensError.unfinishedRun(output: output, state: statePath) }
+            try FileManager.default.removeItem(atPath: statePath)
         }
     }
 
     /// What a saved state must match.
     var stateFields: [String: String] {
         settings.fields.merging(textFields) { a, _ in a }
-            .merging(["architecture_sha256": identity.architectureSHA256]) { a, _ in a }
+            .merging(["architecture_sha256": identity.architectureSHA256, "model": identity.name]) { a, _ in a }
     }
 
     func saveState() throws {
@@ -168,7 +180,8 @@ public final class TunedLensTrainer {
                                                    reason: "its \(key) is \(file.metadata[key] ?? "missing"), this run's is \(value)")
         }
         guard let s = file.metadata["step"].flatMap(Int.init), (0...settings.steps).contains(s),
-              let words = file.metadata["random"]?.split(separator: ",").compactMap({ UInt64($0) }), words.count == 4
+              let words = file.metadata["random"]?.split(separator: ",").compactMap({ UInt64($0) }), words.count == 4,
+              words.contains(where: { $0 != 0 })
         else { throw TrainingError.badCheckpoint(path: statePath, reason: "its step or random state is unreadable") }
         for i in lens.parameters.indices {
             for (name, count) in [("parameters.\(i)", lens.parameters[i].count), ("momentum.\(i)", momentum[i].count)]
@@ -194,6 +207,9 @@ public final class TunedLensTrainer {
     /// and removes the state. With `stopAfter`, stops at that step instead,
     /// saves the state for `resume` and returns nil.
     public func run(stopAfter: Int? = nil, progress: (TunedLensProgress) -> Void = { _ in }) throws -> TunedLensTraining? {
+        if let stopAfter, stopAfter <= step {
+            throw TrainingError.invalidSetting("--stop-after \(stopAfter) is not after step \(step), where this run resumes")
+        }
         let t = context, windows = max(1, settings.tokensPerStep / t)
         let objective = TunedLensObjective(model: model, length: t, windows: windows)
         var gradients = lens.parameters.map { [Float](repeating: 0, count: $0.count) }
@@ -204,12 +220,13 @@ public final class TunedLensTrainer {
             let kl = try objective.evaluate(lens, windows: starts.map { Array(train[$0..<($0 + t)]) }, gradients: &gradients)
             let meanKL = kl.reduce(0, +) / Double(kl.count)
             guard meanKL.isFinite, gradients.allSatisfy({ $0.allSatisfy(\.isFinite) }) else {
-                throw TrainingError.diverged(step: step + 1, loss: "\(meanKL)")
+                throw TunedLensError.diverged(step: step + 1, state: statePath)
             }
             let lr = settings.learningRate(step: step)
             for i in lens.parameters.indices {
                 if settings.optimizer == .sgd { nesterovStep(i, gradients[i], lr: Float(lr)) } else { adamStep(i, gradients[i], lr: Float(lr)) }
             }
+            guard lens.parameters.allSatisfy({ $0.allSatisfy(\.isFinite) }) else { throw TunedLensError.diverged(step: step + 1, state: statePath) }
             step += 1
             let elapsed = Date().timeIntervalSince(started)
             progress(TunedLensProgress(step: step, steps: settings.steps, meanKL: meanKL, learningRate: lr,
@@ -291,12 +308,19 @@ public final class TunedLensObjective {
     let dLogits: FloatBuffer          // [N, V]
     let transposed = TransposedWeights()
 
-    /// For up to `windows` windows of `length` tokens per evaluation.
-    public init(model: Transformer, length: Int, windows: Int) {
+    /// Windows per forward for up to `windows` windows: each `[N, V]` buffer
+    /// (logits, targets, their gradient) stays under 256 MB.
+    static func group(_ a: Architecture, length: Int, windows: Int) -> Int {
+        max(1, min(windows, (256 << 20) / max(1, length * a.vocabularySize * 4)))
+    }
+
+    /// For up to `windows` windows of `length` tokens per evaluation, at most
+    /// `maxGroup` of them per forward (default: as many as `group` allows).
+    public init(model: Transformer, length: Int, windows: Int, maxGroup: Int? = nil) {
         let a = model.architecture
         self.model = model
         self.length = length
-        group = max(1, min(windows, (256 << 20) / max(1, length * a.vocabularySize * 4)))
+        group = min(Self.group(a, length: length, windows: windows), max(1, maxGroup ?? Int.max))
         pass = ForwardPass(a, batch: group, length: length)
         let n = group * length
         streams = FloatBuffer(a.layerCount * n * a.width)
@@ -310,7 +334,13 @@ public final class TunedLensObjective {
     /// with the gradient of their sum.
     public func evaluate(_ lens: TunedLens, windows: [[Int]], gradients: inout [[Float]]) throws -> [Double] {
         let a = model.architecture, d = a.width, v = a.vocabularySize, t = length, count = lens.translatorCount
-        precondition(windows.allSatisfy { $0.count == t } && !windows.isEmpty && gradients.count == count)
+        try lens.check(fits: a)
+        guard !windows.isEmpty, windows.allSatisfy({ $0.count == t }) else {
+            throw TrainingError.invalidShape("the tuned-lens objective takes windows of exactly \(t) tokens")
+        }
+        guard gradients.count == count, zip(gradients, lens.parameters).allSatisfy({ $0.count == $1.count }) else {
+            throw TunedLensError.shapeMismatch(lens: "gradients for \(gradients.count) translators", model: "\(count) translators")
+        }
         for w in windows { try model.validate(tokens: w) }
         for i in gradients.indices { gradients[i].withUnsafeMutableBufferPointer { $0.update(repeating: 0) } }
         let n = group * t
