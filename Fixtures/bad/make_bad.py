@@ -258,6 +258,41 @@ def main():
     case("lens-compare-without-tuned", ["lens", "Fixtures/models/gpt2", "--tokens", "1,2", "--compare"],
          "option '--compare' needs --tuned LENS.safetensors", config=None, status=2)
 
+    # Sharded sweeps: a shard that is not i/n, --shard without a text file, and merges of shards
+    # that do not belong together, are cut short, come from another report version or are no shards.
+    text = {"text.txt": "To be, or not to be, that is the question.\n" * 20}
+    shard_args = ["ablate", "--text-file", "$CASE/text.txt", "--shard"]
+    case("shard-index-equals-count", shard_args + ["3/3"], "option '--shard': '3/3' is not a shard: give i/n with 0 <= i < n",
+         config=None, files=text, status=2)
+    case("shard-negative-index", shard_args + ["-1/2"], "option '--shard': '-1/2' is not a shard", config=None, files=text, status=2)
+    case("shard-zero-count", shard_args + ["0/0"], "option '--shard': '0/0' is not a shard", config=None, files=text, status=2)
+    case("shard-without-text-file", ["ablate", "--tokens", "1,2", "--shard", "0/2"], "option '--shard' needs --text-file FILE",
+         config=None, status=2)
+
+    def shard_report(index, count, text_sha="ab" * 32, version=1):
+        sums = {"kl_sum": 1.5, "kl_positions": 8, "kl_last_sum": 0.5, "sequences": 2, "agreements": 6, "agreement_positions": 8,
+                "loss_sum": 9.0, "loss_positions": 6, "windows": [[2, 0.2, 0.01]] * 5}
+        run = {"version": version, "command": "ablate", "model": "m", "architecture_sha256": "cd" * 32, "settings": {},
+               "text": "text.txt", "text_sha256": text_sha, "text_bytes": 100, "text_tokens": 8, "window": 4, "stride": 4,
+               "shard": index, "shards": count}
+        partial = {"plan": [["block 0 skip"]], "clean": sums, "entries": [sums],
+                   "geometry": {"cos_sums": [0.5], "positions": 8, "angle_sums": [[0, 0.1], [0.1, 0]], "sequences": 2},
+                   "positions": 8, "sequences": 2}
+        return json.dumps({"model": "m", "run": run, "partial": partial})
+    case("merge-shards-of-two-texts", ["merge", "$CASE/a.json", "$CASE/b.json"],
+         "b.json' belongs to another run: its text_sha256 is " + "ef" * 32, config=None,
+         files={"a.json": shard_report(0, 2), "b.json": shard_report(1, 2, text_sha="ef" * 32)})
+    case("merge-duplicate-shard", ["merge", "$CASE/a.json", "$CASE/b.json"], "b.json' and 'Fixtures/bad/merge-duplicate-shard/a.json' are both shard 0/2", config=None,
+         files={"a.json": shard_report(0, 2), "b.json": shard_report(0, 2)})
+    case("merge-missing-shard", ["merge", "$CASE/a.json"], "shard 1 of 2 is missing; pass --partial to merge what is there",
+         config=None, files={"a.json": shard_report(0, 2)})
+    case("merge-truncated-shard", ["merge", "$CASE/a.json"], "a.json' is not a shard report of stream-probe: not JSON",
+         config=None, files={"a.json": shard_report(0, 2)[:150]})
+    case("merge-older-report-version", ["merge", "$CASE/a.json"], "written by another version of stream-probe (report version 0",
+         config=None, files={"a.json": shard_report(0, 1, version=0)})
+    case("merge-not-a-shard", ["merge", "$CASE/a.json"], "it has no 'run' (was it made with --shard i/n and --format json?)",
+         config=None, files={"a.json": json.dumps({"model": "m", "ablations": []})})
+
     # Attention pictures of a layer or head the model does not have.
     case("attention-layer-out-of-range", ["attention", "Fixtures/models/gpt2", "--tokens", "1,2", "--layers", "3"],
          "option '--layers': layer 3 is outside 0..<3", config=None, status=2)

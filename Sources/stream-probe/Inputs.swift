@@ -142,14 +142,36 @@ enum Inputs {
     /// and cut into windows of the model's context length every `--stride`
     /// tokens while the probe runs.
     static func windows(_ args: ParsedArguments, _ loaded: LoadedModel) throws -> TokenWindows? {
-        guard let path = args.value("--text-file") else { return nil }
+        guard let path = args.value("--text-file") else {
+            if args.value("--shard") != nil { throw UsageError("option '--shard' needs --text-file FILE (it splits the file's windows)") }
+            return nil
+        }
         if args.value("--tokens") != nil || args.value("--prompt") != nil {
             throw UsageError("give only one of --text-file, --tokens, --prompt")
         }
         let tokenizer = try requireTokenizer(loaded, for: "--text-file")
         let context = loaded.model.architecture.maxPositions
         let stride = try args.int("--stride", default: context, range: 1...context)
-        return try TokenWindows(url: URL(fileURLWithPath: path), tokenizer: tokenizer, length: context, stride: stride)
+        let windows = try TokenWindows(url: URL(fileURLWithPath: path), tokenizer: tokenizer, length: context, stride: stride)
+        do { windows.shard = try args.value("--shard").map(Shard.init(parsing:)) } catch { throw UsageError("\(error)") }
+        return windows
+    }
+
+    static let shardOption = OptionSpec(name: "--shard", valueName: "i/n",
+                                        help: "with --text-file: only windows w with w mod n = i; the JSON report carries what 'merge' needs")
+
+    /// The run a `--shard` report belongs to (nil without `--shard`): the
+    /// model, the options that change a number, the text and its windows.
+    static func sweepIdentity(_ args: ParsedArguments, _ loaded: LoadedModel, _ windows: TokenWindows?, command: String) throws -> SweepIdentity? {
+        guard let windows, let shard = windows.shard, let textSHA256 = windows.textSHA256 else { return nil }
+        let ignored: Set<String> = ["--threads", "--format", "--svg", "--shard", "--text-file"]
+        var settings: [String: String] = [:]
+        for (name, value) in args.values where !ignored.contains(name) { settings[name] = value }
+        for name in args.flags where !ignored.contains(name) { settings[name] = "true" }
+        return SweepIdentity(command: command, model: loaded.name, architectureSHA256: try ModelIdentity(modelDirectory: loaded.url).architectureSHA256,
+                             settings: settings, text: (windows.path as NSString).lastPathComponent, textSHA256: textSHA256,
+                             textBytes: windows.totalBytes, textTokens: windows.tokenCount, window: windows.length,
+                             stride: windows.stride, shard: shard)
     }
 
     /// Runs `body` over the windows with a progress bar on stderr, then

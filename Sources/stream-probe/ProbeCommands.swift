@@ -6,7 +6,7 @@ enum AblateCommand {
         name: "ablate",
         summary: "Remove each listed layer (or sublayer, or head) in turn and measure the damage: KL to the clean predictions, top-1 agreement, loss.",
         usage: "stream-probe ablate [MODEL] [--tokens IDS | --prompt TEXT | --text-file FILE] [--layers all|0,3,5] [--sublayer block|attn|mlp|head] [--mode skip|zero|mean] [--joint] [--format table|json|csv] [--svg FILE]",
-        options: Inputs.inputOptions + [Inputs.textFileOption, Inputs.strideOption,
+        options: Inputs.inputOptions + [Inputs.textFileOption, Inputs.strideOption, Inputs.shardOption,
             OptionSpec(name: "--layers", valueName: "all|LIST", help: "layers to ablate, one entry each (default all)"),
             OptionSpec(name: "--sublayer", valueName: "block|attn|mlp|head", help: "what to remove in each layer (default block; head = every head of the layer)"),
             OptionSpec(name: "--mode", valueName: "skip|zero|mean", help: "how to remove it (default skip)"),
@@ -20,8 +20,11 @@ enum AblateCommand {
         let loaded = try Inputs.loadModel(args)
         let model = loaded.model
         let plan = try model.ablationPlan(layers: try Inputs.layers(args), sublayer: sublayer, mode: mode, joint: args.has("--joint"))
-        let (sweep, source) = try Inputs.overInput(args, loaded) { try model.ablationSweep(plan, on: $0, progress: $1) }
-        let report = AblationReport(model: loaded.name, source: source, sweep: sweep, tokenText: loaded.tokenText)
+        let windows = try Inputs.windows(args, loaded)
+        let (sweep, source) = try windows.map { w in try Inputs.overWindows(w) { try model.ablationSweep(plan, on: $0, progress: $1) } }
+            ?? Inputs.overInput(args, loaded) { try model.ablationSweep(plan, on: $0, progress: $1) }
+        let report = AblationReport(model: loaded.name, source: source, sweep: sweep, tokenText: loaded.tokenText,
+                                    run: try Inputs.sweepIdentity(args, loaded, windows, command: "ablate"))
         try Inputs.output(args, format, report)
     }
 }

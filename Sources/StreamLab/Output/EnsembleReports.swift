@@ -2,14 +2,21 @@
 
 /// The five metrics of a run against the clean one, as JSON fields.
 func metricFields(_ m: AblationMetrics) -> [(String, JSONOutput)] {
-    [("kl_mean", .double(m.klMean)), ("kl_last", .double(m.klLast)), ("top1_agreement", .double(m.top1Agreement)),
-     ("loss", .double(m.loss)), ("delta_loss", .double(m.deltaLoss))]
+    let s = m.standardErrors
+    let values: [(String, Double, Double?)] = [("kl_mean", m.klMean, s.klMean), ("kl_last", m.klLast, s.klLast),
+                                               ("top1_agreement", m.top1Agreement, s.top1Agreement), ("loss", m.loss, s.loss),
+                                               ("delta_loss", m.deltaLoss, s.deltaLoss)]
+    // Each figure, then (over 2 or more windows) its standard error over windows as `<name>_se`.
+    return values.flatMap { name, value, se in [(name, JSONOutput.double(value))] + (se.map { [(name + "_se", .double($0))] } ?? []) }
 }
 
 /// The five metrics as table cells (delta loss signed).
 func metricCells(_ m: AblationMetrics) -> [String] {
-    [Format.fixed(m.klMean, 4), Format.fixed(m.klLast, 4), Format.fixed(m.top1Agreement, 3), Format.fixed(m.loss, 4),
-     (m.deltaLoss >= 0 ? "+" : "") + Format.fixed(m.deltaLoss, 4)]
+    let s = m.standardErrors
+    func cell(_ text: String, _ se: Double?, _ digits: Int) -> String { se.map { text + " ± " + Format.fixed($0, digits) } ?? text }
+    return [cell(Format.fixed(m.klMean, 4), s.klMean, 4), cell(Format.fixed(m.klLast, 4), s.klLast, 4),
+            cell(Format.fixed(m.top1Agreement, 3), s.top1Agreement, 3), cell(Format.fixed(m.loss, 4), s.loss, 4),
+            cell((m.deltaLoss >= 0 ? "+" : "") + Format.fixed(m.deltaLoss, 4), s.deltaLoss, 4)]
 }
 
 let metricHeaders = ["kl_mean", "kl_last", "top1_agree", "loss", "delta_loss"]
@@ -17,6 +24,12 @@ let metricHeaders = ["kl_mean", "kl_last", "top1_agree", "loss", "delta_loss"]
 /// The five metrics as CSV cells.
 func metricCSV(_ m: AblationMetrics) -> [String] {
     [m.klMean, m.klLast, m.top1Agreement, m.loss, m.deltaLoss].map(CSV.number)
+}
+
+/// The five metrics' standard errors over windows as CSV cells (empty below 2 windows).
+func metricSECSV(_ m: AblationMetrics) -> [String] {
+    let s = m.standardErrors
+    return [s.klMean, s.klLast, s.top1Agreement, s.loss, s.deltaLoss].map { $0.map(CSV.number) ?? "" }
 }
 
 /// Input and clean-loss lines shared by the ensemble reports.

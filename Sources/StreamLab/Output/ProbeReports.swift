@@ -44,12 +44,16 @@ public struct AblationReport: ProbeReport {
     public let source: String
     public let sweep: AblationSweep
     public let tokenText: TokenText
+    /// For a shard (`--shard i/n`): the run it belongs to; its JSON then carries `run` and `partial`.
+    public let run: SweepIdentity?
 
-    public init(model: String, source: String, sweep: AblationSweep, tokenText: @escaping TokenText = tokenIDText) {
+    public init(model: String, source: String, sweep: AblationSweep, tokenText: @escaping TokenText = tokenIDText,
+                run: SweepIdentity? = nil) {
         self.model = model
         self.source = source
         self.sweep = sweep
         self.tokenText = tokenText
+        self.run = run
     }
 
     /// ShortGPT's Block Influence of a block entry's layer.
@@ -67,7 +71,8 @@ public struct AblationReport: ProbeReport {
 
     public func table() -> String {
         var out = "model: \(model)\ninput: \(source), \(sweep.positions) positions scored\n"
-        out += "clean loss: \(Format.fixed(sweep.cleanLoss, 4)) nats/token\n\n"
+        out += "clean loss: \(Format.fixed(sweep.cleanLoss, 4))" + (sweep.cleanLossStandardError.map { " ± " + Format.fixed($0, 4) } ?? "")
+            + " nats/token" + (sweep.sequences >= 2 ? " (± one standard error over the \(sweep.sequences) windows)" : "") + "\n\n"
         let influence = sweep.entries.contains { $0.sublayer == "block" }
         var table = TextTable(headers: ["layer", "sublayer", "mode"] + metricHeaders + (influence ? ["block_influence"] : []),
                               alignments: [.right, .left, .left] + Array(repeating: .right, count: influence ? 6 : 5))
@@ -87,7 +92,8 @@ public struct AblationReport: ProbeReport {
         if let tokens = sweep.tokens { fields.append(("tokens", .ints(tokens))) }
         fields.append(("positions", .int(sweep.positions)))
         fields.append(("sequences", .int(sweep.sequences)))
-        fields.append(("clean", .object([("loss", .double(sweep.cleanLoss))])))
+        fields.append(("clean", .object([("loss", .double(sweep.cleanLoss))]
+                                        + (sweep.cleanLossStandardError.map { [("loss_se", JSONOutput.double($0))] } ?? []))))
         fields.append(("ablations", .array(sweep.entries.map { e in
             var entry: [(String, JSONOutput)] = [("layer", .int(e.layer))]
             if e.sublayer == "joint" { entry.append(("layers", .ints(e.layers))) }
@@ -97,14 +103,18 @@ public struct AblationReport: ProbeReport {
             if let bi = blockInfluence(e) { entry.append(("block_influence", .double(bi))) }
             return .object(entry)
         })))
+        // A shard's report also says which run it belongs to and carries the sums `merge` combines.
+        if let run, let partial = sweep.partial { fields += [("run", run.json()), ("partial", partial.json())] }
         return .object(fields)
     }
 
     public func csv() -> String {
-        var out = "layer,sublayer,head,mode,kl_mean,kl_last,top1_agreement,loss,delta_loss,clean_loss,positions,block_influence\n"
+        var out = "layer,sublayer,head,mode,kl_mean,kl_last,top1_agreement,loss,delta_loss,clean_loss,positions,block_influence,"
+            + "kl_mean_se,kl_last_se,top1_agreement_se,loss_se,delta_loss_se\n"
         for e in sweep.entries {
             out += ([CSV.field(label(e)), e.sublayer, e.head.map(String.init) ?? "", e.mode.rawValue] + metricCSV(e.metrics)
-                    + [CSV.number(sweep.cleanLoss), String(sweep.positions), blockInfluence(e).map(CSV.number) ?? ""])
+                    + [CSV.number(sweep.cleanLoss), String(sweep.positions), blockInfluence(e).map(CSV.number) ?? ""]
+                    + metricSECSV(e.metrics))
                 .joined(separator: ",") + "\n"
         }
         return out

@@ -40,12 +40,16 @@ public struct AblationSweep: Sendable {
     public let tokens: [Int]?
     /// Clean mean next-token loss over the same positions.
     public let cleanLoss: Double
+    /// Its standard error over windows (nil below 2 windows).
+    public var cleanLossStandardError: Double? = nil
     public let entries: [AblationEntry]
     /// Positions and sequences (windows) scored.
     public let positions: Int
     public let sequences: Int
     /// The clean run's stream geometry (Block Influence, angular distances).
     public let geometry: StreamGeometry
+    /// The sums behind every figure, for merging shards (nil for a single sequence).
+    public var partial: AblationPartial? = nil
 }
 
 extension Transformer {
@@ -133,7 +137,7 @@ extension Transformer {
             }
             let cleanLogits = FloatBuffer(copying: UnsafeBufferPointer(start: pass.logits.pointer, count: b * t * v))
             let logZ = (0..<(b * t)).map { Distribution.logSumExp(cleanLogits.pointer + $0 * v, v) }
-            for (s, tokens) in group.enumerated() {
+            let cleanWindowLoss = group.enumerated().map { s, tokens in
                 clean.addLoss(cleanLogits.pointer + s * t * v, logZ: Array(logZ[(s * t)..<((s + 1) * t)]), tokens: tokens,
                               vocabulary: v)
             }
@@ -150,7 +154,8 @@ extension Transformer {
                 try checkFinite(pass, "with \(plan[k].map(String.init(describing:)).joined(separator: ", "))")
                 for (s, tokens) in group.enumerated() {
                     sums[k].add(clean: cleanLogits.pointer + s * t * v, logZClean: Array(logZ[(s * t)..<((s + 1) * t)]),
-                                intervened: pass.logits.pointer + s * t * v, tokens: tokens, vocabulary: v, threads: threads)
+                                intervened: pass.logits.pointer + s * t * v, tokens: tokens, vocabulary: v,
+                                cleanLoss: cleanWindowLoss[s], threads: threads)
                 }
             }
         }
@@ -179,9 +184,10 @@ extension Transformer {
         }
         let cleanLoss = clean.loss
         return AblationSweep(
-            tokens: count == 1 ? first : nil, cleanLoss: cleanLoss,
+            tokens: count == 1 ? first : nil, cleanLoss: cleanLoss, cleanLossStandardError: clean.lossWindows.standardError,
             entries: zip(plan, sums).map { AblationEntry(interventions: $0, metrics: $1.metrics(cleanLoss: cleanLoss)) },
-            positions: positions, sequences: count, geometry: geometry.geometry)
+            positions: positions, sequences: count, geometry: geometry.geometry,
+            partial: AblationPartial(plan: plan, clean: clean, entries: sums, geometry: geometry, positions: positions, sequences: count))
     }
 
     /// Windows of `length` tokens per forward in a sweep: enough for about

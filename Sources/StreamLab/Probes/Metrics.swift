@@ -117,17 +117,60 @@ public struct TokenProbability: Sendable, Equatable {
 
 /// Running sums of the ablation metrics of docs/definitions.md over one or
 /// more sequences (windows): every figure is a mean over all scored positions.
+/// Mean and spread of one figure over windows, mergeable across shards
+/// (count, mean and sum of squared deviations, combined as Chan et al.):
+/// the standard error is the sample standard deviation (ddof 1) of the
+/// per-window values over sqrt(number of windows).
+public struct WindowStatistic: Sendable, Equatable {
+    public private(set) var count = 0
+    public private(set) var mean = 0.0
+    public private(set) var squaredDeviations = 0.0
+
+    public init() {}
+
+    init(count: Int, mean: Double, squaredDeviations: Double) {
+        self.count = count
+        self.mean = mean
+        self.squaredDeviations = squaredDeviations
+    }
+
+    public mutating func add(_ x: Double) {
+        count += 1
+        let delta = x - mean
+        mean += delta / Double(count)
+        squaredDeviations += delta * (x - mean)
+    }
+
+    public mutating func merge(_ o: WindowStatistic) {
+        guard o.count > 0 else { return }
+        guard count > 0 else { self = o; return }
+        let n = Double(count + o.count), delta = o.mean - mean
+        mean += delta * Double(o.count) / n
+        squaredDeviations += o.squaredDeviations + delta * delta * Double(count) * Double(o.count) / n
+        count += o.count
+    }
+
+    /// The standard error of the mean over windows; nil with fewer than 2 windows.
+    public var standardError: Double? {
+        count >= 2 ? (squaredDeviations / Double(count - 1)).squareRoot() / Double(count).squareRoot() : nil
+    }
+}
+
 struct MetricSums {
     var klSum = 0.0, klPositions = 0
     var klLastSum = 0.0, sequences = 0
     var agreements = 0, agreementPositions = 0
     var lossSum = 0.0, lossPositions = 0
+    /// Per-window values of each figure, for standard errors over windows.
+    var klWindows = WindowStatistic(), klLastWindows = WindowStatistic(), agreementWindows = WindowStatistic()
+    var lossWindows = WindowStatistic(), deltaLossWindows = WindowStatistic()
 
     /// Adds one sequence: clean logits P and intervened logits Q, both `[T, V]`.
     /// Positions are split across `threads` (each part sums on its own, then the
     /// parts are merged in order).
+    /// `cleanLoss` is this sequence's own clean loss (for the per-window Δ loss).
     mutating func add(clean p: UnsafePointer<Float>, logZClean: [Double], intervened q: UnsafePointer<Float>,
-                      tokens: [Int], vocabulary n: Int, threads: Int = 1) {
+                      tokens: [Int], vocabulary n: Int, cleanLoss: Double? = nil, threads: Int = 1) {
         let t = tokens.count
         let parts = max(1, min(threads, t / 16))
         var partial = [MetricSums](repeating: MetricSums(), count: parts)
@@ -156,17 +199,31 @@ struct MetricSums {
                 }
             }
         }
-        for part in partial { merge(part) }
-        sequences += 1
+        var window = MetricSums()
+        for part in partial { window.merge(part) }
+        window.sequences = 1
+        klWindows.add(window.klSum / Double(max(window.klPositions, 1)))
+        klLastWindows.add(window.klLastSum)
+        agreementWindows.add(Double(window.agreements) / Double(max(window.agreementPositions, 1)))
+        if window.lossPositions > 0 {
+            lossWindows.add(window.loss)
+            if let cleanLoss { deltaLossWindows.add(window.loss - cleanLoss) }
+        }
+        merge(window)
     }
 
     /// Adds the clean loss of one sequence (for the baseline).
-    mutating func addLoss(_ logits: UnsafePointer<Float>, logZ: [Double], tokens: [Int], vocabulary n: Int) {
-        for i in 0..<(tokens.count - 1) {
-            lossSum += logZ[i] - Double(logits[i * n + tokens[i + 1]])
-            lossPositions += 1
-        }
+    /// Returns this sequence's mean loss.
+    @discardableResult
+    mutating func addLoss(_ logits: UnsafePointer<Float>, logZ: [Double], tokens: [Int], vocabulary n: Int) -> Double {
+        var sum = 0.0
+        for i in 0..<(tokens.count - 1) { sum += logZ[i] - Double(logits[i * n + tokens[i + 1]]) }
+        lossSum += sum
+        lossPositions += tokens.count - 1
         sequences += 1
+        let mean = sum / Double(max(tokens.count - 1, 1))
+        if tokens.count > 1 { lossWindows.add(mean) }
+        return mean
     }
 
     mutating func merge(_ o: MetricSums) {
@@ -174,6 +231,8 @@ struct MetricSums {
         klLastSum += o.klLastSum; sequences += o.sequences
         agreements += o.agreements; agreementPositions += o.agreementPositions
         lossSum += o.lossSum; lossPositions += o.lossPositions
+        klWindows.merge(o.klWindows); klLastWindows.merge(o.klLastWindows); agreementWindows.merge(o.agreementWindows)
+        lossWindows.merge(o.lossWindows); deltaLossWindows.merge(o.deltaLossWindows)
     }
 
     var loss: Double { lossPositions > 0 ? lossSum / Double(lossPositions) : .nan }
@@ -182,7 +241,11 @@ struct MetricSums {
         AblationMetrics(
             klMean: klSum / Double(max(klPositions, 1)), klLast: klLastSum / Double(max(sequences, 1)),
             top1Agreement: Double(agreements) / Double(max(agreementPositions, 1)),
-            loss: loss, deltaLoss: loss - cleanLoss, positions: klPositions, sequences: sequences)
+            loss: loss, deltaLoss: loss - cleanLoss, positions: klPositions, sequences: sequences,
+            standardErrors: AblationMetrics.StandardErrors(
+                klMean: klWindows.standardError, klLast: klLastWindows.standardError,
+                top1Agreement: agreementWindows.standardError, loss: lossWindows.standardError,
+                deltaLoss: deltaLossWindows.standardError))
     }
 }
 
@@ -204,4 +267,11 @@ public struct AblationMetrics: Sendable, Equatable {
     public let positions: Int
     /// Sequences (windows) scored.
     public let sequences: Int
+
+    /// Standard errors over windows (sample std, ddof 1, of the per-window
+    /// values over sqrt(windows)); nil with fewer than 2 windows.
+    public struct StandardErrors: Sendable, Equatable {
+        public var klMean, klLast, top1Agreement, loss, deltaLoss: Double?
+    }
+    public var standardErrors = StandardErrors()
 }

@@ -70,6 +70,21 @@ public final class TokenWindows: Sequence, IteratorProtocol {
     /// Failure met while reading (invalid UTF-8); iteration stops at it.
     public private(set) var error: TokenizerError?
 
+    /// With a shard, only windows w with w mod count == index are returned
+    /// (the others are still cut, so every shard numbers the windows alike).
+    public var shard: Shard?
+    /// Windows cut so far, in every shard.
+    public private(set) var windowsCut = 0
+    private var hasher = SHA256()
+    private var digest: String?
+
+    /// SHA-256 of the file's bytes, once every window has been read.
+    public var textSHA256: String? {
+        guard done && error == nil else { return nil }
+        if digest == nil { digest = hasher.finish() }
+        return digest
+    }
+
     /// The next window, or nil at the end (check `error` afterwards). Windows
     /// start every `stride` tokens; the last one is the first that reaches the
     /// end of the text, kept if it has at least two tokens (as `Windows.split`).
@@ -81,8 +96,10 @@ public final class TokenWindows: Sequence, IteratorProtocol {
                 let window = Array(tokens[position..<end])
                 if finished && end == tokens.count { done = true } else { position += stride }
                 compact()
-                if window.count >= 2 { return window }
-                continue
+                guard window.count >= 2 else { continue }
+                windowsCut += 1
+                if let shard, (windowsCut - 1) % shard.count != shard.index { continue }
+                return window
             }
             if finished { done = true; break }
             readChunk()
@@ -114,6 +131,7 @@ public final class TokenWindows: Sequence, IteratorProtocol {
         guard error == nil, let file else { finished = true; return }
         var buffer = [UInt8](repeating: 0, count: chunkBytes)
         let n = buffer.withUnsafeMutableBytes { fread($0.baseAddress, 1, chunkBytes, file) }
+        hasher.update(buffer[0..<n])
         let atEnd = n < chunkBytes
         pending += buffer[0..<n]
         var cut = pending.count
@@ -150,4 +168,28 @@ public final class TokenWindows: Sequence, IteratorProtocol {
             }
         }
     }
+}
+
+/// One of n shards of a sweep over text windows: the windows w with
+/// w mod count == index (0-based), so n processes together cover the text once.
+public struct Shard: Sendable, Equatable, CustomStringConvertible {
+    public let index: Int
+    public let count: Int
+
+    public init(index: Int, count: Int) throws {
+        guard count >= 1, index >= 0, index < count else {
+            throw TokenizerError.badShard("\(index)/\(count)")
+        }
+        self.index = index
+        self.count = count
+    }
+
+    /// "i/n".
+    public init(parsing text: String) throws {
+        let parts = text.split(separator: "/", omittingEmptySubsequences: false)
+        guard parts.count == 2, let i = Int(parts[0]), let n = Int(parts[1]) else { throw TokenizerError.badShard(text) }
+        try self.init(index: i, count: n)
+    }
+
+    public var description: String { "\(index)/\(count)" }
 }

@@ -4,6 +4,8 @@
 public enum TokenizerError: Error, CustomStringConvertible, Equatable, Sendable {
     /// The path does not exist.
     case fileNotFound(file: String)
+    /// `--shard` that is not i/n with 0 <= i < n.
+    case badShard(String)
     /// The file exists but could not be read.
     case unreadable(file: String, reason: String)
     /// A model directory holds neither `tokenizer.json` nor `vocab.json` + `merges.txt`.
@@ -32,6 +34,8 @@ public enum TokenizerError: Error, CustomStringConvertible, Equatable, Sendable 
 
     public var description: String {
         switch self {
+        case .badShard(let text):
+            return "option '--shard': '\(text)' is not a shard: give i/n with 0 <= i < n (shard i of n, counted from 0)"
         case .fileNotFound(let file):
             return "\(file): no such file or directory"
         case .unreadable(let file, let reason):

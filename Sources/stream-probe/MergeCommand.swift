@@ -1,0 +1,34 @@
+import Foundation
+import StreamLab
+
+enum MergeCommand {
+    static let spec = CommandSpec(
+        name: "merge",
+        summary: "Combine the JSON reports of one sweep's shards (--shard i/n) into the report of the whole run.",
+        usage: "stream-probe merge SHARD.json... | DIR [--partial] [--format table|json|csv] [--svg FILE]",
+        options: [
+            OptionSpec(name: "--partial", valueName: nil, help: "merge the shards that are there, saying which are missing"),
+            Inputs.formatOption, Inputs.svgOption,
+        ])
+
+    static func run(_ args: ParsedArguments) throws {
+        let format = try Inputs.format(args)
+        var files = args.positionals
+        if files.isEmpty { throw UsageError("merge needs the shards' JSON reports (files, or one directory holding them)") }
+        var isDirectory: ObjCBool = false
+        if files.count == 1, FileManager.default.fileExists(atPath: files[0], isDirectory: &isDirectory), isDirectory.boolValue {
+            let directory = files[0]
+            files = try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.hasSuffix(".json") }.sorted()
+                .map { (directory as NSString).appendingPathComponent($0) }
+            if files.isEmpty { throw UsageError("directory '\(directory)' holds no .json shard reports") }
+        }
+        let shards = try files.map { try ShardReport(file: $0) }
+        let (sweep, run, missing) = try ShardReport.merge(shards, allowMissing: args.has("--partial"))
+        if !missing.isEmpty {
+            Console.err("merged \(run.shard.count - missing.count) of \(run.shard.count) shards; missing: \(missing.map(String.init).joined(separator: ", "))\n")
+        }
+        let source = "\(run.text): \(run.textTokens) tokens in windows of up to \(run.window) every \(run.stride)"
+            + (missing.isEmpty ? "" : " (shards \(missing.map(String.init).joined(separator: ", ")) of \(run.shard.count) missing)")
+        try Inputs.output(args, format, AblationReport(model: run.model, source: source, sweep: sweep))
+    }
+}
