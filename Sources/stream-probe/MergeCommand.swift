@@ -29,6 +29,15 @@ enum MergeCommand {
         }
         let source = "\(run.text): \(run.textTokens) tokens in windows of up to \(run.window) every \(run.stride)"
             + (missing.isEmpty ? "" : " (shards \(missing.map(String.init).joined(separator: ", ")) of \(run.shard.count) missing)")
-        try Inputs.output(args, format, AblationReport(model: run.model, source: source, sweep: sweep))
+        switch sweep {
+        case let .ablation(sweep):
+            try Inputs.output(args, format, AblationReport(model: run.model, source: source, sweep: sweep))
+        case let .lens(summary):
+            if run.settings["--compare"] != nil, let lens = run.settings["--tuned"] {
+                try Inputs.output(args, format, LensComparisonReport(model: run.model, lensFile: lens, source: source, summary: summary))
+            } else {
+                try Inputs.output(args, format, LensSummaryReport(model: run.model, source: source, summary: summary))
+            }
+        }
     }
 }

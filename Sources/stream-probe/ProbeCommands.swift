@@ -34,7 +34,7 @@ enum LensCommand {
         name: "lens",
         summary: "Logit lens: read the stream after every layer through the model's own final norm and unembedding.",
         usage: "stream-probe lens [MODEL] [--tokens IDS | --prompt TEXT | --text-file FILE] [--tuned LENS.safetensors [--compare]] [--top K] [--format table|json|csv] [--svg FILE]",
-        options: Inputs.inputOptions + [Inputs.textFileOption, Inputs.strideOption,
+        options: Inputs.inputOptions + [Inputs.textFileOption, Inputs.strideOption, Inputs.shardOption,
             OptionSpec(name: "--top", valueName: "K", help: "tokens kept per layer and position (default 5)"),
             OptionSpec(name: "--tuned", valueName: "FILE", help: "also read every layer through this tuned lens (from 'stream-probe tuned-lens train')"),
             OptionSpec(name: "--compare", valueName: nil, help: "with --tuned: logit lens and tuned lens side by side per layer (KL to final, next-token loss), SVG of both"),
@@ -51,10 +51,12 @@ enum LensCommand {
         }
         if let windows = try Inputs.windows(args, loaded) {
             let (summary, source) = try Inputs.overWindows(windows) { try model.logitLensSummary($0, tuned: tuned, progress: $1) }
+            let run = try Inputs.sweepIdentity(args, loaded, windows, command: "lens")
             if args.has("--compare") {
-                try Inputs.output(args, format, LensComparisonReport(model: loaded.name, lensFile: args.value("--tuned")!, source: source, summary: summary))
+                try Inputs.output(args, format, LensComparisonReport(model: loaded.name, lensFile: args.value("--tuned")!, source: source,
+                                                                     summary: summary, run: run))
             } else {
-                try Inputs.output(args, format, LensSummaryReport(model: loaded.name, source: source, summary: summary))
+                try Inputs.output(args, format, LensSummaryReport(model: loaded.name, source: source, summary: summary, run: run))
             }
             return
         }

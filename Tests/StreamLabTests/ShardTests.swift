@@ -72,8 +72,9 @@ struct ShardTests {
         #expect(seen.count == all.count)
         let whole = try model.ablationSweep(plan, on: all)
         let merged = try ShardReport.merge(shards.reversed())
-        #expect(merged.missing.isEmpty && merged.sweep.positions == whole.positions && merged.sweep.sequences == whole.sequences)
-        let a = try JSONSerialization.jsonObject(with: Data(AblationReport(model: "m", source: "s", sweep: merged.sweep).json().serialized().utf8))
+        guard case let .ablation(sweep) = merged.sweep else { Issue.record("not an ablation sweep"); return }
+        #expect(merged.missing.isEmpty && sweep.positions == whole.positions && sweep.sequences == whole.sequences)
+        let a = try JSONSerialization.jsonObject(with: Data(AblationReport(model: "m", source: "s", sweep: sweep).json().serialized().utf8))
         let b = try JSONSerialization.jsonObject(with: Data(AblationReport(model: "m", source: "s", sweep: whole).json().serialized().utf8))
         #expect(worstRelative(a, b) < 1e-6)
 
@@ -119,6 +120,27 @@ struct ShardTests {
                                  "--format", "json"])
         #expect(worstRelative(try JSONSerialization.jsonObject(with: Data(merged.stdout.utf8)),
                               try JSONSerialization.jsonObject(with: Data(whole.stdout.utf8))) < 1e-6)
+    }
+
+    @Test("lens --tuned --compare in two shards merges into the unsharded comparison, standard errors included")
+    func lens() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("lens-shards-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let common = ["lens", "Fixtures/models/shakespeare-post", "--text-file", Self.text.path, "--stride", "100",
+                      "--tuned", "Fixtures/models/shakespeare-post.tuned-lens.safetensors", "--compare", "--format", "json"]
+        for i in 0..<2 {
+            let shard = try CLI.run(common + ["--shard", "\(i)/2"])
+            try #require(shard.status == 0, "\(shard.stderr)")
+            try Data(shard.stdout.utf8).write(to: dir.appendingPathComponent("s\(i).json"))
+        }
+        let merged = try CLI.run(["merge", dir.path, "--format", "json"])
+        try #require(merged.status == 0, "\(merged.stderr)")
+        let whole = try CLI.run(common)
+        let a = try JSONSerialization.jsonObject(with: Data(merged.stdout.utf8)) as! [String: Any]
+        let b = try JSONSerialization.jsonObject(with: Data(whole.stdout.utf8)) as! [String: Any]
+        #expect(worstRelative(a, b) < 1e-6)
+        #expect(((b["layers"] as! [[String: Any]])[0]["tuned_kl_to_final_se"] as? Double ?? 0) > 0)
     }
 
     @Test("three shard processes run at once and merged equal the unsharded run (CLI); another run's shard is refused")

@@ -477,11 +477,14 @@ public struct LensSummaryReport: ProbeReport {
     public let model: String
     public let source: String
     public let summary: LensSummary
+    /// For a shard (`--shard i/n`): the run it belongs to; its JSON then carries `run` and `partial`.
+    public let run: SweepIdentity?
 
-    public init(model: String, source: String, summary: LensSummary) {
+    public init(model: String, source: String, summary: LensSummary, run: SweepIdentity? = nil) {
         self.model = model
         self.source = source
         self.summary = summary
+        self.run = run
     }
 
     public func table() -> String {
@@ -489,43 +492,43 @@ public struct LensSummaryReport: ProbeReport {
         let tuned = summary.tunedLayers
         var table = TextTable(headers: ["layer", "kl_to_final", "entropy", "p(final top-1)", "top-1 = final", "next-token loss"]
                               + (tuned == nil ? [] : ["tuned kl_to_final", "tuned top-1 = final", "tuned next-token loss"]))
+        func pm(_ x: Double, _ se: Double?, _ digits: Int) -> String { Format.fixed(x, digits) + (se.map { " ± " + Format.fixed($0, digits) } ?? "") }
         for (k, l) in summary.layers.enumerated() {
-            table.add([l.layer < 0 ? "embed" : String(l.layer), Format.fixed(l.meanKLToFinal, 4), Format.fixed(l.meanEntropy, 3),
-                       Format.fixed(l.meanFinalTokenProbability, 3), Format.fixed(l.top1Match, 3), Format.fixed(l.meanNextTokenLoss, 4)]
-                      + (tuned.map { [Format.fixed($0[k].meanKLToFinal, 4), Format.fixed($0[k].top1Match, 3),
-                                      Format.fixed($0[k].meanNextTokenLoss, 4)] } ?? []))
+            let s = l.standardErrors
+            table.add([l.layer < 0 ? "embed" : String(l.layer), pm(l.meanKLToFinal, s.klToFinal, 4), Format.fixed(l.meanEntropy, 3),
+                       Format.fixed(l.meanFinalTokenProbability, 3), Format.fixed(l.top1Match, 3), pm(l.meanNextTokenLoss, s.nextTokenLoss, 4)]
+                      + (tuned.map { [pm($0[k].meanKLToFinal, $0[k].standardErrors.klToFinal, 4), Format.fixed($0[k].top1Match, 3),
+                                      pm($0[k].meanNextTokenLoss, $0[k].standardErrors.nextTokenLoss, 4)] } ?? []))
         }
-        return out + table.render()
+        return out + table.render() + (summary.sequences >= 2 ? "± one standard error over the \(summary.sequences) windows\n" : "")
     }
 
     public func json() -> JSONOutput {
-        .object([
+        var fields: [(String, JSONOutput)] = [
             ("model", .string(model)), ("positions", .int(summary.positions)), ("sequences", .int(summary.sequences)),
             ("layers", .array(summary.layers.enumerated().map { k, l in
-                var fields: [(String, JSONOutput)] = [
-                    ("layer", .int(l.layer)), ("kl_to_final", .double(l.meanKLToFinal)), ("entropy", .double(l.meanEntropy)),
-                    ("final_token_prob", .double(l.meanFinalTokenProbability)), ("top1_match", .double(l.top1Match)),
-                    ("next_token_loss", .double(l.meanNextTokenLoss))]
-                if let t = summary.tunedLayers?[k] {
-                    fields += [("tuned_kl_to_final", .double(t.meanKLToFinal)), ("tuned_entropy", .double(t.meanEntropy)),
-                               ("tuned_final_token_prob", .double(t.meanFinalTokenProbability)),
-                               ("tuned_top1_match", .double(t.top1Match)), ("tuned_next_token_loss", .double(t.meanNextTokenLoss))]
-                }
+                var fields: [(String, JSONOutput)] = [("layer", .int(l.layer))] + l.figureFields(prefix: "")
+                if let t = summary.tunedLayers?[k] { fields += t.figureFields(prefix: "tuned_") }
                 return .object(fields)
             })),
-        ])
+        ]
+        if let run, let partial = summary.partial { fields += [("run", run.json()), ("partial", partial.json())] }
+        return .object(fields)
     }
 
     public func csv() -> String {
         let tuned = summary.tunedLayers
-        var out = "layer,kl_to_final,entropy,final_token_prob,top1_match,next_token_loss,positions"
-            + (tuned == nil ? "\n" : ",tuned_kl_to_final,tuned_entropy,tuned_final_token_prob,tuned_top1_match,tuned_next_token_loss\n")
+        let names = LensSummaryLayer.figureNames
+        var out = "layer," + names.joined(separator: ",") + ",positions"
+            + (tuned == nil ? "" : "," + names.map { "tuned_" + $0 }.joined(separator: ","))
+            + "," + names.map { $0 + "_se" }.joined(separator: ",")
+            + (tuned == nil ? "\n" : "," + names.map { "tuned_" + $0 + "_se" }.joined(separator: ",") + "\n")
         for (k, l) in summary.layers.enumerated() {
-            out += "\(l.layer),\(CSV.number(l.meanKLToFinal)),\(CSV.number(l.meanEntropy)),\(CSV.number(l.meanFinalTokenProbability)),\(CSV.number(l.top1Match)),\(CSV.number(l.meanNextTokenLoss)),\(summary.positions)"
-            if let t = tuned?[k] {
-                out += ",\(CSV.number(t.meanKLToFinal)),\(CSV.number(t.meanEntropy)),\(CSV.number(t.meanFinalTokenProbability)),\(CSV.number(t.top1Match)),\(CSV.number(t.meanNextTokenLoss))"
-            }
-            out += "\n"
+            var cells = [String(l.layer)] + l.figures.map { CSV.number($0.value) } + [String(summary.positions)]
+            if let t = tuned?[k] { cells += t.figures.map { CSV.number($0.value) } }
+            cells += l.figures.map { $0.se.map(CSV.number) ?? "" }
+            if let t = tuned?[k] { cells += t.figures.map { $0.se.map(CSV.number) ?? "" } }
+            out += cells.joined(separator: ",") + "\n"
         }
         return out
     }
@@ -564,5 +567,23 @@ public struct LensSummaryReport: ProbeReport {
         svg.text("top-1 = final (fraction)", x: left + plotWidth + 52, y: top + plotHeight / 2, size: 11, anchor: .middle, color: Palette.orange, rotate: 90)
         svg.text("layer (read after the block)", x: left + plotWidth / 2, y: top + plotHeight + 40, size: 12, anchor: .middle)
         return svg.render()
+    }
+}
+
+extension LensSummaryLayer {
+    static let figureNames = ["kl_to_final", "entropy", "final_token_prob", "top1_match", "next_token_loss"]
+
+    /// The five figures with their standard errors over windows.
+    var figures: [(value: Double, se: Double?)] {
+        let s = standardErrors
+        return [(meanKLToFinal, s.klToFinal), (meanEntropy, s.entropy), (meanFinalTokenProbability, s.finalTokenProbability),
+                (top1Match, s.top1Match), (meanNextTokenLoss, s.nextTokenLoss)]
+    }
+
+    /// JSON fields `<prefix><name>` and, over 2 or more windows, `<prefix><name>_se`.
+    func figureFields(prefix: String) -> [(String, JSONOutput)] {
+        zip(Self.figureNames, figures).flatMap { name, f in
+            [(prefix + name, JSONOutput.double(f.value))] + (f.se.map { [(prefix + name + "_se", JSONOutput.double($0))] } ?? [])
+        }
     }
 }

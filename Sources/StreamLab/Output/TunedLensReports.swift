@@ -7,18 +7,22 @@ public struct LensComparisonReport: ProbeReport {
     public let source: String
     /// A summary with `tunedLayers`.
     public let summary: LensSummary
+    /// For a shard (`--shard i/n`): the run it belongs to; its JSON then carries `run` and `partial`.
+    public let run: SweepIdentity?
 
-    public init(model: String, lensFile: String, source: String, summary: LensSummary) {
+    public init(model: String, lensFile: String, source: String, summary: LensSummary, run: SweepIdentity? = nil) {
         precondition(summary.tunedLayers != nil, "a comparison needs the tuned lens's layers")
         self.model = model
         self.lensFile = lensFile
         self.source = source
         self.summary = summary
+        self.run = run
     }
 
     struct Row {
         let layer: Int
         let logitKL, tunedKL, logitLoss, tunedLoss: Double
+        var logitKLSE, tunedKLSE, logitLossSE, tunedLossSE: Double?
         /// tuned KL / logit KL (nil when the logit lens's KL is 0: the model's own read).
         var ratio: Double? { logitKL > 0 ? tunedKL / logitKL : nil }
     }
@@ -26,7 +30,9 @@ public struct LensComparisonReport: ProbeReport {
     var rows: [Row] {
         zip(summary.layers, summary.tunedLayers!).map {
             Row(layer: $0.layer, logitKL: $0.meanKLToFinal, tunedKL: $1.meanKLToFinal,
-                logitLoss: $0.meanNextTokenLoss, tunedLoss: $1.meanNextTokenLoss)
+                logitLoss: $0.meanNextTokenLoss, tunedLoss: $1.meanNextTokenLoss,
+                logitKLSE: $0.standardErrors.klToFinal, tunedKLSE: $1.standardErrors.klToFinal,
+                logitLossSE: $0.standardErrors.nextTokenLoss, tunedLossSE: $1.standardErrors.nextTokenLoss)
         }
     }
 
@@ -36,23 +42,32 @@ public struct LensComparisonReport: ProbeReport {
         var out = "model: \(model)\ntuned lens: \(lensFile)\ninput: \(source), \(summary.positions) positions\n\n"
         out += "per layer, mean over positions: KL(final ‖ layer) and cross-entropy on the next token (nats)\n"
         var table = TextTable(headers: ["layer", "KL logit lens", "KL tuned lens", "tuned / logit", "CE logit lens", "CE tuned lens"])
+        func pm(_ x: Double, _ se: Double?) -> String { Format.fixed(x, 4) + (se.map { " ± " + Format.fixed($0, 4) } ?? "") }
         for r in rows {
-            table.add([Self.layerName(r.layer), Format.fixed(r.logitKL, 4), Format.fixed(r.tunedKL, 4),
-                       r.ratio.map { Format.fixed($0, 3) } ?? "-", Format.fixed(r.logitLoss, 4), Format.fixed(r.tunedLoss, 4)])
+            table.add([Self.layerName(r.layer), pm(r.logitKL, r.logitKLSE), pm(r.tunedKL, r.tunedKLSE),
+                       r.ratio.map { Format.fixed($0, 3) } ?? "-", pm(r.logitLoss, r.logitLossSE), pm(r.tunedLoss, r.tunedLossSE)])
         }
-        return out + table.render()
+        return out + table.render() + (summary.sequences >= 2 ? "± one standard error over the \(summary.sequences) windows\n" : "")
     }
 
     public func json() -> JSONOutput {
-        .object([
+        var fields: [(String, JSONOutput)] = [
             ("model", .string(model)), ("tuned_lens", .string(lensFile)), ("source", .string(source)),
             ("positions", .int(summary.positions)), ("sequences", .int(summary.sequences)),
             ("layers", .array(rows.map { r in
-                .object([("layer", .int(r.layer)), ("logit_kl_to_final", .double(r.logitKL)), ("tuned_kl_to_final", .double(r.tunedKL)),
-                         ("tuned_over_logit_kl", r.ratio.map(JSONOutput.double) ?? .null),
-                         ("logit_next_token_loss", .double(r.logitLoss)), ("tuned_next_token_loss", .double(r.tunedLoss))])
+                var row: [(String, JSONOutput)] = [
+                    ("layer", .int(r.layer)), ("logit_kl_to_final", .double(r.logitKL)), ("tuned_kl_to_final", .double(r.tunedKL)),
+                    ("tuned_over_logit_kl", r.ratio.map(JSONOutput.double) ?? .null),
+                    ("logit_next_token_loss", .double(r.logitLoss)), ("tuned_next_token_loss", .double(r.tunedLoss))]
+                for (name, se) in [("logit_kl_to_final_se", r.logitKLSE), ("tuned_kl_to_final_se", r.tunedKLSE),
+                                   ("logit_next_token_loss_se", r.logitLossSE), ("tuned_next_token_loss_se", r.tunedLossSE)] {
+                    if let se { row.append((name, .double(se))) }
+                }
+                return .object(row)
             })),
-        ])
+        ]
+        if let run, let partial = summary.partial { fields += [("run", run.json()), ("partial", partial.json())] }
+        return .object(fields)
     }
 
     public func csv() -> String {

@@ -122,6 +122,12 @@ public struct LensSummaryLayer: Sendable {
     public let top1Match: Double
     /// Mean cross-entropy on the next token (over positions that have one).
     public let meanNextTokenLoss: Double
+
+    /// Standard errors over windows of each figure (nil below 2 windows).
+    public struct StandardErrors: Sendable, Equatable {
+        public var klToFinal, entropy, finalTokenProbability, top1Match, nextTokenLoss: Double?
+    }
+    public var standardErrors = StandardErrors()
 }
 
 /// The logit lens over a text: per layer, means over all positions of all windows.
@@ -131,6 +137,8 @@ public struct LensSummary: Sendable {
     public let tunedLayers: [LensSummaryLayer]?
     public let positions: Int
     public let sequences: Int
+    /// The sums behind every figure, for merging shards.
+    public var partial: LensPartial? = nil
 }
 
 extension Transformer {
@@ -150,23 +158,38 @@ extension Transformer {
             predicted += tokens.count - 1
             progress?(index + 1)
         }
-        return LensSummary(layers: logit.means(positions: positions, predicted: predicted),
-                           tunedLayers: tuned == nil ? nil : tunedSums.means(positions: positions, predicted: predicted),
-                           positions: positions, sequences: count)
+        return LensPartial(logit: logit, tuned: tuned == nil ? nil : tunedSums, positions: positions, predicted: predicted,
+                           sequences: count).summary
     }
 }
 
-/// Running sums of the lens statistics per layer.
-private struct LensSums {
+/// Running sums of the lens statistics per layer, with each figure's
+/// per-window statistics (for standard errors; mergeable across shards).
+struct LensSums: Sendable {
     var kl, entropy, probability, match, nextLoss: [Double]
-    init(_ n: Int) { kl = Array(repeating: 0, count: n); entropy = kl; probability = kl; match = kl; nextLoss = kl }
+    /// [figure][layer]: kl, entropy, probability, match, next-token loss.
+    var windows: [[WindowStatistic]]
+    init(_ n: Int) {
+        kl = Array(repeating: 0, count: n); entropy = kl; probability = kl; match = kl; nextLoss = kl
+        windows = Array(repeating: Array(repeating: WindowStatistic(), count: n), count: 5)
+    }
     mutating func add(_ layers: [LensLayer]) {
         for (k, layer) in layers.enumerated() {
-            kl[k] += layer.klToFinal.reduce(0, +)
-            entropy[k] += layer.entropy.reduce(0, +)
-            probability[k] += layer.finalTokenProbability.reduce(0, +)
-            match[k] += Double(layer.rank.filter { $0 == 0 }.count)
-            nextLoss[k] += layer.nextTokenLoss.reduce(0, +)
+            let klSum: Double = layer.klToFinal.reduce(0, +), entropySum: Double = layer.entropy.reduce(0, +)
+            let probabilitySum: Double = layer.finalTokenProbability.reduce(0, +)
+            let matches = Double(layer.rank.filter { $0 == 0 }.count), lossSum: Double = layer.nextTokenLoss.reduce(0, +)
+            let sums: [Double] = [klSum, entropySum, probabilitySum, matches, lossSum]
+            kl[k] += sums[0]; entropy[k] += sums[1]; probability[k] += sums[2]; match[k] += sums[3]; nextLoss[k] += sums[4]
+            let t = Double(max(layer.klToFinal.count, 1))
+            for f in 0..<4 { windows[f][k].add(sums[f] / t) }
+            if !layer.nextTokenLoss.isEmpty { windows[4][k].add(sums[4] / Double(layer.nextTokenLoss.count)) }
+        }
+    }
+    mutating func merge(_ o: LensSums) {
+        for k in kl.indices {
+            kl[k] += o.kl[k]; entropy[k] += o.entropy[k]; probability[k] += o.probability[k]; match[k] += o.match[k]
+            nextLoss[k] += o.nextLoss[k]
+            for f in 0..<5 { windows[f][k].merge(o.windows[f][k]) }
         }
     }
     func means(positions: Int, predicted: Int) -> [LensSummaryLayer] {
@@ -174,7 +197,30 @@ private struct LensSums {
         return kl.indices.map {
             LensSummaryLayer(layer: $0 - 1, meanKLToFinal: kl[$0] / n, meanEntropy: entropy[$0] / n,
                              meanFinalTokenProbability: probability[$0] / n, top1Match: match[$0] / n,
-                             meanNextTokenLoss: nextLoss[$0] / p)
+                             meanNextTokenLoss: nextLoss[$0] / p,
+                             standardErrors: LensSummaryLayer.StandardErrors(
+                                klToFinal: windows[0][$0].standardError, entropy: windows[1][$0].standardError,
+                                finalTokenProbability: windows[2][$0].standardError, top1Match: windows[3][$0].standardError,
+                                nextTokenLoss: windows[4][$0].standardError))
         }
+    }
+}
+
+/// The sums behind a lens summary, for merging shards.
+public struct LensPartial: Sendable {
+    var logit: LensSums
+    var tuned: LensSums?
+    var positions: Int, predicted: Int, sequences: Int
+
+    mutating func merge(_ o: LensPartial) {
+        logit.merge(o.logit)
+        if tuned != nil, let t = o.tuned { tuned!.merge(t) }
+        positions += o.positions; predicted += o.predicted; sequences += o.sequences
+    }
+
+    var summary: LensSummary {
+        LensSummary(layers: logit.means(positions: positions, predicted: predicted),
+                    tunedLayers: tuned?.means(positions: positions, predicted: predicted),
+                    positions: positions, sequences: sequences, partial: self)
     }
 }

@@ -234,11 +234,66 @@ extension StreamGeometrySums {
     }
 }
 
+extension LensSums {
+    func json() -> JSONOutput {
+        let arrays: [(String, [Double])] = [("kl", kl), ("entropy", entropy), ("probability", probability), ("match", match),
+                                            ("next_loss", nextLoss)]
+        return .object(arrays.map { ($0.0, .array($0.1.map(JSONOutput.number))) }
+                       + [("windows", .array(windows.map { .array($0.map { $0.json() }) }))])
+    }
+
+    init?(json j: JSONValue, layers n: Int) {
+        self.init(n)
+        func read(_ key: String) -> [Double]? {
+            guard let a = j[key]?.array else { return nil }
+            let d = a.compactMap(\.double)
+            return d.count == n ? d : nil
+        }
+        guard let kl = read("kl"), let entropy = read("entropy"), let probability = read("probability"), let match = read("match"),
+              let nextLoss = read("next_loss"), let w = j["windows"]?.array, w.count == 5 else { return nil }
+        let stats = w.map { ($0.array ?? []).compactMap(WindowStatistic.init(json:)) }
+        guard stats.allSatisfy({ $0.count == n }) else { return nil }
+        (self.kl, self.entropy, self.probability, self.match, self.nextLoss, windows) = (kl, entropy, probability, match, nextLoss, stats)
+    }
+}
+
+extension LensPartial {
+    func json() -> JSONOutput {
+        .object([("layers", .int(logit.kl.count)), ("logit", logit.json()), ("tuned", tuned?.json() ?? .null),
+                 ("positions", .int(positions)), ("predicted", .int(predicted)), ("sequences", .int(sequences))])
+    }
+
+    init(json j: JSONValue, file: String) throws {
+        func bad(_ why: String) -> MergeError { .notAShard(file: file, reason: "partial: \(why)") }
+        guard let n = j["layers"]?.int, n >= 1, n <= 1 << 16, let logitJSON = j["logit"], let positions = j["positions"]?.int,
+              let predicted = j["predicted"]?.int, let sequences = j["sequences"]?.int else { throw bad("a field is missing") }
+        guard let logit = LensSums(json: logitJSON, layers: n) else { throw bad("'logit' is malformed") }
+        var tuned: LensSums?
+        if let t = j["tuned"], !t.isNull {
+            guard let sums = LensSums(json: t, layers: n) else { throw bad("'tuned' is malformed") }
+            tuned = sums
+        }
+        self.init(logit: logit, tuned: tuned, positions: positions, predicted: predicted, sequences: sequences)
+    }
+}
+
+/// The sums of one shard, by command.
+public enum ShardPartial: Sendable {
+    case ablation(AblationPartial)
+    case lens(LensPartial)
+}
+
+/// What merging gives: the sweep of the merged windows, by command.
+public enum MergedSweep: Sendable {
+    case ablation(AblationSweep)
+    case lens(LensSummary)
+}
+
 /// A shard report read back: its run and its sums.
 public struct ShardReport: Sendable {
     public let file: String
     public let identity: SweepIdentity
-    public let partial: AblationPartial
+    public let partial: ShardPartial
 
     /// Reads the JSON report in `file` (at most 1 GiB).
     public init(file: String) throws {
@@ -255,15 +310,18 @@ public struct ShardReport: Sendable {
         do { json = try JSONReader.parseLocated(bytes) } catch { throw MergeError.notAShard(file: file, reason: "not JSON (\(error))") }
         guard let run = json["run"] else { throw MergeError.notAShard(file: file, reason: "it has no 'run' (was it made with --shard i/n and --format json?)") }
         identity = try SweepIdentity(json: run, file: file)
-        guard identity.command == "ablate" else { throw MergeError.unsupported(file: file, command: identity.command) }
         guard let partial = json["partial"] else { throw MergeError.notAShard(file: file, reason: "it has no 'partial'") }
-        self.partial = try AblationPartial(json: partial, file: file)
+        switch identity.command {
+        case "ablate": self.partial = .ablation(try AblationPartial(json: partial, file: file))
+        case "lens": self.partial = .lens(try LensPartial(json: partial, file: file))
+        default: throw MergeError.unsupported(file: file, command: identity.command)
+        }
         self.file = file
     }
 
     /// Combines shards of one run (all of them, unless `partial`): the sweep
     /// of the merged windows and the shards that were missing.
-    public static func merge(_ shards: [ShardReport], allowMissing: Bool = false) throws -> (sweep: AblationSweep, identity: SweepIdentity, missing: [Int]) {
+    public static func merge(_ shards: [ShardReport], allowMissing: Bool = false) throws -> (sweep: MergedSweep, identity: SweepIdentity, missing: [Int]) {
         guard let first = shards.first else { throw MergeError.nothing }
         var seen: [Int: String] = [:]
         for s in shards {
@@ -274,15 +332,24 @@ public struct ShardReport: Sendable {
                 throw MergeError.duplicate(file: s.file, other: other, shard: s.identity.shard.description)
             }
             seen[s.identity.shard.index] = s.file
-            guard s.partial.plan == first.partial.plan, s.partial.geometry.cosSums.count == first.partial.geometry.cosSums.count else {
-                throw MergeError.mismatch(file: s.file, field: "plan", expected: "that of '\(first.file)'", found: "another")
+            let fits: Bool
+            switch (first.partial, s.partial) {
+            case let (.ablation(a), .ablation(b)): fits = a.plan == b.plan && a.geometry.cosSums.count == b.geometry.cosSums.count
+            case let (.lens(a), .lens(b)): fits = a.logit.kl.count == b.logit.kl.count && (a.tuned == nil) == (b.tuned == nil)
+            default: fits = false
             }
+            guard fits else { throw MergeError.mismatch(file: s.file, field: "layout of its sums", expected: "that of '\(first.file)'", found: "another") }
         }
         let count = first.identity.shard.count
         let missing = (0..<count).filter { seen[$0] == nil }
         if !missing.isEmpty && !allowMissing { throw MergeError.missing(shards: missing, count: count) }
-        var total = first.partial
-        for s in shards.dropFirst() { total.merge(s.partial) }
-        return (total.sweep, first.identity, missing)
+        switch first.partial {
+        case .ablation(var total):
+            for s in shards.dropFirst() { if case let .ablation(p) = s.partial { total.merge(p) } }
+            return (.ablation(total.sweep), first.identity, missing)
+        case .lens(var total):
+            for s in shards.dropFirst() { if case let .lens(p) = s.partial { total.merge(p) } }
+            return (.lens(total.summary), first.identity, missing)
+        }
     }
 }
