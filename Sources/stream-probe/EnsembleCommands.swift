@@ -6,7 +6,7 @@ enum LesionCommand {
         name: "lesion",
         summary: "Skip random subsets of k blocks together, for k = 0..K: how smoothly the damage grows as blocks go (Veit et al.).",
         usage: "stream-probe lesion [MODEL] [--tokens IDS | --prompt TEXT | --text-file FILE] [--max-k K] [--samples N] [--seed S] [--format table|json|csv] [--svg FILE]",
-        options: Inputs.inputOptions + [Inputs.textFileOption, Inputs.strideOption,
+        options: Inputs.inputOptions + [Inputs.textFileOption, Inputs.strideOption, Inputs.shardOption,
             OptionSpec(name: "--max-k", valueName: "K", help: "largest number of blocks skipped together (default: all)"),
             OptionSpec(name: "--samples", valueName: "N", help: "random subsets per k (default 10; all of them when there are fewer)"),
             OptionSpec(name: "--seed", valueName: "S", help: "seed of the subsets (default 0)"),
@@ -19,10 +19,10 @@ enum LesionCommand {
         let maxK = try args.int("--max-k", default: l, range: 0...l)
         let samples = try args.int("--samples", default: 10, range: 1...100_000)
         let seed = try args.int("--seed", default: 0, range: 0...Int.max)
-        let (lesion, source) = try Inputs.overInput(args, loaded) {
+        let (lesion, source, run) = try Inputs.sweep(args, loaded, command: "lesion") {
             try loaded.model.lesion(maxK: maxK, samples: samples, seed: UInt64(seed), on: $0, progress: $1)
         }
-        try Inputs.output(args, format, LesionReport(model: loaded.name, source: source, lesion: lesion))
+        try Inputs.output(args, format, LesionReport(model: loaded.name, source: source, lesion: lesion, run: run))
     }
 }
 
@@ -31,7 +31,7 @@ enum ReorderCommand {
         name: "reorder",
         summary: "Run the blocks in other orders (repeats and omissions allowed) and measure the damage (Lad et al.).",
         usage: "stream-probe reorder [MODEL] [--tokens IDS | --prompt TEXT | --text-file FILE] (--order LIST ... | --swaps) [--format table|json|csv] [--svg FILE]",
-        options: Inputs.inputOptions + [Inputs.textFileOption, Inputs.strideOption,
+        options: Inputs.inputOptions + [Inputs.textFileOption, Inputs.strideOption, Inputs.shardOption,
             OptionSpec(name: "--order", valueName: "LIST", help: "blocks in the order to run them, e.g. 0,2,1,3 (may be repeated)",
                        repeatable: true),
             OptionSpec(name: "--swaps", valueName: nil, help: "every adjacent pair of blocks swapped in turn"),
@@ -55,8 +55,8 @@ enum ReorderCommand {
             guard l >= 2 else { throw UsageError("--swaps needs at least two blocks; the model has \(l)") }
             orders += Transformer.adjacentSwaps(layerCount: l)
         }
-        let (sweep, source) = try Inputs.overInput(args, loaded) { try loaded.model.reorder(orders, on: $0, progress: $1) }
-        try Inputs.output(args, format, ReorderReport(model: loaded.name, source: source, sweep: sweep))
+        let (sweep, source, run) = try Inputs.sweep(args, loaded, command: "reorder") { try loaded.model.reorder(orders, on: $0, progress: $1) }
+        try Inputs.output(args, format, ReorderReport(model: loaded.name, source: source, sweep: sweep, run: run))
     }
 }
 
@@ -65,7 +65,7 @@ enum PruneCommand {
         name: "prune",
         summary: "Rank every span of N consecutive blocks by angular distance, Block Influence and measured damage when cut.",
         usage: "stream-probe prune [MODEL] [--tokens IDS | --prompt TEXT | --text-file FILE] --blocks N [--format table|json|csv] [--svg FILE]",
-        options: Inputs.inputOptions + [Inputs.textFileOption, Inputs.strideOption,
+        options: Inputs.inputOptions + [Inputs.textFileOption, Inputs.strideOption, Inputs.shardOption,
             OptionSpec(name: "--blocks", valueName: "N", help: "consecutive blocks to cut (default 1; below the number of blocks)"),
             Inputs.formatOption, Inputs.svgOption])
 
@@ -75,8 +75,8 @@ enum PruneCommand {
         let l = loaded.model.architecture.layerCount
         guard l >= 2 else { throw UsageError("prune needs at least two blocks; the model has \(l)") }
         let n = try args.int("--blocks", default: 1, range: 1...(l - 1))
-        let (pruning, source) = try Inputs.overInput(args, loaded) { try loaded.model.prune(blocks: n, on: $0, progress: $1) }
-        try Inputs.output(args, format, PruneReport(model: loaded.name, source: source, pruning: pruning))
+        let (pruning, source, run) = try Inputs.sweep(args, loaded, command: "prune") { try loaded.model.prune(blocks: n, on: $0, progress: $1) }
+        try Inputs.output(args, format, PruneReport(model: loaded.name, source: source, pruning: pruning, run: run))
     }
 }
 

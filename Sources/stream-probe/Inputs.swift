@@ -157,6 +157,17 @@ enum Inputs {
         return windows
     }
 
+    /// `overInput` for a command that shards: also the shard's run identity (with `--shard`).
+    static func sweep<R>(_ args: ParsedArguments, _ loaded: LoadedModel, command: String,
+                         _ body: (AnySequence<[Int]>, ((Int) -> Void)?) throws -> R) throws -> (R, String, SweepIdentity?) {
+        if let windows = try windows(args, loaded) {
+            let (result, source) = try overWindows(windows) { try body(AnySequence($0), $1) }
+            return (result, source, try sweepIdentity(args, loaded, windows, command: command))
+        }
+        let (result, source) = try overInput(args, loaded, body)
+        return (result, source, nil)
+    }
+
     static let shardOption = OptionSpec(name: "--shard", valueName: "i/n",
                                         help: "with --text-file: only windows w with w mod n = i; the JSON report carries what 'merge' needs")
 

@@ -31,7 +31,19 @@ enum MergeCommand {
             + (missing.isEmpty ? "" : " (shards \(missing.map(String.init).joined(separator: ", ")) of \(run.shard.count) missing)")
         switch sweep {
         case let .ablation(sweep):
-            try Inputs.output(args, format, AblationReport(model: run.model, source: source, sweep: sweep))
+            switch run.command {
+            case "lesion":
+                let lesion = Lesion(merged: sweep, samples: Int(run.settings["--samples"] ?? "") ?? 10,
+                                    seed: UInt64(run.settings["--seed"] ?? "") ?? 0)
+                try Inputs.output(args, format, LesionReport(model: run.model, source: source, lesion: lesion))
+            case "reorder":
+                try Inputs.output(args, format, ReorderReport(model: run.model, source: source, sweep: sweep))
+            case "prune":
+                let pruning = Pruning(merged: sweep, blocks: Int(run.settings["--blocks"] ?? "") ?? 1)
+                try Inputs.output(args, format, PruneReport(model: run.model, source: source, pruning: pruning))
+            default:
+                try Inputs.output(args, format, AblationReport(model: run.model, source: source, sweep: sweep))
+            }
         case let .lens(summary):
             if run.settings["--compare"] != nil, let lens = run.settings["--tuned"] {
                 try Inputs.output(args, format, LensComparisonReport(model: run.model, lensFile: lens, source: source, summary: summary))

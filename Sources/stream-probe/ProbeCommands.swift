@@ -20,11 +20,8 @@ enum AblateCommand {
         let loaded = try Inputs.loadModel(args)
         let model = loaded.model
         let plan = try model.ablationPlan(layers: try Inputs.layers(args), sublayer: sublayer, mode: mode, joint: args.has("--joint"))
-        let windows = try Inputs.windows(args, loaded)
-        let (sweep, source) = try windows.map { w in try Inputs.overWindows(w) { try model.ablationSweep(plan, on: $0, progress: $1) } }
-            ?? Inputs.overInput(args, loaded) { try model.ablationSweep(plan, on: $0, progress: $1) }
-        let report = AblationReport(model: loaded.name, source: source, sweep: sweep, tokenText: loaded.tokenText,
-                                    run: try Inputs.sweepIdentity(args, loaded, windows, command: "ablate"))
+        let (sweep, source, run) = try Inputs.sweep(args, loaded, command: "ablate") { try model.ablationSweep(plan, on: $0, progress: $1) }
+        let report = AblationReport(model: loaded.name, source: source, sweep: sweep, tokenText: loaded.tokenText, run: run)
         try Inputs.output(args, format, report)
     }
 }

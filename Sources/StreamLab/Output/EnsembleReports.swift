@@ -32,6 +32,12 @@ func metricSECSV(_ m: AblationMetrics) -> [String] {
     return [s.klMean, s.klLast, s.top1Agreement, s.loss, s.deltaLoss].map { $0.map(CSV.number) ?? "" }
 }
 
+/// A shard report's `run` and `partial` (none for an ordinary report).
+func shardFields(_ run: SweepIdentity?, _ partial: AblationPartial?) -> [(String, JSONOutput)] {
+    guard let run, let partial else { return [] }
+    return [("run", run.json()), ("partial", partial.json())]
+}
+
 /// Input and clean-loss lines shared by the ensemble reports.
 func header(model: String, source: String, positions: Int, cleanLoss: Double) -> String {
     "model: \(model)\ninput: \(source), \(positions) positions scored\nclean loss: \(Format.fixed(cleanLoss, 4)) nats/token\n"
@@ -42,11 +48,14 @@ public struct LesionReport: ProbeReport {
     public let model: String
     public let source: String
     public let lesion: Lesion
+    /// For a shard (`--shard i/n`): the run it belongs to; its JSON then carries `run` and `partial`.
+    public let run: SweepIdentity?
 
-    public init(model: String, source: String, lesion: Lesion) {
+    public init(model: String, source: String, lesion: Lesion, run: SweepIdentity? = nil) {
         self.model = model
         self.source = source
         self.lesion = lesion
+        self.run = run
     }
 
     public func table() -> String {
@@ -83,7 +92,7 @@ public struct LesionReport: ProbeReport {
                             ("delta_loss_mean", .double(level.deltaLossMean)), ("delta_loss_std", .double(level.deltaLossStd)),
                             ("kl_mean_mean", .double(level.klMeanMean))])
         })))
-        return .object(fields)
+        return .object(fields + shardFields(run, lesion.partial))
     }
 
     public func csv() -> String {
@@ -117,11 +126,14 @@ public struct ReorderReport: ProbeReport {
     public let model: String
     public let source: String
     public let sweep: AblationSweep
+    /// For a shard (`--shard i/n`): the run it belongs to; its JSON then carries `run` and `partial`.
+    public let run: SweepIdentity?
 
-    public init(model: String, source: String, sweep: AblationSweep) {
+    public init(model: String, source: String, sweep: AblationSweep, run: SweepIdentity? = nil) {
         self.model = model
         self.source = source
         self.sweep = sweep
+        self.run = run
     }
 
     var orders: [[Int]] {
@@ -155,7 +167,7 @@ public struct ReorderReport: ProbeReport {
         fields.append(("orders", .array(zip(orders, sweep.entries).map { order, e in
             .object([("order", .ints(order))] + metricFields(e.metrics))
         })))
-        return .object(fields)
+        return .object(fields + shardFields(run, sweep.partial))
     }
 
     public func csv() -> String {
@@ -186,11 +198,14 @@ public struct PruneReport: ProbeReport {
     public let model: String
     public let source: String
     public let pruning: Pruning
+    /// For a shard (`--shard i/n`): the run it belongs to; its JSON then carries `run` and `partial`.
+    public let run: SweepIdentity?
 
-    public init(model: String, source: String, pruning: Pruning) {
+    public init(model: String, source: String, pruning: Pruning, run: SweepIdentity? = nil) {
         self.model = model
         self.source = source
         self.pruning = pruning
+        self.run = run
     }
 
     static func span(_ s: Pruning.Span, blocks n: Int) -> String { "\(s.start)-\(s.start + n - 1)" }
@@ -234,7 +249,7 @@ public struct PruneReport: ProbeReport {
                    ("block_influence", .array(p.blockInfluence.map(JSONOutput.double))),
                    ("single_block_delta_loss", .array(p.singleBlocks.map { .double($0.deltaLoss) })),
                    ("spearman_bi_vs_delta_loss", p.spearmanBlockInfluenceVsDeltaLoss.map(JSONOutput.double) ?? .null)]
-        return .object(fields)
+        return .object(fields + shardFields(run, p.partial))
     }
 
     public func csv() -> String {

@@ -104,8 +104,7 @@ public struct AblationReport: ProbeReport {
             return .object(entry)
         })))
         // A shard's report also says which run it belongs to and carries the sums `merge` combines.
-        if let run, let partial = sweep.partial { fields += [("run", run.json()), ("partial", partial.json())] }
-        return .object(fields)
+        return .object(fields + shardFields(run, sweep.partial))
     }
 
     public func csv() -> String {

@@ -105,6 +105,9 @@ public struct Lesion: Sendable {
     public let seed: UInt64
     public let positions: Int
     public let sequences: Int
+    /// The sums behind every figure, for merging shards.
+    public var partial: AblationPartial? = nil
+
 }
 
 /// Pruning a span of consecutive blocks: candidates ranked by angular
@@ -130,6 +133,9 @@ public struct Pruning: Sendable {
     public let blockInfluence: [Double]
     public let positions: Int
     public let sequences: Int
+    /// The sums behind every figure, for merging shards.
+    public var partial: AblationPartial? = nil
+
 
     /// The span with the smallest angular distance (what Gromov et al. cut).
     public var byAngularDistance: Span { spans.min { $0.distance < $1.distance }! }
@@ -219,13 +225,7 @@ extension Transformer {
         let subsets = Self.lesionSubsets(layerCount: l, maxK: k, samples: samples, seed: seed)
         let plan = subsets.flatMap { $0.map { $0.map { Intervention(.block(layer: $0), mode: .skip) } } }
         let sweep = try ablationSweep(plan, on: sequences, progress: progress)
-        var next = 0
-        let levels = subsets.enumerated().map { k, group -> Lesion.Level in
-            defer { next += group.count }
-            return Lesion.Level(k: k, subsets: group, metrics: sweep.entries[next..<(next + group.count)].map(\.metrics))
-        }
-        return Lesion(tokens: sweep.tokens, cleanLoss: sweep.cleanLoss, levels: levels, samples: samples, seed: seed,
-                      positions: sweep.positions, sequences: sweep.sequences)
+        return Lesion(sweep: sweep, subsets: subsets, samples: samples, seed: seed)
     }
 
     /// The orders with each adjacent pair (i, i+1) swapped in turn.
@@ -255,15 +255,35 @@ extension Transformer {
         let spans = (0...(l - n)).map { start in (start..<(start + n)).map { Intervention(.block(layer: $0), mode: .skip) } }
         let singles = (0..<l).map { [Intervention(.block(layer: $0), mode: .skip)] }
         let sweep = try ablationSweep(singles + spans, on: sequences, progress: progress)
+        return Pruning(sweep: sweep, blocks: n, layerCount: l)
+    }
+}
+
+extension Lesion {
+    /// The lesion result of a sweep whose entries are `subsets` (grouped by k) in order.
+    init(sweep: AblationSweep, subsets: [[[Int]]], samples: Int, seed: UInt64) {
+        var next = 0
+        let levels = subsets.enumerated().map { k, group -> Level in
+            defer { next += group.count }
+            return Level(k: k, subsets: group, metrics: sweep.entries[next..<(next + group.count)].map(\.metrics))
+        }
+        self.init(tokens: sweep.tokens, cleanLoss: sweep.cleanLoss, levels: levels, samples: samples, seed: seed,
+                  positions: sweep.positions, sequences: sweep.sequences, partial: sweep.partial)
+    }
+}
+
+extension Pruning {
+    /// The pruning result of a sweep whose entries are the L single blocks, then every span of `n`.
+    init(sweep: AblationSweep, blocks n: Int, layerCount l: Int) {
         let geometry = sweep.geometry
         let bi = geometry.blockInfluence
-        return Pruning(
+        self.init(
             tokens: sweep.tokens, blocks: n, cleanLoss: sweep.cleanLoss,
             spans: (0...(l - n)).map { start in
-                Pruning.Span(start: start, distance: geometry.angularDistance(start: start, blocks: n),
-                             blockInfluence: bi[start..<(start + n)].reduce(0, +), metrics: sweep.entries[l + start].metrics)
+                Span(start: start, distance: geometry.angularDistance(start: start, blocks: n),
+                     blockInfluence: bi[start..<(start + n)].reduce(0, +), metrics: sweep.entries[l + start].metrics)
             },
             singleBlocks: sweep.entries.prefix(l).map(\.metrics), blockInfluence: bi,
-            positions: sweep.positions, sequences: sweep.sequences)
+            positions: sweep.positions, sequences: sweep.sequences, partial: sweep.partial)
     }
 }

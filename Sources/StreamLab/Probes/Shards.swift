@@ -162,12 +162,19 @@ public struct AblationPartial: Sendable {
         case let .attention(l): return "attention \(l) \(mode)"
         case let .mlp(l): return "mlp \(l) \(mode)"
         case let .head(l, h): return "head \(l) \(h) \(mode)"
+        case .blockOrder:
+            if case let .order(order) = i.action { return "order " + order.map(String.init).joined(separator: " ") }
+            return "?"
         default: return "?"
         }
     }
 
     static func decode(_ text: String) -> Intervention? {
         let p = text.split(separator: " ").map(String.init)
+        if p.first == "order" {
+            let order = p.dropFirst().compactMap { Int($0) }
+            return order.count == p.count - 1 ? Intervention.order(order) : nil
+        }
         guard p.count >= 3, let mode = AblationMode(rawValue: p.last!), let l = Int(p[1]) else { return nil }
         switch (p[0], p.count) {
         case ("block", 3): return Intervention(.block(layer: l), mode: mode)
@@ -277,6 +284,26 @@ extension LensPartial {
     }
 }
 
+extension Lesion {
+    /// The lesion result of a merged sweep (its entries are the subsets, grouped by size).
+    public init(merged sweep: AblationSweep, samples: Int, seed: UInt64) {
+        var subsets: [[[Int]]] = []
+        for entry in sweep.entries {
+            let subset = entry.interventions.map(\.target.layer).sorted()
+            if subsets.count <= subset.count { subsets.append([]) }
+            subsets[subset.count].append(subset)
+        }
+        self.init(sweep: sweep, subsets: subsets, samples: samples, seed: seed)
+    }
+}
+
+extension Pruning {
+    /// The pruning result of a merged sweep of `blocks`-block spans.
+    public init(merged sweep: AblationSweep, blocks n: Int) {
+        self.init(sweep: sweep, blocks: n, layerCount: sweep.geometry.blockInfluence.count)
+    }
+}
+
 /// The sums of one shard, by command.
 public enum ShardPartial: Sendable {
     case ablation(AblationPartial)
@@ -312,7 +339,7 @@ public struct ShardReport: Sendable {
         identity = try SweepIdentity(json: run, file: file)
         guard let partial = json["partial"] else { throw MergeError.notAShard(file: file, reason: "it has no 'partial'") }
         switch identity.command {
-        case "ablate": self.partial = .ablation(try AblationPartial(json: partial, file: file))
+        case "ablate", "lesion", "reorder", "prune": self.partial = .ablation(try AblationPartial(json: partial, file: file))
         case "lens": self.partial = .lens(try LensPartial(json: partial, file: file))
         default: throw MergeError.unsupported(file: file, command: identity.command)
         }
