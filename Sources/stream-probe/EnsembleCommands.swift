@@ -85,7 +85,7 @@ enum PathsCommand {
         name: "paths",
         summary: "Split the input gradient of the loss by path length: the stack unrolled into 2^n paths of skip or sublayer at each unit (Veit et al.).",
         usage: "stream-probe paths [MODEL] [--tokens IDS | --prompt TEXT | --text-file FILE] [--samples N] [--seed S] [--format table|json|csv] [--svg FILE]",
-        options: Inputs.inputOptions + [Inputs.textFileOption, Inputs.strideOption,
+        options: Inputs.inputOptions + [Inputs.textFileOption, Inputs.strideOption, Inputs.shardOption,
             OptionSpec(name: "--samples", valueName: "N", help: "also follow N random single paths of each length (their mean norm)"),
             OptionSpec(name: "--seed", valueName: "S", help: "seed of those paths (default 0)"),
             Inputs.formatOption, Inputs.svgOption])
@@ -94,10 +94,13 @@ enum PathsCommand {
         let format = try Inputs.format(args)
         let samples = try args.int("--samples", default: 0, range: 1...100_000)
         let seed = try args.int("--seed", default: 0, range: 0...Int.max)
+        if samples > 0 && args.value("--shard") != nil {
+            throw UsageError("option '--samples' cannot be sharded (each shard would follow other random paths); run sampled paths unsharded")
+        }
         let loaded = try Inputs.loadModel(args)
-        let (spectrum, source) = try Inputs.overInput(args, loaded) {
+        let (spectrum, source, run) = try Inputs.sweep(args, loaded, command: "paths") {
             try loaded.model.paths(on: $0, samples: samples, seed: UInt64(seed), progress: $1)
         }
-        try Inputs.output(args, format, PathsReport(model: loaded.name, source: source, spectrum: spectrum))
+        try Inputs.output(args, format, PathsReport(model: loaded.name, source: source, spectrum: spectrum, run: run))
     }
 }

@@ -44,6 +44,10 @@ enum MergeCommand {
             default:
                 try Inputs.output(args, format, AblationReport(model: run.model, source: source, sweep: sweep))
             }
+        case let .paths(spectrum):
+            try Inputs.output(args, format, PathsReport(model: run.model, source: source, spectrum: spectrum))
+        case let .gradients(report, title):
+            try Inputs.output(args, format, GradientsReport(model: run.model, source: source, title: title, report: report))
         case let .lens(summary):
             if run.settings["--compare"] != nil, let lens = run.settings["--tuned"] {
                 try Inputs.output(args, format, LensComparisonReport(model: run.model, lensFile: lens, source: source, summary: summary))

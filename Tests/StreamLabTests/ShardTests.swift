@@ -123,8 +123,9 @@ struct ShardTests {
                               try JSONSerialization.jsonObject(with: Data(whole.stdout.utf8))) < 1e-6)
     }
 
-    @Test("lesion, reorder and prune in three shards each merge into their unsharded reports", arguments: [
-        ["lesion", "--samples", "3", "--seed", "5"], ["reorder", "--swaps", "--order", "2,1,0,3,4,5"], ["prune", "--blocks", "2"]])
+    @Test("lesion, reorder, prune, gradients and paths in three shards each merge into their unsharded reports", arguments: [
+        ["lesion", "--samples", "3", "--seed", "5"], ["reorder", "--swaps", "--order", "2,1,0,3,4,5"], ["prune", "--blocks", "2"],
+        ["gradients"], ["paths", "Fixtures/models/shakespeare-post"]])
     func ensembleCommands(_ command: [String]) throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ensemble-shards-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)

@@ -278,11 +278,14 @@ public struct PathsReport: ProbeReport {
     public let model: String
     public let source: String
     public let spectrum: PathSpectrum
+    /// For a shard (`--shard i/n`): the run it belongs to; its JSON then carries `run` and `partial`.
+    public let run: SweepIdentity?
 
-    public init(model: String, source: String, spectrum: PathSpectrum) {
+    public init(model: String, source: String, spectrum: PathSpectrum, run: SweepIdentity? = nil) {
         self.model = model
         self.source = source
         self.spectrum = spectrum
+        self.run = run
     }
 
     public func table() -> String {
@@ -310,14 +313,17 @@ public struct PathsReport: ProbeReport {
         var fields: [(String, JSONOutput)] = [("model", .string(model))]
         if let tokens = s.tokens { fields.append(("tokens", .ints(tokens))) }
         fields += [("sequences", .int(s.sequences)), ("positions", .int(s.positions)), ("units", .int(s.units)),
-                   ("total_norm", .double(s.totalNorm)), ("reconstruction_error", .double(s.reconstructionError)),
-                   ("samples", .int(s.samples)),
+                   ("total_norm", .double(s.totalNorm))]
+        if let se = s.totalNormStandardError { fields.append(("total_norm_se", .double(se))) }
+        fields += [("reconstruction_error", .double(s.reconstructionError)), ("samples", .int(s.samples)),
                    ("lengths", .array(s.lengths.map { length in
                        var entry: [(String, JSONOutput)] = [("k", .int(length.k)), ("paths", .double(length.paths)),
                                                             ("norm", .double(length.norm))]
+                       if let se = s.normStandardError(length.k) { entry.append(("norm_se", .double(se))) }
                        if let m = length.sampledMeanNorm { entry.append(("sampled_mean_norm", .double(m))) }
                        return .object(entry)
                    }))]
+        if let run, let partial = s.partial { fields += [("run", run.json()), ("partial", partial.json())] }
         return .object(fields)
     }
 

@@ -1,19 +1,24 @@
 extension GradientReport {
     /// One JSON object: the loss, counts, and one entry per layer.
     public var json: JSONOutput {
-        .object([
-            ("loss", .double(loss)), ("sequences", .int(sequences)), ("positions", .int(positions)),
-            ("final_stream_grad_norm", .double(finalStream)), ("embedding_param_grad_norm", .double(embeddingParameters)),
-            ("final_read_param_grad_norm", .double(finalReadParameters)),
-            ("layers", .array(layers.map { l in
-                .object([
-                    ("layer", .int(l.layer)), ("resid_pre_grad_norm", .double(l.residPre)), ("skip_path_norm", .double(l.skip)),
-                    ("attention_path_norm", .double(l.attention)), ("mlp_path_norm", .double(l.mlp)),
-                    ("param_grad_norm", .double(l.parameters)), ("attention_param_grad_norm", .double(l.attentionParameters)),
-                    ("mlp_param_grad_norm", .double(l.mlpParameters)),
-                ])
-            })),
-        ])
+        // Each figure, then (over 2 or more windows) `<name>_se`, its standard error over windows.
+        func with(_ name: String, _ value: Double, _ se: Double?) -> [(String, JSONOutput)] {
+            [(name, .double(value))] + (se.map { [(name + "_se", JSONOutput.double($0))] } ?? [])
+        }
+        let totals = [("final_stream_grad_norm", finalStream), ("embedding_param_grad_norm", embeddingParameters),
+                      ("final_read_param_grad_norm", finalReadParameters)]
+        return .object(
+            with("loss", loss, standardError(total: 3)) + [("sequences", .int(sequences)), ("positions", .int(positions))]
+            + totals.enumerated().flatMap { k, t in with(t.0, t.1, standardError(total: k)) }
+            + [("layers", .array(layers.map { l in
+                .object([("layer", .int(l.layer))] + zip(Self.columns.dropFirst(), figures(l)).enumerated().flatMap { j, f in
+                    with(f.0, f.1, standardError(layer: l.layer, figure: j))
+                })
+            }))])
+    }
+
+    func figures(_ l: Layer) -> [Double] {
+        [l.residPre, l.skip, l.attention, l.mlp, l.parameters, l.attentionParameters, l.mlpParameters]
     }
 
     static let columns = ["layer", "resid_pre_grad_norm", "skip_path_norm", "attention_path_norm", "mlp_path_norm",
@@ -26,8 +31,11 @@ extension GradientReport {
 
     /// CSV with a header row, one row per layer.
     public var csv: String {
-        var out = Self.columns.joined(separator: ",") + "\n"
-        for l in layers { out += cells(l) { JSONOutput.double($0).serialized() }.joined(separator: ",") + "\n" }
+        var out = (Self.columns + Self.columns.dropFirst().map { $0 + "_se" }).joined(separator: ",") + "\n"
+        for l in layers {
+            let se = (0..<7).map { standardError(layer: l.layer, figure: $0).map { JSONOutput.double($0).serialized() } ?? "" }
+            out += (cells(l) { JSONOutput.double($0).serialized() } + se).joined(separator: ",") + "\n"
+        }
         return out
     }
 
@@ -35,12 +43,12 @@ extension GradientReport {
     public var table: String {
         var t = TextTable(headers: ["layer", "|dL/d resid_pre|", "skip path", "attention path", "mlp path", "|dL/d params|"])
         for l in layers {
-            t.add([String(l.layer), Self.short(l.residPre), Self.short(l.skip), Self.short(l.attention), Self.short(l.mlp),
-                   Self.short(l.parameters)])
+            t.add([String(l.layer), Self.short(l.residPre) + (standardError(layer: l.layer, figure: 0).map { " ± " + Self.short($0) } ?? ""),
+                   Self.short(l.skip), Self.short(l.attention), Self.short(l.mlp), Self.short(l.parameters)])
         }
         var out = t.render()
         out += "|dL/d resid_post| of the last block: \(Self.short(finalStream)); embeddings' |dL/d params|: \(Self.short(embeddingParameters))\n"
-        out += "loss \(Format.fixed(loss, 4)) (mean over \(Format.count(positions)) positions of \(sequences) sequence\(sequences == 1 ? "" : "s")); "
+        out += "loss \(Format.fixed(loss, 4))" + (standardError(total: 3).map { " ± " + Format.fixed($0, 4) } ?? "") + " (mean over \(Format.count(positions)) positions of \(sequences) sequence\(sequences == 1 ? "" : "s")); "
             + "norms are L2 over each sequence's [T, D] array, averaged over sequences\n"
         return out
     }
@@ -85,12 +93,15 @@ public struct GradientsReport: ProbeReport {
     public let source: String
     public let title: String
     public let report: GradientReport
+    /// For a shard (`--shard i/n`): the run it belongs to; its JSON then carries `run` and `partial`.
+    public let run: SweepIdentity?
 
-    public init(model: String, source: String, title: String, report: GradientReport) {
+    public init(model: String, source: String, title: String, report: GradientReport, run: SweepIdentity? = nil) {
         self.model = model
         self.source = source
         self.title = title
         self.report = report
+        self.run = run
     }
 
     public func table() -> String {
@@ -101,6 +112,7 @@ public struct GradientsReport: ProbeReport {
     public func json() -> JSONOutput {
         var fields: [(String, JSONOutput)] = [("model", .string(model)), ("input", .string(source))]
         if case let .object(rest) = report.json { fields += rest }
+        if let run, let partial = report.partial { fields += [("run", run.json()), ("partial", partial.json(title: title))] }
         return .object(fields)
     }
 

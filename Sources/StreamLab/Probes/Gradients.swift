@@ -43,6 +43,42 @@ public struct GradientReport: Sendable {
     public var loss: Double
     public var sequences: Int
     public var positions: Int
+    /// The sums behind every figure, for merging shards; their standard errors over windows.
+    public var partial: GradientPartial? = nil
+
+    /// Standard error over windows of a layer's figure (`Layer` key path order: `figureNames`), nil below 2 windows.
+    public func standardError(layer i: Int, figure j: Int) -> Double? { partial?.figures.standardError(i * 7 + j) }
+    /// Standard error of `finalStream`, `embeddingParameters`, `finalReadParameters`, `loss` (k = 0...3).
+    public func standardError(total k: Int) -> Double? { partial.map { $0.figures.standardError($0.layerCount * 7 + k) } ?? nil }
+}
+
+/// The sums behind a gradient report: per window, for each layer its seven
+/// norms, then the final stream's, the embeddings', the final read's and the
+/// loss, weighted by the window's scored positions.
+public struct GradientPartial: Sendable {
+    var figures: FigureSums
+    var layerCount: Int
+    var sequences: Int
+    var positions: Int
+
+    mutating func merge(_ o: GradientPartial) {
+        figures.merge(o.figures)
+        sequences += o.sequences
+        positions += o.positions
+    }
+
+    var report: GradientReport {
+        let layers = (0..<layerCount).map { i in
+            GradientReport.Layer(layer: i, residPre: figures.mean(i * 7), skip: figures.mean(i * 7 + 1),
+                                 attention: figures.mean(i * 7 + 2), mlp: figures.mean(i * 7 + 3),
+                                 parameters: figures.mean(i * 7 + 4), attentionParameters: figures.mean(i * 7 + 5),
+                                 mlpParameters: figures.mean(i * 7 + 6))
+        }
+        let t = layerCount * 7
+        return GradientReport(layers: layers, finalStream: figures.mean(t), embeddingParameters: figures.mean(t + 1),
+                              finalReadParameters: figures.mean(t + 2), loss: figures.mean(t + 3), sequences: sequences,
+                              positions: positions, partial: self)
+    }
 }
 
 public enum GradientAnalysis {
@@ -54,9 +90,7 @@ public enum GradientAnalysis {
                                         progress: ((Int) -> Void)? = nil) throws -> GradientReport where S.Element == [Int] {
         let a = model.architecture, l = ParameterLayout(a)
         let gradients = FloatBuffer(l.count)
-        var sum = [GradientReport.Layer](repeating: .init(layer: 0, residPre: 0, skip: 0, attention: 0, mlp: 0, parameters: 0,
-                                                          attentionParameters: 0, mlpParameters: 0), count: a.layerCount)
-        var finalStream = 0.0, embedding = 0.0, finalRead = 0.0, lossSum = 0.0
+        var figures = FigureSums(count: a.layerCount * 7 + 4)
         var weightTotal = 0, count = 0, longest = 0
         var passes: [Int: GradientPass] = [:]
         let embeddingNames: Set = ["embed.weight", "pos_embed.weight", "project_in.weight"]
@@ -81,9 +115,7 @@ public enum GradientAnalysis {
             if !Elementwise.allFinite(gradients.pointer, gradients.count) {
                 throw ModelError.nonFinite(where: "the parameter gradients", context: nil)
             }
-            let w = Double(s.count - 1)
             weightTotal += s.count - 1
-            lossSum += Double(loss) * w
             let grads = gradients.pointer
             func norm(_ slots: [ParameterSlot]) -> Double {
                 var total = 0.0
@@ -92,21 +124,14 @@ public enum GradientAnalysis {
                 }
                 return total.squareRoot()
             }
+            var values: [Double] = []
             for (i, p) in paths.enumerated() {
                 let attnSlots = blockSlots[i].filter { [".ln1.", ".ln1_post.", ".attn."].contains(where: $0.name.contains) }
                 let mlpSlots = blockSlots[i].filter { [".ln2.", ".ln2_post.", ".mlp."].contains(where: $0.name.contains) }
-                sum[i].layer = i
-                sum[i].residPre += w * l2(p.residPre)
-                sum[i].skip += w * l2(p.skip)
-                sum[i].attention += w * l2(p.attention)
-                sum[i].mlp += w * l2(p.mlp)
-                sum[i].parameters += w * norm(blockSlots[i])
-                sum[i].attentionParameters += w * norm(attnSlots)
-                sum[i].mlpParameters += w * norm(mlpSlots)
+                values += [l2(p.residPre), l2(p.skip), l2(p.attention), l2(p.mlp), norm(blockSlots[i]), norm(attnSlots), norm(mlpSlots)]
             }
-            if let last = paths.last { finalStream += w * l2(last.residPost) }
-            embedding += w * norm(embeddingSlots)
-            finalRead += w * norm(finalSlots)
+            values += [paths.last.map { l2($0.residPost) } ?? 0, norm(embeddingSlots), norm(finalSlots), Double(loss)]
+            figures.add(values, weight: Double(s.count - 1))
             count += 1
             progress?(count)
         }
@@ -114,15 +139,7 @@ public enum GradientAnalysis {
             if longest == 0 { throw ModelError.emptyTokens }
             throw ModelError.tooShortForLoss(length: longest)
         }
-        let total = Double(weightTotal)
-        let layers = sum.map { s in
-            GradientReport.Layer(layer: s.layer, residPre: s.residPre / total, skip: s.skip / total, attention: s.attention / total,
-                                 mlp: s.mlp / total, parameters: s.parameters / total,
-                                 attentionParameters: s.attentionParameters / total, mlpParameters: s.mlpParameters / total)
-        }
-        return GradientReport(layers: layers, finalStream: finalStream / total, embeddingParameters: embedding / total,
-                              finalReadParameters: finalRead / total, loss: lossSum / total, sequences: count,
-                              positions: weightTotal)
+        return GradientPartial(figures: figures, layerCount: a.layerCount, sequences: count, positions: weightTotal).report
     }
 
     static func l2(_ v: [Float]) -> Double {

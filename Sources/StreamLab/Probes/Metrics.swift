@@ -156,6 +156,35 @@ public struct WindowStatistic: Sendable, Equatable {
     }
 }
 
+/// Weighted sums of a vector of per-window figures (each window weighted
+/// by its scored positions), with each figure's unweighted window statistics:
+/// mergeable across shards.
+public struct FigureSums: Sendable {
+    var sums: [Double]
+    var weight = 0.0
+    var stats: [WindowStatistic]
+
+    init(count: Int) {
+        sums = Array(repeating: 0, count: count)
+        stats = Array(repeating: WindowStatistic(), count: count)
+    }
+
+    mutating func add(_ figures: [Double], weight w: Double) {
+        for (i, x) in figures.enumerated() { sums[i] += w * x; stats[i].add(x) }
+        weight += w
+    }
+
+    mutating func merge(_ o: FigureSums) {
+        for i in sums.indices { sums[i] += o.sums[i]; stats[i].merge(o.stats[i]) }
+        weight += o.weight
+    }
+
+    /// The weighted mean of figure `i`.
+    func mean(_ i: Int) -> Double { sums[i] / max(weight, 1e-300) }
+    /// Its standard error over windows (nil below 2 windows).
+    func standardError(_ i: Int) -> Double? { stats[i].standardError }
+}
+
 struct MetricSums {
     var klSum = 0.0, klPositions = 0
     var klLastSum = 0.0, sequences = 0

@@ -12,7 +12,7 @@ public struct PathSpectrum: Sendable {
         public let sampledMeanNorm: Double?
     }
 
-    public let tokens: [Int]?
+    public internal(set) var tokens: [Int]?
     /// Units: one per sublayer with its residual (2L), or one per parallel block (L).
     public let units: Int
     /// ||dLoss/d resid_pre of block 0||, averaged over sequences.
@@ -23,6 +23,13 @@ public struct PathSpectrum: Sendable {
     public let samples: Int
     public let sequences: Int
     public let positions: Int
+    /// The sums behind every figure, for merging shards.
+    public var partial: PathPartial? = nil
+
+    /// Standard error over windows of ||g_k|| (nil below 2 windows).
+    public func normStandardError(_ k: Int) -> Double? { partial?.figures.standardError(k) }
+    /// Standard error over windows of the total norm.
+    public var totalNormStandardError: Double? { partial.map { $0.figures.standardError(2 * $0.units + 2) } ?? nil }
 
     /// The length whose paths carry the largest share of the gradient (largest ||g_k||).
     public var dominantLength: Int { lengths.max { $0.norm < $1.norm }?.k ?? 0 }
@@ -41,8 +48,8 @@ extension Transformer {
         guard samples >= 0 else { throw ModelError.invalidRequest("samples must not be negative, got \(samples)") }
         let a = architecture, l = a.layerCount
         let n = a.parallelResidual ? l : 2 * l
-        var normSums = [Double](repeating: 0, count: n + 1), sampledSums = normSums
-        var totalSum = 0.0, worst = 0.0, count = 0, positions = 0
+        var figures = FigureSums(count: 2 * n + 3)                  // ||g_k|| (n + 1), sampled (n + 1), total
+        var worst = 0.0, count = 0, positions = 0
         var first: [Int]?
         var random = SeededRandom(seed: seed)
         for tokens in sequences {
@@ -68,12 +75,13 @@ extension Transformer {
             spectrum[0].pointer.update(from: top.pointer, count: size)
             walk.spectrum(spectrum)
             let sum = FloatBuffer(size)
+            var values = [Double](repeating: 0, count: 2 * n + 3)
             for k in 0...n {
-                normSums[k] += PathWalk.norm(spectrum[k].pointer, size)
+                values[k] = PathWalk.norm(spectrum[k].pointer, size)
                 Elementwise.add(spectrum[k].pointer, into: sum.pointer, size)
             }
             for i in 0..<size { worst = max(worst, Double(abs(sum.pointer[i] - full.pointer[i]))) }
-            totalSum += PathWalk.norm(full.pointer, size)
+            values[2 * n + 2] = PathWalk.norm(full.pointer, size)
             if samples > 0 {
                 for k in 0...n {
                     var total = 0.0
@@ -84,22 +92,50 @@ extension Transformer {
                         let branches = (0..<n).map { _ in random.next() & 1 == 0 }      // parallel: attention or MLP
                         total += walk.single(top: top.pointer, through: chosen, attentionBranch: branches)
                     }
-                    sampledSums[k] += total / Double(samples)
+                    values[n + 1 + k] = total / Double(samples)
                 }
             }
+            figures.add(values, weight: 1)
             count += 1
             positions += t
             progress?(count)
         }
         guard count > 0 else { throw ModelError.invalidRequest("no sequence to measure") }
-        let c = Double(count)
+        var spectrum = PathPartial(figures: figures, units: n, parallel: a.parallelResidual, reconstructionError: worst,
+                                   samples: samples, sequences: count, positions: positions).spectrum
+        spectrum.tokens = count == 1 ? first : nil
+        return spectrum
+    }
+}
+
+/// The sums behind a path spectrum: per window ||g_k|| for k = 0...n, the
+/// sampled per-path means, and the total norm (each window weighted 1), and
+/// the largest reconstruction error.
+public struct PathPartial: Sendable {
+    var figures: FigureSums
+    var units: Int
+    var parallel: Bool
+    var reconstructionError: Double
+    var samples: Int
+    var sequences: Int
+    var positions: Int
+
+    mutating func merge(_ o: PathPartial) {
+        figures.merge(o.figures)
+        reconstructionError = max(reconstructionError, o.reconstructionError)
+        sequences += o.sequences
+        positions += o.positions
+    }
+
+    var spectrum: PathSpectrum {
+        let n = units
         return PathSpectrum(
-            tokens: count == 1 ? first : nil, units: n, totalNorm: totalSum / c, reconstructionError: worst,
+            tokens: nil, units: n, totalNorm: figures.mean(2 * n + 2), reconstructionError: reconstructionError,
             lengths: (0...n).map { k in
-                PathSpectrum.Length(k: k, paths: Statistics.binomial(n, k) * (a.parallelResidual ? Double(1 << min(k, 62)) : 1),
-                                    norm: normSums[k] / c, sampledMeanNorm: samples > 0 ? sampledSums[k] / c : nil)
+                PathSpectrum.Length(k: k, paths: Statistics.binomial(n, k) * (parallel ? Double(1 << min(k, 62)) : 1),
+                                    norm: figures.mean(k), sampledMeanNorm: samples > 0 ? figures.mean(n + 1 + k) : nil)
             },
-            samples: samples, sequences: count, positions: positions)
+            samples: samples, sequences: sequences, positions: positions, partial: self)
     }
 }
 

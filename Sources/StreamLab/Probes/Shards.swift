@@ -304,16 +304,69 @@ extension Pruning {
     }
 }
 
+extension FigureSums {
+    func json() -> JSONOutput {
+        .object([("sums", .array(sums.map(JSONOutput.number))), ("weight", .number(weight)),
+                 ("windows", .array(stats.map { $0.json() }))])
+    }
+
+    init?(json j: JSONValue, count n: Int) {
+        guard let sums = j["sums"]?.array?.compactMap(\.double), sums.count == n, let weight = j["weight"]?.double,
+              let stats = j["windows"]?.array?.compactMap(WindowStatistic.init(json:)), stats.count == n else { return nil }
+        self.init(count: n)
+        self.sums = sums
+        self.weight = weight
+        self.stats = stats
+    }
+}
+
+extension GradientPartial {
+    func json(title: String) -> JSONOutput {
+        .object([("layers", .int(layerCount)), ("title", .string(title)), ("figures", figures.json()),
+                 ("sequences", .int(sequences)), ("positions", .int(positions))])
+    }
+
+    init(json j: JSONValue, file: String) throws {
+        func bad(_ why: String) -> MergeError { .notAShard(file: file, reason: "partial: \(why)") }
+        guard let n = j["layers"]?.int, n >= 1, n <= 1 << 16, let f = j["figures"], let sequences = j["sequences"]?.int,
+              let positions = j["positions"]?.int else { throw bad("a field is missing") }
+        guard let figures = FigureSums(json: f, count: n * 7 + 4) else { throw bad("'figures' is malformed") }
+        self.init(figures: figures, layerCount: n, sequences: sequences, positions: positions)
+    }
+}
+
+extension PathPartial {
+    func json() -> JSONOutput {
+        .object([("units", .int(units)), ("parallel", .bool(parallel)), ("figures", figures.json()),
+                 ("reconstruction_error", .number(reconstructionError)), ("samples", .int(samples)),
+                 ("sequences", .int(sequences)), ("positions", .int(positions))])
+    }
+
+    init(json j: JSONValue, file: String) throws {
+        func bad(_ why: String) -> MergeError { .notAShard(file: file, reason: "partial: \(why)") }
+        guard let n = j["units"]?.int, n >= 1, n <= 1 << 16, let parallel = j["parallel"]?.bool, let f = j["figures"],
+              let worst = j["reconstruction_error"]?.double, let samples = j["samples"]?.int, let sequences = j["sequences"]?.int,
+              let positions = j["positions"]?.int else { throw bad("a field is missing") }
+        guard let figures = FigureSums(json: f, count: 2 * n + 3) else { throw bad("'figures' is malformed") }
+        self.init(figures: figures, units: n, parallel: parallel, reconstructionError: worst, samples: samples,
+                  sequences: sequences, positions: positions)
+    }
+}
+
 /// The sums of one shard, by command.
 public enum ShardPartial: Sendable {
+    case paths(PathPartial)
     case ablation(AblationPartial)
     case lens(LensPartial)
+    case gradients(GradientPartial, title: String)
 }
 
 /// What merging gives: the sweep of the merged windows, by command.
 public enum MergedSweep: Sendable {
+    case paths(PathSpectrum)
     case ablation(AblationSweep)
     case lens(LensSummary)
+    case gradients(GradientReport, title: String)
 }
 
 /// A shard report read back: its run and its sums.
@@ -341,6 +394,9 @@ public struct ShardReport: Sendable {
         switch identity.command {
         case "ablate", "lesion", "reorder", "prune": self.partial = .ablation(try AblationPartial(json: partial, file: file))
         case "lens": self.partial = .lens(try LensPartial(json: partial, file: file))
+        case "paths": self.partial = .paths(try PathPartial(json: partial, file: file))
+        case "gradients":
+            self.partial = .gradients(try GradientPartial(json: partial, file: file), title: partial["title"]?.string ?? "Gradient norm by depth")
         default: throw MergeError.unsupported(file: file, command: identity.command)
         }
         self.file = file
@@ -363,6 +419,8 @@ public struct ShardReport: Sendable {
             switch (first.partial, s.partial) {
             case let (.ablation(a), .ablation(b)): fits = a.plan == b.plan && a.geometry.cosSums.count == b.geometry.cosSums.count
             case let (.lens(a), .lens(b)): fits = a.logit.kl.count == b.logit.kl.count && (a.tuned == nil) == (b.tuned == nil)
+            case let (.gradients(a, _), .gradients(b, _)): fits = a.layerCount == b.layerCount
+            case let (.paths(a), .paths(b)): fits = a.units == b.units && a.parallel == b.parallel && a.samples == b.samples
             default: fits = false
             }
             guard fits else { throw MergeError.mismatch(file: s.file, field: "layout of its sums", expected: "that of '\(first.file)'", found: "another") }
@@ -377,6 +435,12 @@ public struct ShardReport: Sendable {
         case .lens(var total):
             for s in shards.dropFirst() { if case let .lens(p) = s.partial { total.merge(p) } }
             return (.lens(total.summary), first.identity, missing)
+        case .paths(var total):
+            for s in shards.dropFirst() { if case let .paths(p) = s.partial { total.merge(p) } }
+            return (.paths(total.spectrum), first.identity, missing)
+        case .gradients(var total, let title):
+            for s in shards.dropFirst() { if case let .gradients(p, _) = s.partial { total.merge(p) } }
+            return (.gradients(total.report, title: title), first.identity, missing)
         }
     }
 }
