@@ -48,11 +48,14 @@ struct ParsedArguments {
     var repeated: [String: [String]] = [:]
     var flags: Set<String> = []
     var positionals: [String] = []
+    /// The command these arguments belong to.
+    var command = ""
 
     /// Parses `arguments` against `spec`. An option that takes a value always
     /// consumes the next argument, even one starting with `-` (`--position -1`);
     /// `--name=value` works too.
     init(_ arguments: [String], spec: CommandSpec) throws {
+        command = spec.name
         let known = Dictionary(spec.allOptions.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         var i = 0
         while i < arguments.count {

@@ -160,6 +160,14 @@ enum Inputs {
     /// `overInput` for a command that shards: also the shard's run identity (with `--shard`).
     static func sweep<R>(_ args: ParsedArguments, _ loaded: LoadedModel, command: String,
                          _ body: (AnySequence<[Int]>, ((Int) -> Void)?) throws -> R) throws -> (R, String, SweepIdentity?) {
+        if let file = try shardFile(args, command: command), FileManager.default.fileExists(atPath: file),
+           let done = try? ShardReport(file: file), done.identity.command == command, done.identity.model == loaded.name,
+           done.identity.shard.description == args.value("--shard"), let text = args.value("--text-file"),
+           let hashed = try? SHA256.ofFile(text), done.identity.textBytes == hashed.bytes, done.identity.textSHA256 == hashed.hex,
+           done.identity.architectureSHA256 == (try? ModelIdentity(modelDirectory: loaded.url).architectureSHA256),
+           done.identity.settings == settings(args) {
+            throw ShardAlreadyDone(shard: done.identity.shard.description, file: file)
+        }
         if let windows = try windows(args, loaded) {
             let (result, source) = try overWindows(windows) { try body(AnySequence($0), $1) }
             return (result, source, try sweepIdentity(args, loaded, windows, command: command))
@@ -170,17 +178,27 @@ enum Inputs {
 
     static let shardOption = OptionSpec(name: "--shard", valueName: "i/n",
                                         help: "with --text-file: only windows w with w mod n = i; the JSON report carries what 'merge' needs")
+    static let shardOutOption = OptionSpec(name: "--out", valueName: "DIR",
+                                           help: "with --shard: write the report to DIR/<command>-shard-<i>-of-<n>.json; a rerun skips a shard already there")
+
+    /// Thrown when `--out DIR` already holds this shard's complete report of the same run.
+    struct ShardAlreadyDone: Error { let shard: String; let file: String }
+
+    /// With `--shard i/n --out DIR`: the shard's report file.
+    static func shardFile(_ args: ParsedArguments, command: String) throws -> String? {
+        guard let dir = args.value("--out") else { return nil }
+        guard let text = args.value("--shard") else { throw UsageError("option '--out' needs --shard i/n here (it names a directory of shard reports)") }
+        let shard: Shard
+        do { shard = try Shard(parsing: text) } catch { throw UsageError("\(error)") }
+        return (dir as NSString).appendingPathComponent("\(command)-shard-\(shard.index)-of-\(shard.count).json")
+    }
 
     /// The run a `--shard` report belongs to (nil without `--shard`): the
     /// model, the options that change a number, the text and its windows.
     static func sweepIdentity(_ args: ParsedArguments, _ loaded: LoadedModel, _ windows: TokenWindows?, command: String) throws -> SweepIdentity? {
         guard let windows, let shard = windows.shard, let textSHA256 = windows.textSHA256 else { return nil }
-        let ignored: Set<String> = ["--threads", "--format", "--svg", "--shard", "--text-file"]
-        var settings: [String: String] = [:]
-        for (name, value) in args.values where !ignored.contains(name) { settings[name] = value }
-        for name in args.flags where !ignored.contains(name) { settings[name] = "true" }
         return SweepIdentity(command: command, model: loaded.name, architectureSHA256: try ModelIdentity(modelDirectory: loaded.url).architectureSHA256,
-                             settings: settings, text: (windows.path as NSString).lastPathComponent, textSHA256: textSHA256,
+                             settings: settings(args), text: (windows.path as NSString).lastPathComponent, textSHA256: textSHA256,
                              textBytes: windows.totalBytes, textTokens: windows.tokenCount, window: windows.length,
                              stride: windows.stride, shard: shard)
     }
@@ -254,7 +272,23 @@ enum Inputs {
 
     /// The one output function of every command: writes the report's picture
     /// to `--svg FILE` if asked, then prints the report in `format`.
+    /// The options of a run that change a number (what shards of one run share).
+    static func settings(_ args: ParsedArguments) -> [String: String] {
+        let ignored: Set<String> = ["--threads", "--format", "--svg", "--shard", "--text-file", "--out"]
+        var settings: [String: String] = [:]
+        for (name, value) in args.values where !ignored.contains(name) { settings[name] = value }
+        for name in args.flags where !ignored.contains(name) { settings[name] = "true" }
+        return settings
+    }
+
     static func output(_ args: ParsedArguments, _ format: String, _ report: some ProbeReport) throws {
+        if let file = try shardFile(args, command: args.command) {
+            // One JSON file per shard, written atomically (an interrupted run leaves none).
+            try FileManager.default.createDirectory(atPath: (file as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            try AtomicFile.write(report.rendered(as: "json"), to: file)
+            try Console.out("wrote \(file)\n")
+            return
+        }
         if let path = args.value("--svg") {
             guard let svg = report.svg() else { throw UsageError("option '--svg': this command draws no picture") }
             try AtomicFile.write(svg, to: path)

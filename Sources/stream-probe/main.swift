@@ -87,10 +87,13 @@ enum StreamProbe {
                 return 0
             }
             // Outputs are checked before any work, so an unwritable one does not cost the computation.
-            for flag in ["--svg", "--out"] where name != "train" {
+            // (With --shard, --out is a directory of shard reports: Inputs.shardFile.)
+            for flag in ["--svg", "--out"] where name != "train" && !(flag == "--out" && parsed.value("--shard") != nil) {
                 if let path = parsed.value(flag) { try Inputs.checkWritable(path, flag: flag) }
             }
-            try run(parsed)
+            do { try run(parsed) } catch let done as Inputs.ShardAlreadyDone {
+                try Console.out("shard \(done.shard) already done: \(done.file)\n")
+            }
             return 0
         } catch {
             return fail(error)

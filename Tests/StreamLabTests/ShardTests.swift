@@ -143,6 +143,25 @@ struct ShardTests {
                               try JSONSerialization.jsonObject(with: Data(whole.stdout.utf8))) < 1e-6)
     }
 
+    @Test("--out DIR: one file per shard, a rerun of a finished shard skips it, another run's replaces it")
+    func outDirectory() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("out-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let common = ["reorder", "--swaps", "--text-file", Self.text.path, "--out", dir.path]
+        for i in 0..<2 { #expect(try CLI.run(common + ["--shard", "\(i)/2"]).stdout.hasPrefix("wrote ")) }
+        let file = dir.appendingPathComponent("reorder-shard-1-of-2.json")
+        let before = try Data(contentsOf: file)
+        let again = try CLI.run(common + ["--shard", "1/2"])
+        #expect(again.status == 0 && again.stdout.hasPrefix("shard 1/2 already done"))
+        #expect(try Data(contentsOf: file) == before)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted() == ["reorder-shard-0-of-2.json", "reorder-shard-1-of-2.json"])
+        let merged = try CLI.run(["merge", dir.path])
+        #expect(merged.status == 0)
+        let other = try CLI.run(common + ["--shard", "1/2", "--order", "1,0,2,3,4,5"])
+        #expect(other.stdout.hasPrefix("wrote "))
+        #expect(try CLI.run(["merge", dir.path]).status == 1)
+    }
+
     @Test("lens --tuned --compare in two shards merges into the unsharded comparison, standard errors included")
     func lens() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("lens-shards-\(UUID().uuidString)")

@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// SHA-256 (FIPS 180-4), as 64 lowercase hex digits: the identity of a
 /// model's config.json (tuned lenses) and of a text file (sharded sweeps).
 /// Streaming: `update` with the bytes in any pieces, then `finish`.
@@ -75,5 +81,23 @@ public struct SHA256: Sendable {
             (hh, g, f, e, d, c, b, a) = (g, f, e, d &+ t1, c, b, a, t1 &+ t2)
         }
         for (i, v) in [a, b, c, d, e, f, g, hh].enumerated() { h[i] = h[i] &+ v }
+    }
+}
+
+extension SHA256 {
+    /// The digest of a file's bytes, read in 1 MiB pieces, and its size.
+    public static func ofFile(_ path: String) throws -> (hex: String, bytes: Int) {
+        let opened = try FileBytes.openRegular(path)
+        guard let file = fdopen(opened.fd, "rb") else { close(opened.fd); throw FileBytes.Failure(description: String(cString: strerror(errno))) }
+        defer { fclose(file) }
+        var hasher = SHA256(), total = 0
+        var buffer = [UInt8](repeating: 0, count: 1 << 20)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { fread($0.baseAddress, 1, $0.count, file) }
+            if n == 0 { break }
+            hasher.update(buffer[0..<n])
+            total += n
+        }
+        return (hasher.finish(), total)
     }
 }
