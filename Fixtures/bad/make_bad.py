@@ -268,6 +268,8 @@ def main():
     case("shard-zero-count", shard_args + ["0/0"], "option '--shard': '0/0' is not a shard", config=None, files=text, status=2)
     case("shard-of-sampled-paths", ["paths", "--text-file", "$CASE/text.txt", "--samples", "2", "--shard", "0/2"],
          "option '--samples' cannot be sharded", config=None, files=text, status=2)
+    case("shard-out-without-shard", ["ablate", "--text-file", "$CASE/text.txt", "--out", "$CASE/shards"],
+         "option '--out' needs --shard i/n", config=None, files=text, status=2)
     case("shard-without-text-file", ["ablate", "--tokens", "1,2", "--shard", "0/2"], "option '--shard' needs --text-file FILE",
          config=None, status=2)
 

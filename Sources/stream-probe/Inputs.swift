@@ -160,6 +160,9 @@ enum Inputs {
     /// `overInput` for a command that shards: also the shard's run identity (with `--shard`).
     static func sweep<R>(_ args: ParsedArguments, _ loaded: LoadedModel, command: String,
                          _ body: (AnySequence<[Int]>, ((Int) -> Void)?) throws -> R) throws -> (R, String, SweepIdentity?) {
+        if args.value("--out") != nil && args.value("--shard") == nil {
+            throw UsageError("option '--out' needs --shard i/n (it names a directory of shard reports)")
+        }
         if let file = try shardFile(args, command: command), FileManager.default.fileExists(atPath: file),
            let done = try? ShardReport(file: file), done.identity.command == command, done.identity.model == loaded.name,
            done.identity.shard.description == args.value("--shard"), let text = args.value("--text-file"),
@@ -186,8 +189,7 @@ enum Inputs {
 
     /// With `--shard i/n --out DIR`: the shard's report file.
     static func shardFile(_ args: ParsedArguments, command: String) throws -> String? {
-        guard let dir = args.value("--out") else { return nil }
-        guard let text = args.value("--shard") else { throw UsageError("option '--out' needs --shard i/n here (it names a directory of shard reports)") }
+        guard let dir = args.value("--out"), let text = args.value("--shard") else { return nil }
         let shard: Shard
         do { shard = try Shard(parsing: text) } catch { throw UsageError("\(error)") }
         return (dir as NSString).appendingPathComponent("\(command)-shard-\(shard.index)-of-\(shard.count).json")

@@ -350,7 +350,9 @@ public struct PathsReport: ProbeReport {
             plot.width = 520
             plot.height = 360
             plot.logY = logY
-            plot.add(SVGPlot.Series(name: "", points: zip(ks, values).map { ($0, $1) }))
+            // The total panel has whiskers of one standard error over windows.
+            let errors: [Double?]? = logY ? nil : s.lengths.map { s.normStandardError($0.k) }
+            plot.add(SVGPlot.Series(name: "", points: zip(ks, values).map { ($0, $1) }, errors: errors))
             parts.append(plot.render())
         }
         return SVGDocument.sideBySide(parts, width: 520, height: 360,

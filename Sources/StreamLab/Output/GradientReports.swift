@@ -82,7 +82,8 @@ extension GradientReport {
         path("attention path", \.attention)
         path("mlp path", \.mlp)
         p.add(.init(name: "block parameters", points: layers.map { (Double($0.layer), $0.parameters) }))
-        p.add(.init(name: "dL/d resid_pre", points: layers.map { (Double($0.layer), $0.residPre) }, dashed: true))
+        p.add(.init(name: "dL/d resid_pre", points: layers.map { (Double($0.layer), $0.residPre) }, dashed: true,
+                    errors: layers.map { standardError(layer: $0.layer, figure: 0) }))
         return p
     }
 }

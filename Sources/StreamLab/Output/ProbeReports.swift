@@ -133,13 +133,14 @@ public struct AblationReport: ProbeReport {
         let subtitle = "\(model) · \(source) · clean loss \(Format.fixed(sweep.cleanLoss, 3)) nats/token"
         let fits = Int((width - left - 8) / 6.2)  // about 6.2 px per character at 11 px
         svg.text(subtitle.count > fits ? String(subtitle.prefix(fits - 1)) + "…" : subtitle, x: left, y: 44, size: 11, color: "#555555")
-        let panels: [(String, String, [Double], Double?)] = [
-            ("Δ loss (nats/token)", Palette.blue, entries.map(\.metrics.deltaLoss), 0.1),
-            ("mean KL(clean ‖ ablated) (nats)", Palette.orange, entries.map(\.metrics.klMean), nil),
+        let panels: [(String, String, [Double], Double?, [Double?])] = [
+            ("Δ loss (nats/token)", Palette.blue, entries.map(\.metrics.deltaLoss), 0.1, entries.map(\.metrics.standardErrors.deltaLoss)),
+            ("mean KL(clean ‖ ablated) (nats)", Palette.orange, entries.map(\.metrics.klMean), nil, entries.map(\.metrics.standardErrors.klMean)),
         ]
-        for (k, (title, color, values, reference)) in panels.enumerated() {
+        for (k, (title, color, values, reference, errors)) in panels.enumerated() {
             let y0 = top + Double(k) * (panelHeight + gap)
-            let lo = min(0, values.min() ?? 0), hi = max(values.max() ?? 0, reference ?? 0, 1e-9)
+            let reach = zip(values, errors).map { $0 + ($1 ?? 0) }
+            let lo = min(0, values.min() ?? 0), hi = max(reach.max() ?? 0, reference ?? 0, 1e-9)
             let ticks = AxisTicks.ticks(from: lo, to: hi)
             let vmax = ticks.last!, vmin = ticks.first!
             func y(_ v: Double) -> Double { y0 + panelHeight - (v - vmin) / (vmax - vmin) * panelHeight }
@@ -154,9 +155,18 @@ public struct AblationReport: ProbeReport {
                 let top = y(max(value, 0)), bottom = y(min(value, 0))
                 svg.rect(x: x, y: top, width: barWidth * 0.7, height: bottom - top, fill: color,
                          title: "\(label(e)): \(Format.fixed(value, 4))")
+                // Whisker: ± one standard error over windows.
+                var labelY = value >= 0 ? top - 3 : bottom + 11
+                if let se = errors[i], se > 0 {
+                    let cx = x + barWidth * 0.35, ya = y(value - se), yb = y(value + se)
+                    svg.line(x1: cx, y1: ya, x2: cx, y2: yb, stroke: "#222222")
+                    svg.line(x1: cx - 4, y1: ya, x2: cx + 4, y2: ya, stroke: "#222222")
+                    svg.line(x1: cx - 4, y1: yb, x2: cx + 4, y2: yb, stroke: "#222222")
+                    if value >= 0 { labelY = min(labelY, yb - 3) }
+                }
                 if barWidth >= 26 {
                     svg.text(Format.fixed(value, value.magnitude < 1 ? 3 : 2), x: x + barWidth * 0.35,
-                             y: value >= 0 ? top - 3 : bottom + 11, size: 9, anchor: .middle, color: "#444444")
+                             y: labelY, size: 9, anchor: .middle, color: "#444444")
                 }
             }
             svg.line(x1: left, y1: y(0), x2: left + plotWidth, y2: y(0), stroke: "#333333")
@@ -557,6 +567,12 @@ public struct LensSummaryReport: ProbeReport {
         svg.polyline(layers.indices.map { (x($0), yk(kls[$0])) }, stroke: Palette.blue)
         svg.polyline(layers.indices.map { (x($0), yp(layers[$0].top1Match)) }, stroke: Palette.orange)
         for (i, l) in layers.enumerated() {
+            if let se = l.standardErrors.klToFinal, se > 0 {        // ± one standard error over windows
+                let ya = yk(max(0, kls[i] - se)), yb = yk(min(kmax, kls[i] + se))
+                svg.line(x1: x(i), y1: ya, x2: x(i), y2: yb, stroke: Palette.blue)
+                svg.line(x1: x(i) - 4, y1: ya, x2: x(i) + 4, y2: ya, stroke: Palette.blue)
+                svg.line(x1: x(i) - 4, y1: yb, x2: x(i) + 4, y2: yb, stroke: Palette.blue)
+            }
             svg.circle(x: x(i), y: yk(kls[i]), radius: 3, fill: Palette.blue)
             svg.circle(x: x(i), y: yp(l.top1Match), radius: 3, fill: Palette.orange)
             svg.text(l.layer < 0 ? "emb" : String(l.layer), x: x(i), y: top + plotHeight + 16, size: 10, anchor: .middle)

@@ -12,10 +12,13 @@ public struct SVGPlot: Sendable {
         public var points: [(x: Double, y: Double)]
         /// Drawn dashed and wider (for a total drawn over its parts).
         public var dashed: Bool
-        public init(name: String, points: [(x: Double, y: Double)], dashed: Bool = false) {
+        /// Half-lengths of error whiskers, one per point (nil: none), e.g. one standard error.
+        public var errors: [Double?]?
+        public init(name: String, points: [(x: Double, y: Double)], dashed: Bool = false, errors: [Double?]? = nil) {
             self.name = name
             self.points = points
             self.dashed = dashed
+            self.errors = errors
         }
     }
 
@@ -119,6 +122,17 @@ public struct SVGPlot: Sendable {
                 doc.polyline(points, stroke: color)
             }
             for p in points { doc.circle(x: p.0, y: p.1, radius: 3, fill: color) }
+            // Whiskers: y ± error (on a log axis, the part above zero).
+            if let errors = s.errors {
+                for (p, e) in zip(s.points, errors) where p.x.isFinite && p.y.isFinite && (e ?? 0) > 0 {
+                    let e = e!, low = logY ? max(p.y - e, p.y / 1e3) : p.y - e
+                    guard !logY || p.y > 0 else { continue }
+                    let x = px(p.x), y0 = pointY(low), y1 = pointY(p.y + e)
+                    doc.line(x1: x, y1: y0, x2: x, y2: y1, stroke: color)
+                    doc.line(x1: x - 4, y1: y0, x2: x + 4, y2: y0, stroke: color)
+                    doc.line(x1: x - 4, y1: y1, x2: x + 4, y2: y1, stroke: color)
+                }
+            }
             if s.name.isEmpty { continue }                       // unnamed: no legend entry
             let ly = top + 10 + Double(k) * 20
             doc.line(x1: left + plotW + 14, y1: ly - 4, x2: left + plotW + 30, y2: ly - 4, stroke: color, width: 3,

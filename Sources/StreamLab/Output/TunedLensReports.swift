@@ -83,18 +83,20 @@ public struct LensComparisonReport: ProbeReport {
     /// against depth, the logit lens and the tuned lens in each.
     public func svg() -> String? {
         let rows = rows
-        func panel(_ title: String, _ y: String, log: Bool, _ logit: (Row) -> Double, _ tuned: (Row) -> Double) -> String {
+        func panel(_ title: String, _ y: String, log: Bool, _ logit: (Row) -> Double, _ tuned: (Row) -> Double,
+                   _ logitSE: (Row) -> Double?, _ tunedSE: (Row) -> Double?) -> String {
             var plot = SVGPlot(title: title, xLabel: "layer (-1 = embedding stream)", yLabel: y)
             plot.logY = log
             plot.width = 560
             plot.height = 400
-            plot.add(SVGPlot.Series(name: "logit lens", points: rows.map { (Double($0.layer), logit($0)) }))
-            plot.add(SVGPlot.Series(name: "tuned lens", points: rows.map { (Double($0.layer), tuned($0)) }))
+            plot.add(SVGPlot.Series(name: "logit lens", points: rows.map { (Double($0.layer), logit($0)) }, errors: rows.map(logitSE)))
+            plot.add(SVGPlot.Series(name: "tuned lens", points: rows.map { (Double($0.layer), tuned($0)) }, errors: rows.map(tunedSE)))
             return plot.render()
         }
         return SVGDocument.sideBySide(
-            [panel("KL(final ‖ layer), log scale (the last layer's 0 not drawn)", "nats", log: true, \.logitKL, \.tunedKL),
-             panel("cross-entropy on the next token", "nats", log: false, \.logitLoss, \.tunedLoss)],
+            [panel("KL(final ‖ layer), log scale (the last layer's 0 not drawn)", "nats", log: true, \.logitKL, \.tunedKL,
+                   \.logitKLSE, \.tunedKLSE),
+             panel("cross-entropy on the next token", "nats", log: false, \.logitLoss, \.tunedLoss, \.logitLossSE, \.tunedLossSE)],
             width: 560, height: 400, title: "Logit lens and tuned lens · \(model) · \(source)")
     }
 }
