@@ -96,11 +96,11 @@ public struct LesionReport: ProbeReport {
     }
 
     public func csv() -> String {
-        var out = "k,skipped,kl_mean,kl_last,top1_agreement,loss,delta_loss,clean_loss,positions\n"
+        var out = "k,skipped,kl_mean,kl_last,top1_agreement,loss,delta_loss,clean_loss,positions,kl_mean_se,kl_last_se,top1_agreement_se,loss_se,delta_loss_se\n"
         for level in lesion.levels {
             for (subset, m) in zip(level.subsets, level.metrics) {
                 out += ([String(level.k), CSV.field(subset.map(String.init).joined(separator: "+"))] + metricCSV(m)
-                        + [CSV.number(lesion.cleanLoss), String(lesion.positions)]).joined(separator: ",") + "\n"
+                        + [CSV.number(lesion.cleanLoss), String(lesion.positions)] + metricSECSV(m)).joined(separator: ",") + "\n"
             }
         }
         return out
@@ -171,10 +171,10 @@ public struct ReorderReport: ProbeReport {
     }
 
     public func csv() -> String {
-        var out = "order,kl_mean,kl_last,top1_agreement,loss,delta_loss,clean_loss,positions\n"
+        var out = "order,kl_mean,kl_last,top1_agreement,loss,delta_loss,clean_loss,positions,kl_mean_se,kl_last_se,top1_agreement_se,loss_se,delta_loss_se\n"
         for (order, e) in zip(orders, sweep.entries) {
             out += ([CSV.field(order.map(String.init).joined(separator: " "))] + metricCSV(e.metrics)
-                    + [CSV.number(sweep.cleanLoss), String(sweep.positions)]).joined(separator: ",") + "\n"
+                    + [CSV.number(sweep.cleanLoss), String(sweep.positions)] + metricSECSV(e.metrics)).joined(separator: ",") + "\n"
         }
         return out
     }
@@ -253,10 +253,10 @@ public struct PruneReport: ProbeReport {
     }
 
     public func csv() -> String {
-        var out = "start,blocks,angular_distance,block_influence,kl_mean,kl_last,top1_agreement,loss,delta_loss\n"
+        var out = "start,blocks,angular_distance,block_influence,kl_mean,kl_last,top1_agreement,loss,delta_loss,kl_mean_se,kl_last_se,top1_agreement_se,loss_se,delta_loss_se\n"
         for s in pruning.spans {
             out += ([String(s.start), String(pruning.blocks), CSV.number(s.distance), CSV.number(s.blockInfluence)]
-                    + metricCSV(s.metrics)).joined(separator: ",") + "\n"
+                    + metricCSV(s.metrics) + metricSECSV(s.metrics)).joined(separator: ",") + "\n"
         }
         return out
     }
@@ -328,8 +328,9 @@ public struct PathsReport: ProbeReport {
     }
 
     public func csv() -> String {
-        "k,paths,norm,sampled_mean_norm\n" + spectrum.lengths.map { l in
-            [String(l.k), CSV.number(l.paths), CSV.number(l.norm), l.sampledMeanNorm.map(CSV.number) ?? ""].joined(separator: ",") + "\n"
+        "k,paths,norm,sampled_mean_norm,norm_se\n" + spectrum.lengths.map { l in
+            [String(l.k), CSV.number(l.paths), CSV.number(l.norm), l.sampledMeanNorm.map(CSV.number) ?? "",
+             spectrum.normStandardError(l.k).map(CSV.number) ?? ""].joined(separator: ",") + "\n"
         }.joined()
     }
 
