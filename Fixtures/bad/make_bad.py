@@ -270,6 +270,8 @@ def main():
          "option '--samples' cannot be sharded", config=None, files=text, status=2)
     case("shard-out-without-shard", ["ablate", "--text-file", "$CASE/text.txt", "--out", "$CASE/shards"],
          "option '--out' needs --shard i/n", config=None, files=text, status=2)
+    case("bootstrap-zero", ["ablate", "--text-file", "$CASE/text.txt", "--bootstrap", "0"],
+         "option '--bootstrap' must be within 1...100000, got 0", config=None, files=text, status=2)
     case("shard-without-text-file", ["ablate", "--tokens", "1,2", "--shard", "0/2"], "option '--shard' needs --text-file FILE",
          config=None, status=2)
 

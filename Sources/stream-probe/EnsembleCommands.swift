@@ -6,7 +6,7 @@ enum LesionCommand {
         name: "lesion",
         summary: "Skip random subsets of k blocks together, for k = 0..K: how smoothly the damage grows as blocks go (Veit et al.).",
         usage: "stream-probe lesion [MODEL] [--tokens IDS | --prompt TEXT | --text-file FILE] [--max-k K] [--samples N] [--seed S] [--format table|json|csv] [--svg FILE]",
-        options: Inputs.inputOptions + [Inputs.textFileOption, Inputs.strideOption, Inputs.shardOption, Inputs.shardOutOption,
+        options: Inputs.inputOptions + [Inputs.textFileOption, Inputs.strideOption, Inputs.shardOption, Inputs.shardOutOption, Inputs.bootstrapOption,
             OptionSpec(name: "--max-k", valueName: "K", help: "largest number of blocks skipped together (default: all)"),
             OptionSpec(name: "--samples", valueName: "N", help: "random subsets per k (default 10; all of them when there are fewer)"),
             OptionSpec(name: "--seed", valueName: "S", help: "seed of the subsets (default 0)"),
@@ -31,7 +31,7 @@ enum ReorderCommand {
         name: "reorder",
         summary: "Run the blocks in other orders (repeats and omissions allowed) and measure the damage (Lad et al.).",
         usage: "stream-probe reorder [MODEL] [--tokens IDS | --prompt TEXT | --text-file FILE] (--order LIST ... | --swaps) [--format table|json|csv] [--svg FILE]",
-        options: Inputs.inputOptions + [Inputs.textFileOption, Inputs.strideOption, Inputs.shardOption, Inputs.shardOutOption,
+        options: Inputs.inputOptions + [Inputs.textFileOption, Inputs.strideOption, Inputs.shardOption, Inputs.shardOutOption, Inputs.bootstrapOption,
             OptionSpec(name: "--order", valueName: "LIST", help: "blocks in the order to run them, e.g. 0,2,1,3 (may be repeated)",
                        repeatable: true),
             OptionSpec(name: "--swaps", valueName: nil, help: "every adjacent pair of blocks swapped in turn"),
@@ -65,7 +65,7 @@ enum PruneCommand {
         name: "prune",
         summary: "Rank every span of N consecutive blocks by angular distance, Block Influence and measured damage when cut.",
         usage: "stream-probe prune [MODEL] [--tokens IDS | --prompt TEXT | --text-file FILE] --blocks N [--format table|json|csv] [--svg FILE]",
-        options: Inputs.inputOptions + [Inputs.textFileOption, Inputs.strideOption, Inputs.shardOption, Inputs.shardOutOption,
+        options: Inputs.inputOptions + [Inputs.textFileOption, Inputs.strideOption, Inputs.shardOption, Inputs.shardOutOption, Inputs.bootstrapOption,
             OptionSpec(name: "--blocks", valueName: "N", help: "consecutive blocks to cut (default 1; below the number of blocks)"),
             Inputs.formatOption, Inputs.svgOption])
 
@@ -85,7 +85,7 @@ enum PathsCommand {
         name: "paths",
         summary: "Split the input gradient of the loss by path length: the stack unrolled into 2^n paths of skip or sublayer at each unit (Veit et al.).",
         usage: "stream-probe paths [MODEL] [--tokens IDS | --prompt TEXT | --text-file FILE] [--samples N] [--seed S] [--format table|json|csv] [--svg FILE]",
-        options: Inputs.inputOptions + [Inputs.textFileOption, Inputs.strideOption, Inputs.shardOption, Inputs.shardOutOption,
+        options: Inputs.inputOptions + [Inputs.textFileOption, Inputs.strideOption, Inputs.shardOption, Inputs.shardOutOption, Inputs.bootstrapOption,
             OptionSpec(name: "--samples", valueName: "N", help: "also follow N random single paths of each length (their mean norm)"),
             OptionSpec(name: "--seed", valueName: "S", help: "seed of those paths (default 0)"),
             Inputs.formatOption, Inputs.svgOption])

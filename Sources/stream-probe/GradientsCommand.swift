@@ -6,7 +6,7 @@ enum GradientsCommand {
         name: "gradients",
         summary: "Per layer: the gradient of the next-token loss at the block input, its skip-path and sublayer-path parts, and the block's parameter-gradient norm.",
         usage: "stream-probe gradients [MODEL] [--tokens IDS | --prompt TEXT | --text-file FILE] [--format table|json|csv] [--svg FILE]",
-        options: Inputs.inputOptions + [Inputs.textFileOption, Inputs.strideOption, Inputs.shardOption, Inputs.shardOutOption, Inputs.formatOption,
+        options: Inputs.inputOptions + [Inputs.textFileOption, Inputs.strideOption, Inputs.shardOption, Inputs.shardOutOption, Inputs.bootstrapOption, Inputs.formatOption,
                                         OptionSpec(name: "--svg", valueName: "FILE", help: "also write a plot of the gradient norm against depth")])
 
     static func run(_ args: ParsedArguments) throws {

@@ -181,6 +181,8 @@ enum Inputs {
 
     static let shardOption = OptionSpec(name: "--shard", valueName: "i/n",
                                         help: "with --text-file: only windows w with w mod n = i; the JSON report carries what 'merge' needs")
+    static let bootstrapOption = OptionSpec(name: "--bootstrap", valueName: "N",
+                                            help: "with --text-file: 95% percentile intervals of every figure from N resamples of the windows (JSON <name>_ci95)")
     static let shardOutOption = OptionSpec(name: "--out", valueName: "DIR",
                                            help: "with --shard: write the report to DIR/<command>-shard-<i>-of-<n>.json; a rerun skips a shard already there")
 

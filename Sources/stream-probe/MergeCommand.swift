@@ -8,6 +8,7 @@ enum MergeCommand {
         usage: "stream-probe merge SHARD.json... | DIR [--partial] [--format table|json|csv] [--svg FILE]",
         options: [
             OptionSpec(name: "--partial", valueName: nil, help: "merge the shards that are there, saying which are missing"),
+            OptionSpec(name: "--bootstrap", valueName: "N", help: "intervals from N resamples (default: the shards' own --bootstrap; they must have kept their windows' values)"),
             Inputs.formatOption, Inputs.svgOption,
         ])
 
@@ -23,7 +24,15 @@ enum MergeCommand {
             if files.isEmpty { throw UsageError("directory '\(directory)' holds no .json shard reports") }
         }
         let shards = try files.map { try ShardReport(file: $0) }
-        let (sweep, run, missing) = try ShardReport.merge(shards, allowMissing: args.has("--partial"))
+        // Without --bootstrap here, the shards' own setting (their kept values need it to give intervals).
+        let own = args.value("--bootstrap") == nil ? shards.first?.identity.settings["--bootstrap"].flatMap(Int.init) : nil
+        try WindowStatistic.$bootstrapResamples.withValue(own ?? WindowStatistic.bootstrapResamples) {
+            let (sweep, run, missing) = try ShardReport.merge(shards, allowMissing: args.has("--partial"))
+            try output(args, format, sweep, run, missing)
+        }
+    }
+
+    static func output(_ args: ParsedArguments, _ format: String, _ sweep: MergedSweep, _ run: SweepIdentity, _ missing: [Int]) throws {
         if !missing.isEmpty {
             Console.err("merged \(run.shard.count - missing.count) of \(run.shard.count) shards; missing: \(missing.map(String.init).joined(separator: ", "))\n")
         }

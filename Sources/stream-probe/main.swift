@@ -91,7 +91,9 @@ enum StreamProbe {
             for flag in ["--svg", "--out"] where name != "train" && !(flag == "--out" && parsed.value("--shard") != nil) {
                 if let path = parsed.value(flag) { try Inputs.checkWritable(path, flag: flag) }
             }
-            do { try run(parsed) } catch let done as Inputs.ShardAlreadyDone {
+            // --bootstrap N: the window statistics keep their values and give percentile intervals.
+            let resamples = parsed.value("--bootstrap") == nil ? 0 : try parsed.int("--bootstrap", default: 0, range: 1...100_000)
+            do { try WindowStatistic.$bootstrapResamples.withValue(resamples) { try run(parsed) } } catch let done as Inputs.ShardAlreadyDone {
                 try Console.out("shard \(done.shard) already done: \(done.file)\n")
             }
             return 0

@@ -124,7 +124,7 @@ struct ShardTests {
     }
 
     @Test("lesion, reorder, prune, gradients and paths in three shards each merge into their unsharded reports", arguments: [
-        ["lesion", "--samples", "3", "--seed", "5"], ["reorder", "--swaps", "--order", "2,1,0,3,4,5"], ["prune", "--blocks", "2"],
+        ["lesion", "--samples", "3", "--seed", "5"], ["reorder", "--swaps", "--order", "2,1,0,3,4,5"], ["prune", "--blocks", "2", "--bootstrap", "200"],
         ["gradients"], ["paths", "Fixtures/models/shakespeare-post"]])
     func ensembleCommands(_ command: [String]) throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ensemble-shards-\(UUID().uuidString)")

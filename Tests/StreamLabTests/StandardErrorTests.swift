@@ -31,6 +31,27 @@ struct StandardErrorTests {
         #expect(one.standardError == nil)
     }
 
+    @Test("bootstrap intervals: kept values only when asked, around the mean, about ±1.96 standard errors wide, the same after merging in any order")
+    func bootstrap() {
+        var random = SeededRandom(seed: 3)
+        let xs = (0..<400).map { _ in random.normal() * 2 + 1 }
+        var plain = WindowStatistic()
+        xs.forEach { plain.add($0) }
+        #expect(plain.values == nil && plain.bootstrapInterval == nil)
+        WindowStatistic.$bootstrapResamples.withValue(2000) {
+            var whole = WindowStatistic(), a = WindowStatistic(), b = WindowStatistic()
+            xs.forEach { whole.add($0) }
+            xs[200...].forEach { a.add($0) }
+            xs[..<200].forEach { b.add($0) }
+            a.merge(b)
+            let ci = whole.bootstrapInterval!, se = whole.standardError!
+            #expect(ci.low < whole.mean && whole.mean < ci.high)
+            let width = ci.high - ci.low
+            #expect(abs(width - 2 * 1.96 * se) < 0.15 * width, "width \(width) vs \(2 * 1.96 * se)")
+            #expect(a.bootstrapInterval! == ci)
+        }
+    }
+
     @Test("an ablation sweep's standard errors equal those of its windows swept one by one")
     func ablation() throws {
         let model = try Transformer.load(from: FixturePaths.models.appendingPathComponent("shakespeare-pre"), threads: 2)

@@ -2,12 +2,16 @@
 
 /// The five metrics of a run against the clean one, as JSON fields.
 func metricFields(_ m: AblationMetrics) -> [(String, JSONOutput)] {
-    let s = m.standardErrors
-    let values: [(String, Double, Double?)] = [("kl_mean", m.klMean, s.klMean), ("kl_last", m.klLast, s.klLast),
-                                               ("top1_agreement", m.top1Agreement, s.top1Agreement), ("loss", m.loss, s.loss),
-                                               ("delta_loss", m.deltaLoss, s.deltaLoss)]
-    // Each figure, then (over 2 or more windows) its standard error over windows as `<name>_se`.
-    return values.flatMap { name, value, se in [(name, JSONOutput.double(value))] + (se.map { [(name + "_se", .double($0))] } ?? []) }
+    let s = m.standardErrors, c = m.intervals
+    let values: [(String, Double, Double?, Interval?)] = [
+        ("kl_mean", m.klMean, s.klMean, c.klMean), ("kl_last", m.klLast, s.klLast, c.klLast),
+        ("top1_agreement", m.top1Agreement, s.top1Agreement, c.top1Agreement), ("loss", m.loss, s.loss, c.loss),
+        ("delta_loss", m.deltaLoss, s.deltaLoss, c.deltaLoss)]
+    // Each figure, then (over 2 or more windows) its standard error over windows as `<name>_se`
+    // and (with --bootstrap N) its 95% bootstrap interval as `<name>_ci95`.
+    return values.flatMap { name, value, se, ci in
+        [(name, JSONOutput.double(value))] + (se.map { [(name + "_se", .double($0))] } ?? []) + (ci.map { [(name + "_ci95", $0.json)] } ?? [])
+    }
 }
 
 /// The five metrics as table cells (delta loss signed).
@@ -30,6 +34,10 @@ func metricCSV(_ m: AblationMetrics) -> [String] {
 func metricSECSV(_ m: AblationMetrics) -> [String] {
     let s = m.standardErrors
     return [s.klMean, s.klLast, s.top1Agreement, s.loss, s.deltaLoss].map { $0.map(CSV.number) ?? "" }
+}
+
+extension Interval {
+    var json: JSONOutput { .array([.double(low), .double(high)]) }
 }
 
 /// A shard report's `run` and `partial` (none for an ordinary report).
@@ -188,7 +196,7 @@ public struct ReorderReport: ProbeReport {
         plot.add(SVGPlot.Series(name: "", points: sweep.entries.enumerated().map { i, e in
             let x = swaps ? Double(labels[i].dropFirst(5).split(separator: "-")[0]) ?? Double(i) : Double(i)
             return (x, e.metrics.deltaLoss)
-        }))
+        }, errors: sweep.entries.map(\.metrics.standardErrors.deltaLoss)))
         return plot.render()
     }
 }
@@ -268,7 +276,8 @@ public struct PruneReport: ProbeReport {
                            yLabel: "distance / influence / Δ loss")
         plot.add(SVGPlot.Series(name: "angular distance", points: p.spans.map { (Double($0.start), $0.distance) }))
         plot.add(SVGPlot.Series(name: "block influence (sum)", points: p.spans.map { (Double($0.start), $0.blockInfluence) }))
-        plot.add(SVGPlot.Series(name: "Δ loss (nats/token)", points: p.spans.map { (Double($0.start), $0.metrics.deltaLoss) }))
+        plot.add(SVGPlot.Series(name: "Δ loss (nats/token)", points: p.spans.map { (Double($0.start), $0.metrics.deltaLoss) },
+                                errors: p.spans.map(\.metrics.standardErrors.deltaLoss)))
         return plot.render()
     }
 }
@@ -298,7 +307,8 @@ public struct PathsReport: ProbeReport {
         var table = TextTable(headers: headers, alignments: Array(repeating: .right, count: headers.count))
         let total = s.lengths.reduce(0) { $0 + $1.norm }
         for length in s.lengths {
-            var row = [String(length.k), Format.count(length.paths), Format.fixed(length.norm, 6),
+            var row = [String(length.k), Format.count(length.paths),
+                       Format.fixed(length.norm, 6) + (s.normStandardError(length.k).map { " ± " + Format.fixed($0, 6) } ?? ""),
                        Format.fixed(total > 0 ? length.norm / total : 0, 3)]
             if let m = length.sampledMeanNorm { row.append(Format.scientific(m)) }
             table.add(row)
@@ -320,6 +330,7 @@ public struct PathsReport: ProbeReport {
                        var entry: [(String, JSONOutput)] = [("k", .int(length.k)), ("paths", .double(length.paths)),
                                                             ("norm", .double(length.norm))]
                        if let se = s.normStandardError(length.k) { entry.append(("norm_se", .double(se))) }
+                       if let ci = s.normInterval(length.k) { entry.append(("norm_ci95", ci.json)) }
                        if let m = length.sampledMeanNorm { entry.append(("sampled_mean_norm", .double(m))) }
                        return .object(entry)
                    }))]

@@ -2,17 +2,17 @@ extension GradientReport {
     /// One JSON object: the loss, counts, and one entry per layer.
     public var json: JSONOutput {
         // Each figure, then (over 2 or more windows) `<name>_se`, its standard error over windows.
-        func with(_ name: String, _ value: Double, _ se: Double?) -> [(String, JSONOutput)] {
-            [(name, .double(value))] + (se.map { [(name + "_se", JSONOutput.double($0))] } ?? [])
+        func with(_ name: String, _ value: Double, _ se: Double?, _ ci: Interval? = nil) -> [(String, JSONOutput)] {
+            [(name, .double(value))] + (se.map { [(name + "_se", JSONOutput.double($0))] } ?? []) + (ci.map { [(name + "_ci95", $0.json)] } ?? [])
         }
         let totals = [("final_stream_grad_norm", finalStream), ("embedding_param_grad_norm", embeddingParameters),
                       ("final_read_param_grad_norm", finalReadParameters)]
         return .object(
-            with("loss", loss, standardError(total: 3)) + [("sequences", .int(sequences)), ("positions", .int(positions))]
-            + totals.enumerated().flatMap { k, t in with(t.0, t.1, standardError(total: k)) }
+            with("loss", loss, standardError(total: 3), interval(total: 3)) + [("sequences", .int(sequences)), ("positions", .int(positions))]
+            + totals.enumerated().flatMap { k, t in with(t.0, t.1, standardError(total: k), interval(total: k)) }
             + [("layers", .array(layers.map { l in
                 .object([("layer", .int(l.layer))] + zip(Self.columns.dropFirst(), figures(l)).enumerated().flatMap { j, f in
-                    with(f.0, f.1, standardError(layer: l.layer, figure: j))
+                    with(f.0, f.1, standardError(layer: l.layer, figure: j), interval(layer: l.layer, figure: j))
                 })
             }))])
     }

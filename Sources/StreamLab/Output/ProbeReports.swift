@@ -597,8 +597,12 @@ extension LensSummaryLayer {
 
     /// JSON fields `<prefix><name>` and, over 2 or more windows, `<prefix><name>_se`.
     func figureFields(prefix: String) -> [(String, JSONOutput)] {
-        zip(Self.figureNames, figures).flatMap { name, f in
-            [(prefix + name, JSONOutput.double(f.value))] + (f.se.map { [(prefix + name + "_se", JSONOutput.double($0))] } ?? [])
+        var fields: [(String, JSONOutput)] = []
+        for (i, (name, f)) in zip(Self.figureNames, figures).enumerated() {
+            fields.append((prefix + name, .double(f.value)))
+            if let se = f.se { fields.append((prefix + name + "_se", .double(se))) }
+            if let ci = intervals[i] { fields.append((prefix + name + "_ci95", ci.json)) }
         }
+        return fields
     }
 }

@@ -50,6 +50,11 @@ public struct GradientReport: Sendable {
     public func standardError(layer i: Int, figure j: Int) -> Double? { partial?.figures.standardError(i * 7 + j) }
     /// Standard error of `finalStream`, `embeddingParameters`, `finalReadParameters`, `loss` (k = 0...3).
     public func standardError(total k: Int) -> Double? { partial.map { $0.figures.standardError($0.layerCount * 7 + k) } ?? nil }
+    /// 95% bootstrap intervals, as the standard errors (with `--bootstrap N`).
+    public func interval(layer i: Int, figure j: Int) -> Interval? { partial?.figures.stats[i * 7 + j].bootstrapInterval.map(Interval.init) }
+    public func interval(total k: Int) -> Interval? {
+        partial.flatMap { $0.figures.stats[$0.layerCount * 7 + k].bootstrapInterval.map(Interval.init) }
+    }
 }
 
 /// The sums behind a gradient report: per window, for each layer its seven

@@ -128,6 +128,8 @@ public struct LensSummaryLayer: Sendable {
         public var klToFinal, entropy, finalTokenProbability, top1Match, nextTokenLoss: Double?
     }
     public var standardErrors = StandardErrors()
+    /// 95% bootstrap intervals of the five figures, in that order (with `--bootstrap N`).
+    public var intervals: [Interval?] = Array(repeating: nil, count: 5)
 }
 
 /// The logit lens over a text: per layer, means over all positions of all windows.
@@ -194,14 +196,16 @@ struct LensSums: Sendable {
     }
     func means(positions: Int, predicted: Int) -> [LensSummaryLayer] {
         let n = Double(max(positions, 1)), p = Double(max(predicted, 1))
-        return kl.indices.map {
-            LensSummaryLayer(layer: $0 - 1, meanKLToFinal: kl[$0] / n, meanEntropy: entropy[$0] / n,
-                             meanFinalTokenProbability: probability[$0] / n, top1Match: match[$0] / n,
-                             meanNextTokenLoss: nextLoss[$0] / p,
+        return kl.indices.map { k -> LensSummaryLayer in
+            let intervals: [Interval?] = (0..<5).map { f in windows[f][k].bootstrapInterval.map(Interval.init) }
+            return LensSummaryLayer(layer: k - 1, meanKLToFinal: kl[k] / n, meanEntropy: entropy[k] / n,
+                             meanFinalTokenProbability: probability[k] / n, top1Match: match[k] / n,
+                             meanNextTokenLoss: nextLoss[k] / p,
                              standardErrors: LensSummaryLayer.StandardErrors(
-                                klToFinal: windows[0][$0].standardError, entropy: windows[1][$0].standardError,
-                                finalTokenProbability: windows[2][$0].standardError, top1Match: windows[3][$0].standardError,
-                                nextTokenLoss: windows[4][$0].standardError))
+                                klToFinal: windows[0][k].standardError, entropy: windows[1][k].standardError,
+                                finalTokenProbability: windows[2][k].standardError, top1Match: windows[3][k].standardError,
+                                nextTokenLoss: windows[4][k].standardError),
+                             intervals: intervals)
         }
     }
 }

@@ -121,20 +121,30 @@ public struct TokenProbability: Sendable, Equatable {
 /// (count, mean and sum of squared deviations, combined as Chan et al.):
 /// the standard error is the sample standard deviation (ddof 1) of the
 /// per-window values over sqrt(number of windows).
+///
+/// With `bootstrapResamples` > 0 (a task-local setting, `--bootstrap N`) the
+/// per-window values are kept too, for percentile intervals of the mean.
 public struct WindowStatistic: Sendable, Equatable {
     public private(set) var count = 0
     public private(set) var mean = 0.0
     public private(set) var squaredDeviations = 0.0
+    /// The per-window values (kept only for bootstrap intervals).
+    public private(set) var values: [Double]?
 
-    public init() {}
+    /// Resamples of the bootstrap intervals (0: none, and no values kept).
+    @TaskLocal public static var bootstrapResamples = 0
 
-    init(count: Int, mean: Double, squaredDeviations: Double) {
+    public init() { values = Self.bootstrapResamples > 0 ? [] : nil }
+
+    init(count: Int, mean: Double, squaredDeviations: Double, values: [Double]? = nil) {
         self.count = count
         self.mean = mean
         self.squaredDeviations = squaredDeviations
+        self.values = values
     }
 
     public mutating func add(_ x: Double) {
+        values?.append(x)
         count += 1
         let delta = x - mean
         mean += delta / Double(count)
@@ -144,6 +154,7 @@ public struct WindowStatistic: Sendable, Equatable {
     public mutating func merge(_ o: WindowStatistic) {
         guard o.count > 0 else { return }
         guard count > 0 else { self = o; return }
+        if let theirs = o.values, values != nil { values! += theirs } else { values = nil }
         let n = Double(count + o.count), delta = o.mean - mean
         mean += delta * Double(o.count) / n
         squaredDeviations += o.squaredDeviations + delta * delta * Double(count) * Double(o.count) / n
@@ -153,6 +164,29 @@ public struct WindowStatistic: Sendable, Equatable {
     /// The standard error of the mean over windows; nil with fewer than 2 windows.
     public var standardError: Double? {
         count >= 2 ? (squaredDeviations / Double(count - 1)).squareRoot() / Double(count).squareRoot() : nil
+    }
+
+    /// The 95% percentile bootstrap interval of the mean over windows:
+    /// `bootstrapResamples` resamples of the windows with replacement (seed 0;
+    /// the values are sorted first, so shards merged in any order agree),
+    /// their means' 2.5th and 97.5th percentiles. Nil without kept values or below 2 windows.
+    public var bootstrapInterval: (low: Double, high: Double)? {
+        let resamples = Self.bootstrapResamples
+        guard resamples > 0, let kept = values, kept.count >= 2 else { return nil }
+        let v = kept.sorted(), n = v.count
+        var random = SeededRandom(seed: 0)
+        var means = [Double](repeating: 0, count: resamples)
+        for r in 0..<resamples {
+            var s = 0.0
+            for _ in 0..<n { s += v[random.integer(below: n)] }
+            means[r] = s / Double(n)
+        }
+        means.sort()
+        func quantile(_ q: Double) -> Double {
+            let position = q * Double(resamples - 1), i = Int(position.rounded(.down)), f = position - Double(i)
+            return i + 1 < resamples ? means[i] + f * (means[i + 1] - means[i]) : means[i]
+        }
+        return (quantile(0.025), quantile(0.975))
     }
 }
 
@@ -274,7 +308,11 @@ struct MetricSums {
             standardErrors: AblationMetrics.StandardErrors(
                 klMean: klWindows.standardError, klLast: klLastWindows.standardError,
                 top1Agreement: agreementWindows.standardError, loss: lossWindows.standardError,
-                deltaLoss: deltaLossWindows.standardError))
+                deltaLoss: deltaLossWindows.standardError),
+            intervals: AblationMetrics.Intervals(
+                klMean: klWindows.bootstrapInterval.map(Interval.init), klLast: klLastWindows.bootstrapInterval.map(Interval.init),
+                top1Agreement: agreementWindows.bootstrapInterval.map(Interval.init), loss: lossWindows.bootstrapInterval.map(Interval.init),
+                deltaLoss: deltaLossWindows.bootstrapInterval.map(Interval.init)))
     }
 }
 
@@ -303,4 +341,17 @@ public struct AblationMetrics: Sendable, Equatable {
         public var klMean, klLast, top1Agreement, loss, deltaLoss: Double?
     }
     public var standardErrors = StandardErrors()
+
+    /// 95% percentile bootstrap intervals over windows (with `--bootstrap N`).
+    public struct Intervals: Sendable, Equatable {
+        public var klMean, klLast, top1Agreement, loss, deltaLoss: Interval?
+    }
+    public var intervals = Intervals()
+}
+
+/// A confidence interval `[low, high]`.
+public struct Interval: Sendable, Equatable {
+    public let low: Double
+    public let high: Double
+    public init(_ bounds: (low: Double, high: Double)) { low = bounds.low; high = bounds.high }
 }

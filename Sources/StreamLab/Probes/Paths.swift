@@ -30,6 +30,8 @@ public struct PathSpectrum: Sendable {
     public func normStandardError(_ k: Int) -> Double? { partial?.figures.standardError(k) }
     /// Standard error over windows of the total norm.
     public var totalNormStandardError: Double? { partial.map { $0.figures.standardError(2 * $0.units + 2) } ?? nil }
+    /// 95% bootstrap interval of ||g_k|| (with `--bootstrap N`).
+    public func normInterval(_ k: Int) -> Interval? { partial?.figures.stats[k].bootstrapInterval.map(Interval.init) }
 
     /// The length whose paths carry the largest share of the gradient (largest ||g_k||).
     public var dominantLength: Int { lengths.max { $0.norm < $1.norm }?.k ?? 0 }

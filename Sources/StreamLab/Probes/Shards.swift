@@ -187,10 +187,19 @@ public struct AblationPartial: Sendable {
 }
 
 extension WindowStatistic {
-    func json() -> JSONOutput { .array([.int(count), .number(mean), .number(squaredDeviations)]) }
+    /// `[count, mean, squared deviations]`, and the kept values when there are any (`--bootstrap`).
+    func json() -> JSONOutput {
+        .array([.int(count), .number(mean), .number(squaredDeviations)] + (values.map { [.array($0.map(JSONOutput.number))] } ?? []))
+    }
     init?(json j: JSONValue) {
-        guard let a = j.array, a.count == 3, let n = a[0].int, n >= 0, let mean = a[1].double, let m2 = a[2].double else { return nil }
-        self.init(count: n, mean: mean, squaredDeviations: m2)
+        guard let a = j.array, a.count == 3 || a.count == 4, let n = a[0].int, n >= 0, let mean = a[1].double,
+              let m2 = a[2].double else { return nil }
+        var values: [Double]?
+        if a.count == 4 {
+            guard let v = a[3].array?.compactMap(\.double), v.count == n else { return nil }
+            values = v
+        }
+        self.init(count: n, mean: mean, squaredDeviations: m2, values: values)
     }
 }
 
