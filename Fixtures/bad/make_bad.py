@@ -282,7 +282,8 @@ def main():
                "text": "text.txt", "text_sha256": text_sha, "text_bytes": 100, "text_tokens": 8, "window": 4, "stride": 4,
                "shard": index, "shards": count}
         partial = {"plan": [["block 0 skip"]], "clean": sums, "entries": [sums],
-                   "geometry": {"cos_sums": [0.5], "positions": 8, "angle_sums": [[0, 0.1], [0.1, 0]], "sequences": 2},
+                   "geometry": {"cos_sums": [0.5], "positions": 8, "angle_sums": [[0, 0.1], [0.1, 0]], "sequences": 2,
+                                "bi_windows": [[2, 0.5, 0.01]], "angle_windows": [[[0, 0, 0], [2, 0.1, 0.01]], [[0, 0, 0], [0, 0, 0]]]},
                    "positions": 8, "sequences": 2}
         return json.dumps({"model": "m", "run": run, "partial": partial})
     case("merge-shards-of-two-texts", ["merge", "$CASE/a.json", "$CASE/b.json"],

@@ -251,8 +251,10 @@ public struct PruneReport: ProbeReport {
                    ("by_angular_distance", spanJSON(p.byAngularDistance)), ("by_block_influence", spanJSON(p.byBlockInfluence)),
                    ("best_measured", spanJSON(p.bestMeasured)),
                    ("spans", .array(p.spans.map { s in
-                       .object([("start", .int(s.start)), ("distance", .double(s.distance)), ("bi", .double(s.blockInfluence)),
-                                ("delta_loss", .double(s.metrics.deltaLoss))])
+                       .object([("start", .int(s.start)), ("distance", .double(s.distance))]
+                               + (s.distanceStandardError.map { [("distance_se", JSONOutput.double($0))] } ?? [])
+                               + [("bi", .double(s.blockInfluence)), ("delta_loss", .double(s.metrics.deltaLoss))]
+                               + (s.metrics.standardErrors.deltaLoss.map { [("delta_loss_se", JSONOutput.double($0))] } ?? []))
                    })),
                    ("block_influence", .array(p.blockInfluence.map(JSONOutput.double))),
                    ("single_block_delta_loss", .array(p.singleBlocks.map { .double($0.deltaLoss) })),

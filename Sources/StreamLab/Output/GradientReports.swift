@@ -43,8 +43,8 @@ extension GradientReport {
     public var table: String {
         var t = TextTable(headers: ["layer", "|dL/d resid_pre|", "skip path", "attention path", "mlp path", "|dL/d params|"])
         for l in layers {
-            t.add([String(l.layer), Self.short(l.residPre) + (standardError(layer: l.layer, figure: 0).map { " ± " + Self.short($0) } ?? ""),
-                   Self.short(l.skip), Self.short(l.attention), Self.short(l.mlp), Self.short(l.parameters)])
+            func cell(_ x: Double, _ j: Int) -> String { Self.short(x) + (standardError(layer: l.layer, figure: j).map { " ± " + Self.short($0) } ?? "") }
+            t.add([String(l.layer), cell(l.residPre, 0), cell(l.skip, 1), cell(l.attention, 2), cell(l.mlp, 3), cell(l.parameters, 4)])
         }
         var out = t.render()
         out += "|dL/d resid_post| of the last block: \(Self.short(finalStream)); embeddings' |dL/d params|: \(Self.short(embeddingParameters))\n"

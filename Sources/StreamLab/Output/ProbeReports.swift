@@ -61,6 +61,11 @@ public struct AblationReport: ProbeReport {
         e.sublayer == "block" ? sweep.geometry.blockInfluence[e.layer] : nil
     }
 
+    func blockInfluenceSE(_ e: AblationEntry) -> Double? {
+        let se = sweep.geometry.blockInfluenceStandardErrors
+        return e.sublayer == "block" && e.layer < se.count ? se[e.layer] : nil
+    }
+
     func label(_ e: AblationEntry) -> String {
         switch e.sublayer {
         case "joint": return e.layers.map(String.init).joined(separator: "+")
@@ -78,7 +83,8 @@ public struct AblationReport: ProbeReport {
                               alignments: [.right, .left, .left] + Array(repeating: .right, count: influence ? 6 : 5))
         for e in sweep.entries {
             table.add([label(e), e.sublayer, e.mode.rawValue] + metricCells(e.metrics)
-                      + (influence ? [blockInfluence(e).map { Format.fixed($0, 4) } ?? ""] : []))
+                      + (influence ? [(blockInfluence(e).map { Format.fixed($0, 4) } ?? "")
+                                      + (blockInfluenceSE(e).map { " ± " + Format.fixed($0, 4) } ?? "")] : []))
         }
         out += table.render()
         if influence {
@@ -101,6 +107,7 @@ public struct AblationReport: ProbeReport {
             if let h = e.head { entry.append(("head", .int(h))) }
             entry += [("mode", .string(e.mode.rawValue))] + metricFields(e.metrics)
             if let bi = blockInfluence(e) { entry.append(("block_influence", .double(bi))) }
+            if let se = blockInfluenceSE(e) { entry.append(("block_influence_se", .double(se))) }
             return .object(entry)
         })))
         // A shard's report also says which run it belongs to and carries the sums `merge` combines.
@@ -504,9 +511,11 @@ public struct LensSummaryReport: ProbeReport {
         func pm(_ x: Double, _ se: Double?, _ digits: Int) -> String { Format.fixed(x, digits) + (se.map { " ± " + Format.fixed($0, digits) } ?? "") }
         for (k, l) in summary.layers.enumerated() {
             let s = l.standardErrors
-            table.add([l.layer < 0 ? "embed" : String(l.layer), pm(l.meanKLToFinal, s.klToFinal, 4), Format.fixed(l.meanEntropy, 3),
-                       Format.fixed(l.meanFinalTokenProbability, 3), Format.fixed(l.top1Match, 3), pm(l.meanNextTokenLoss, s.nextTokenLoss, 4)]
-                      + (tuned.map { [pm($0[k].meanKLToFinal, $0[k].standardErrors.klToFinal, 4), Format.fixed($0[k].top1Match, 3),
+            table.add([l.layer < 0 ? "embed" : String(l.layer), pm(l.meanKLToFinal, s.klToFinal, 4), pm(l.meanEntropy, s.entropy, 3),
+                       pm(l.meanFinalTokenProbability, s.finalTokenProbability, 3), pm(l.top1Match, s.top1Match, 3),
+                       pm(l.meanNextTokenLoss, s.nextTokenLoss, 4)]
+                      + (tuned.map { [pm($0[k].meanKLToFinal, $0[k].standardErrors.klToFinal, 4),
+                                      pm($0[k].top1Match, $0[k].standardErrors.top1Match, 3),
                                       pm($0[k].meanNextTokenLoss, $0[k].standardErrors.nextTokenLoss, 4)] } ?? []))
         }
         return out + table.render() + (summary.sequences >= 2 ? "± one standard error over the \(summary.sequences) windows\n" : "")

@@ -8,6 +8,14 @@ public struct StreamGeometry: Sendable, Equatable {
     public let blockInfluence: [Double]
     /// angles[i][j] (i < j): arccos(cos(s_i[T-1], s_j[T-1])) / pi, averaged over sequences.
     let angles: [[Double]]
+    /// Standard errors over windows of each block's influence and of each angle (nil below 2 windows).
+    public var blockInfluenceStandardErrors: [Double?] = []
+    var angleStandardErrors: [[Double?]] = []
+
+    /// The standard error over windows of `angularDistance(start:blocks:)`.
+    public func angularDistanceStandardError(start: Int, blocks: Int) -> Double? {
+        start < angleStandardErrors.count ? angleStandardErrors[start][start + blocks] : nil
+    }
 
     /// Gromov et al.'s angular distance of the span of `blocks` blocks from
     /// `start`: between the stream entering block `start` and the stream
@@ -22,9 +30,15 @@ struct StreamGeometrySums {
     var angleSums: [[Double]]
     var sequences = 0
 
+    /// Per-window statistics of each block's influence and of each angle (standard errors).
+    var biWindows: [WindowStatistic]
+    var angleWindows: [[WindowStatistic]]
+
     init(layers l: Int) {
         cosSums = Array(repeating: 0, count: l)
         angleSums = Array(repeating: Array(repeating: 0, count: l + 1), count: l + 1)
+        biWindows = Array(repeating: WindowStatistic(), count: l)
+        angleWindows = Array(repeating: Array(repeating: WindowStatistic(), count: l + 1), count: l + 1)
     }
 
     /// cos of two rows of width `d` in float64 (1 when both are zero, 0 when one is).
@@ -45,11 +59,16 @@ struct StreamGeometrySums {
         let l = cosSums.count
         var lastRows = [Float](repeating: 0, count: (l + 1) * b * d)        // [L+1, B, D]: each sequence's last row
         var previous = [Float](repeating: 0, count: b * t * d)
+        var windowCos = [Double](repeating: 0, count: l * b)                 // [L, B]: each window's sum of cosines
         for i in 0...l {
             withStream(i) { s in
                 if i > 0 {
                     previous.withUnsafeBufferPointer { p in
-                        for row in 0..<(b * t) { cosSums[i - 1] += Self.cosine(p.baseAddress! + row * d, s + row * d, d) }
+                        for row in 0..<(b * t) {
+                            let c = Self.cosine(p.baseAddress! + row * d, s + row * d, d)
+                            cosSums[i - 1] += c
+                            windowCos[(i - 1) * b + row / t] += c
+                        }
                     }
                 }
                 if i < l { previous.withUnsafeMutableBufferPointer { $0.baseAddress!.update(from: s, count: b * t * d) } }
@@ -58,13 +77,16 @@ struct StreamGeometrySums {
                 }
             }
         }
+        for q in 0..<b { for i in 0..<l { biWindows[i].add(1 - windowCos[i * b + q] / Double(t)) } }
         positions += b * t
         lastRows.withUnsafeBufferPointer { rows in
             let r = rows.baseAddress!
             for q in 0..<b {
                 for i in 0..<l {
                     for j in (i + 1)...l {
-                        angleSums[i][j] += CMath.acos(Self.cosine(r + (i * b + q) * d, r + (j * b + q) * d, d)) / Double.pi
+                        let angle = CMath.acos(Self.cosine(r + (i * b + q) * d, r + (j * b + q) * d, d)) / Double.pi
+                        angleSums[i][j] += angle
+                        angleWindows[i][j].add(angle)
                     }
                 }
             }
@@ -74,7 +96,9 @@ struct StreamGeometrySums {
 
     var geometry: StreamGeometry {
         StreamGeometry(blockInfluence: cosSums.map { 1 - $0 / Double(max(positions, 1)) },
-                       angles: angleSums.map { $0.map { $0 / Double(max(sequences, 1)) } })
+                       angles: angleSums.map { $0.map { $0 / Double(max(sequences, 1)) } },
+                       blockInfluenceStandardErrors: biWindows.map(\.standardError),
+                       angleStandardErrors: angleWindows.map { $0.map(\.standardError) })
     }
 }
 
@@ -121,6 +145,8 @@ public struct Pruning: Sendable {
         public let blockInfluence: Double
         /// The span skipped as a whole.
         public let metrics: AblationMetrics
+        /// The standard error over windows of `distance`.
+        public var distanceStandardError: Double? = nil
     }
 
     public let tokens: [Int]?
@@ -281,7 +307,8 @@ extension Pruning {
             tokens: sweep.tokens, blocks: n, cleanLoss: sweep.cleanLoss,
             spans: (0...(l - n)).map { start in
                 Span(start: start, distance: geometry.angularDistance(start: start, blocks: n),
-                     blockInfluence: bi[start..<(start + n)].reduce(0, +), metrics: sweep.entries[l + start].metrics)
+                     blockInfluence: bi[start..<(start + n)].reduce(0, +), metrics: sweep.entries[l + start].metrics,
+                     distanceStandardError: geometry.angularDistanceStandardError(start: start, blocks: n))
             },
             singleBlocks: sweep.entries.prefix(l).map(\.metrics), blockInfluence: bi,
             positions: sweep.positions, sequences: sweep.sequences, partial: sweep.partial)

@@ -228,7 +228,9 @@ extension MetricSums {
 extension StreamGeometrySums {
     func json() -> JSONOutput {
         .object([("cos_sums", .array(cosSums.map(JSONOutput.number))), ("positions", .int(positions)),
-                 ("angle_sums", .array(angleSums.map { .array($0.map(JSONOutput.number)) })), ("sequences", .int(sequences))])
+                 ("angle_sums", .array(angleSums.map { .array($0.map(JSONOutput.number)) })), ("sequences", .int(sequences)),
+                 ("bi_windows", .array(biWindows.map { $0.json() })),
+                 ("angle_windows", .array(angleWindows.map { .array($0.map { $0.json() }) }))])
     }
 
     init?(json j: JSONValue) {
@@ -236,8 +238,13 @@ extension StreamGeometrySums {
               let angles = j["angle_sums"]?.array?.map({ $0.array?.compactMap(\.double) ?? [] }), let sequences = j["sequences"]?.int,
               angles.count == cos.count + 1, angles.allSatisfy({ $0.count == cos.count + 1 }) else { return nil }
         self.init(layers: cos.count)
+        guard let bi = j["bi_windows"]?.array?.compactMap(WindowStatistic.init(json:)), bi.count == cos.count,
+              let aw = j["angle_windows"]?.array?.map({ ($0.array ?? []).compactMap(WindowStatistic.init(json:)) }),
+              aw.count == cos.count + 1, aw.allSatisfy({ $0.count == cos.count + 1 }) else { return nil }
         cosSums = cos
         angleSums = angles
+        biWindows = bi
+        angleWindows = aw
         self.positions = positions
         self.sequences = sequences
     }
@@ -245,6 +252,8 @@ extension StreamGeometrySums {
     mutating func merge(_ o: StreamGeometrySums) {
         for i in cosSums.indices { cosSums[i] += o.cosSums[i] }
         for i in angleSums.indices { for j in angleSums[i].indices { angleSums[i][j] += o.angleSums[i][j] } }
+        for i in biWindows.indices { biWindows[i].merge(o.biWindows[i]) }
+        for i in angleWindows.indices { for j in angleWindows[i].indices { angleWindows[i][j].merge(o.angleWindows[i][j]) } }
         positions += o.positions
         sequences += o.sequences
     }
