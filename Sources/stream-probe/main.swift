@@ -36,7 +36,7 @@ enum StreamProbe {
         commands:
           ablate     remove each layer (sublayer, head) in turn and measure the damage
           lens       logit lens (and tuned lens): the prediction read from the stream after every layer
-          tuned-lens train: fit one affine translator per layer so each layer's read matches the output
+          tuned-lens `tuned-lens train`: one affine translator per layer, so each layer's read matches the output
           merge      combine the reports of a sweep's shards (--shard i/n) into the whole run's
           decompose  split the final stream into every write and attribute a logit to each
           paths      the input gradient split by path length (the ensemble view)
