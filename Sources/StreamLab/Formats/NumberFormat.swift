@@ -19,6 +19,14 @@ public enum Format {
 
     public static func fixed(_ x: Float, _ digits: Int) -> String { fixed(Double(x), digits) }
 
+    /// `text ± se` with the error in `digits` decimals, or `text` alone without one (a standard error over windows).
+    public static func plusMinus(_ text: String, _ se: Double?, _ digits: Int) -> String {
+        se.map { text + " ± " + fixed($0, digits) } ?? text
+    }
+
+    /// `x ± se`, both in `digits` decimals.
+    public static func plusMinus(_ x: Double, _ se: Double?, _ digits: Int) -> String { plusMinus(fixed(x, digits), se, digits) }
+
     /// The shortest decimal that reads back as the float32 value, without a
     /// trailing ".0": 500000, 0.25, 1e-06.
     public static func general(_ x: Double) -> String {

@@ -17,7 +17,7 @@ func metricFields(_ m: AblationMetrics) -> [(String, JSONOutput)] {
 /// The five metrics as table cells (delta loss signed).
 func metricCells(_ m: AblationMetrics) -> [String] {
     let s = m.standardErrors
-    func cell(_ text: String, _ se: Double?, _ digits: Int) -> String { se.map { text + " ± " + Format.fixed($0, digits) } ?? text }
+    func cell(_ text: String, _ se: Double?, _ digits: Int) -> String { Format.plusMinus(text, se, digits) }
     return [cell(Format.fixed(m.klMean, 4), s.klMean, 4), cell(Format.fixed(m.klLast, 4), s.klLast, 4),
             cell(Format.fixed(m.top1Agreement, 3), s.top1Agreement, 3), cell(Format.fixed(m.loss, 4), s.loss, 4),
             cell((m.deltaLoss >= 0 ? "+" : "") + Format.fixed(m.deltaLoss, 4), s.deltaLoss, 4)]
@@ -41,9 +41,9 @@ extension Interval {
 }
 
 /// A shard report's `run` and `partial` (none for an ordinary report).
-func shardFields(_ run: SweepIdentity?, _ partial: AblationPartial?) -> [(String, JSONOutput)] {
+func shardFields(_ run: SweepIdentity?, _ partial: JSONOutput?) -> [(String, JSONOutput)] {
     guard let run, let partial else { return [] }
-    return [("run", run.json()), ("partial", partial.json())]
+    return [("run", run.json()), ("partial", partial)]
 }
 
 /// Input and clean-loss lines shared by the ensemble reports.
@@ -100,7 +100,7 @@ public struct LesionReport: ProbeReport {
                             ("delta_loss_mean", .double(level.deltaLossMean)), ("delta_loss_std", .double(level.deltaLossStd)),
                             ("kl_mean_mean", .double(level.klMeanMean))])
         })))
-        return .object(fields + shardFields(run, lesion.partial))
+        return .object(fields + shardFields(run, lesion.partial?.json()))
     }
 
     public func csv() -> String {
@@ -175,7 +175,7 @@ public struct ReorderReport: ProbeReport {
         fields.append(("orders", .array(zip(orders, sweep.entries).map { order, e in
             .object([("order", .ints(order))] + metricFields(e.metrics))
         })))
-        return .object(fields + shardFields(run, sweep.partial))
+        return .object(fields + shardFields(run, sweep.partial?.json()))
     }
 
     public func csv() -> String {
@@ -259,7 +259,7 @@ public struct PruneReport: ProbeReport {
                    ("block_influence", .array(p.blockInfluence.map(JSONOutput.double))),
                    ("single_block_delta_loss", .array(p.singleBlocks.map { .double($0.deltaLoss) })),
                    ("spearman_bi_vs_delta_loss", p.spearmanBlockInfluenceVsDeltaLoss.map(JSONOutput.double) ?? .null)]
-        return .object(fields + shardFields(run, p.partial))
+        return .object(fields + shardFields(run, p.partial?.json()))
     }
 
     public func csv() -> String {
@@ -310,7 +310,7 @@ public struct PathsReport: ProbeReport {
         let total = s.lengths.reduce(0) { $0 + $1.norm }
         for length in s.lengths {
             var row = [String(length.k), Format.count(length.paths),
-                       Format.fixed(length.norm, 6) + (s.normStandardError(length.k).map { " ± " + Format.fixed($0, 6) } ?? ""),
+                       Format.plusMinus(length.norm, s.normStandardError(length.k), 6),
                        Format.fixed(total > 0 ? length.norm / total : 0, 3)]
             if let m = length.sampledMeanNorm { row.append(Format.scientific(m)) }
             table.add(row)
@@ -336,8 +336,7 @@ public struct PathsReport: ProbeReport {
                        if let m = length.sampledMeanNorm { entry.append(("sampled_mean_norm", .double(m))) }
                        return .object(entry)
                    }))]
-        if let run, let partial = s.partial { fields += [("run", run.json()), ("partial", partial.json())] }
-        return .object(fields)
+        return .object(fields + shardFields(run, s.partial?.json()))
     }
 
     public func csv() -> String {

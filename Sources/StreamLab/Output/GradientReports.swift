@@ -48,7 +48,7 @@ extension GradientReport {
         }
         var out = t.render()
         out += "|dL/d resid_post| of the last block: \(Self.short(finalStream)); embeddings' |dL/d params|: \(Self.short(embeddingParameters))\n"
-        out += "loss \(Format.fixed(loss, 4))" + (standardError(total: 3).map { " ± " + Format.fixed($0, 4) } ?? "") + " (mean over \(Format.count(positions)) positions of \(sequences) sequence\(sequences == 1 ? "" : "s")); "
+        out += "loss " + Format.plusMinus(loss, standardError(total: 3), 4) + " (mean over \(Format.count(positions)) positions of \(sequences) sequence\(sequences == 1 ? "" : "s")); "
             + "norms are L2 over each sequence's [T, D] array, averaged over sequences\n"
         return out
     }
@@ -113,8 +113,7 @@ public struct GradientsReport: ProbeReport {
     public func json() -> JSONOutput {
         var fields: [(String, JSONOutput)] = [("model", .string(model)), ("input", .string(source))]
         if case let .object(rest) = report.json { fields += rest }
-        if let run, let partial = report.partial { fields += [("run", run.json()), ("partial", partial.json(title: title))] }
-        return .object(fields)
+        return .object(fields + shardFields(run, report.partial?.json(title: title)))
     }
 
     public func csv() -> String { report.csv }

@@ -76,15 +76,14 @@ public struct AblationReport: ProbeReport {
 
     public func table() -> String {
         var out = "model: \(model)\ninput: \(source), \(sweep.positions) positions scored\n"
-        out += "clean loss: \(Format.fixed(sweep.cleanLoss, 4))" + (sweep.cleanLossStandardError.map { " ± " + Format.fixed($0, 4) } ?? "")
+        out += "clean loss: " + Format.plusMinus(sweep.cleanLoss, sweep.cleanLossStandardError, 4)
             + " nats/token" + (sweep.sequences >= 2 ? " (± one standard error over the \(sweep.sequences) windows)" : "") + "\n\n"
         let influence = sweep.entries.contains { $0.sublayer == "block" }
         var table = TextTable(headers: ["layer", "sublayer", "mode"] + metricHeaders + (influence ? ["block_influence"] : []),
                               alignments: [.right, .left, .left] + Array(repeating: .right, count: influence ? 6 : 5))
         for e in sweep.entries {
             table.add([label(e), e.sublayer, e.mode.rawValue] + metricCells(e.metrics)
-                      + (influence ? [(blockInfluence(e).map { Format.fixed($0, 4) } ?? "")
-                                      + (blockInfluenceSE(e).map { " ± " + Format.fixed($0, 4) } ?? "")] : []))
+                      + (influence ? [blockInfluence(e).map { Format.plusMinus($0, blockInfluenceSE(e), 4) } ?? ""] : []))
         }
         out += table.render()
         if influence {
@@ -111,7 +110,7 @@ public struct AblationReport: ProbeReport {
             return .object(entry)
         })))
         // A shard's report also says which run it belongs to and carries the sums `merge` combines.
-        return .object(fields + shardFields(run, sweep.partial))
+        return .object(fields + shardFields(run, sweep.partial?.json()))
     }
 
     public func csv() -> String {
@@ -165,10 +164,8 @@ public struct AblationReport: ProbeReport {
                 // Whisker: ± one standard error over windows.
                 var labelY = value >= 0 ? top - 3 : bottom + 11
                 if let se = errors[i], se > 0 {
-                    let cx = x + barWidth * 0.35, ya = y(value - se), yb = y(value + se)
-                    svg.line(x1: cx, y1: ya, x2: cx, y2: yb, stroke: "#222222")
-                    svg.line(x1: cx - 4, y1: ya, x2: cx + 4, y2: ya, stroke: "#222222")
-                    svg.line(x1: cx - 4, y1: yb, x2: cx + 4, y2: yb, stroke: "#222222")
+                    let yb = y(value + se)
+                    svg.whisker(x: x + barWidth * 0.35, from: y(value - se), to: yb, stroke: "#222222")
                     if value >= 0 { labelY = min(labelY, yb - 3) }
                 }
                 if barWidth >= 26 {
@@ -508,7 +505,7 @@ public struct LensSummaryReport: ProbeReport {
         let tuned = summary.tunedLayers
         var table = TextTable(headers: ["layer", "kl_to_final", "entropy", "p(final top-1)", "top-1 = final", "next-token loss"]
                               + (tuned == nil ? [] : ["tuned kl_to_final", "tuned top-1 = final", "tuned next-token loss"]))
-        func pm(_ x: Double, _ se: Double?, _ digits: Int) -> String { Format.fixed(x, digits) + (se.map { " ± " + Format.fixed($0, digits) } ?? "") }
+        let pm = Format.plusMinus as (Double, Double?, Int) -> String
         for (k, l) in summary.layers.enumerated() {
             let s = l.standardErrors
             table.add([l.layer < 0 ? "embed" : String(l.layer), pm(l.meanKLToFinal, s.klToFinal, 4), pm(l.meanEntropy, s.entropy, 3),
@@ -522,7 +519,7 @@ public struct LensSummaryReport: ProbeReport {
     }
 
     public func json() -> JSONOutput {
-        var fields: [(String, JSONOutput)] = [
+        let fields: [(String, JSONOutput)] = [
             ("model", .string(model)), ("positions", .int(summary.positions)), ("sequences", .int(summary.sequences)),
             ("layers", .array(summary.layers.enumerated().map { k, l in
                 var fields: [(String, JSONOutput)] = [("layer", .int(l.layer))] + l.figureFields(prefix: "")
@@ -530,8 +527,7 @@ public struct LensSummaryReport: ProbeReport {
                 return .object(fields)
             })),
         ]
-        if let run, let partial = summary.partial { fields += [("run", run.json()), ("partial", partial.json())] }
-        return .object(fields)
+        return .object(fields + shardFields(run, summary.partial?.json()))
     }
 
     public func csv() -> String {
@@ -577,10 +573,7 @@ public struct LensSummaryReport: ProbeReport {
         svg.polyline(layers.indices.map { (x($0), yp(layers[$0].top1Match)) }, stroke: Palette.orange)
         for (i, l) in layers.enumerated() {
             if let se = l.standardErrors.klToFinal, se > 0 {        // ± one standard error over windows
-                let ya = yk(max(0, kls[i] - se)), yb = yk(min(kmax, kls[i] + se))
-                svg.line(x1: x(i), y1: ya, x2: x(i), y2: yb, stroke: Palette.blue)
-                svg.line(x1: x(i) - 4, y1: ya, x2: x(i) + 4, y2: ya, stroke: Palette.blue)
-                svg.line(x1: x(i) - 4, y1: yb, x2: x(i) + 4, y2: yb, stroke: Palette.blue)
+                svg.whisker(x: x(i), from: yk(max(0, kls[i] - se)), to: yk(min(kmax, kls[i] + se)), stroke: Palette.blue)
             }
             svg.circle(x: x(i), y: yk(kls[i]), radius: 3, fill: Palette.blue)
             svg.circle(x: x(i), y: yp(l.top1Match), radius: 3, fill: Palette.orange)

@@ -19,6 +19,13 @@ public struct SVGDocument: Sendable {
         elements.append(e)
     }
 
+    /// An error whisker: a vertical line from `y1` to `y2` at `x` with short caps.
+    public mutating func whisker(x: Double, from y1: Double, to y2: Double, stroke: String) {
+        line(x1: x, y1: y1, x2: x, y2: y2, stroke: stroke)
+        line(x1: x - 4, y1: y1, x2: x + 4, y2: y1, stroke: stroke)
+        line(x1: x - 4, y1: y2, x2: x + 4, y2: y2, stroke: stroke)
+    }
+
     public mutating func line(x1: Double, y1: Double, x2: Double, y2: Double, stroke: String = "#333333",
                               width: Double = 1, dash: String? = nil) {
         var e = "<line x1=\"\(n(x1))\" y1=\"\(n(y1))\" x2=\"\(n(x2))\" y2=\"\(n(y2))\" stroke=\"\(stroke)\" stroke-width=\"\(n(width))\""

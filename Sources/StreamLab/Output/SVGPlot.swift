@@ -127,10 +127,7 @@ public struct SVGPlot: Sendable {
                 for (p, e) in zip(s.points, errors) where p.x.isFinite && p.y.isFinite && (e ?? 0) > 0 {
                     let e = e!, low = logY ? max(p.y - e, p.y / 1e3) : p.y - e
                     guard !logY || p.y > 0 else { continue }
-                    let x = px(p.x), y0 = pointY(low), y1 = pointY(p.y + e)
-                    doc.line(x1: x, y1: y0, x2: x, y2: y1, stroke: color)
-                    doc.line(x1: x - 4, y1: y0, x2: x + 4, y2: y0, stroke: color)
-                    doc.line(x1: x - 4, y1: y1, x2: x + 4, y2: y1, stroke: color)
+                    doc.whisker(x: px(p.x), from: pointY(low), to: pointY(p.y + e), stroke: color)
                 }
             }
             if s.name.isEmpty { continue }                       // unnamed: no legend entry

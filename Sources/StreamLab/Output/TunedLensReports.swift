@@ -42,7 +42,7 @@ public struct LensComparisonReport: ProbeReport {
         var out = "model: \(model)\ntuned lens: \(lensFile)\ninput: \(source), \(summary.positions) positions\n\n"
         out += "per layer, mean over positions: KL(final ‖ layer) and cross-entropy on the next token (nats)\n"
         var table = TextTable(headers: ["layer", "KL logit lens", "KL tuned lens", "tuned / logit", "CE logit lens", "CE tuned lens"])
-        func pm(_ x: Double, _ se: Double?) -> String { Format.fixed(x, 4) + (se.map { " ± " + Format.fixed($0, 4) } ?? "") }
+        func pm(_ x: Double, _ se: Double?) -> String { Format.plusMinus(x, se, 4) }
         for r in rows {
             table.add([Self.layerName(r.layer), pm(r.logitKL, r.logitKLSE), pm(r.tunedKL, r.tunedKLSE),
                        r.ratio.map { Format.fixed($0, 3) } ?? "-", pm(r.logitLoss, r.logitLossSE), pm(r.tunedLoss, r.tunedLossSE)])
@@ -51,7 +51,7 @@ public struct LensComparisonReport: ProbeReport {
     }
 
     public func json() -> JSONOutput {
-        var fields: [(String, JSONOutput)] = [
+        let fields: [(String, JSONOutput)] = [
             ("model", .string(model)), ("tuned_lens", .string(lensFile)), ("source", .string(source)),
             ("positions", .int(summary.positions)), ("sequences", .int(summary.sequences)),
             ("layers", .array(rows.map { r in
@@ -66,8 +66,7 @@ public struct LensComparisonReport: ProbeReport {
                 return .object(row)
             })),
         ]
-        if let run, let partial = summary.partial { fields += [("run", run.json()), ("partial", partial.json())] }
-        return .object(fields)
+        return .object(fields + shardFields(run, summary.partial?.json()))
     }
 
     public func csv() -> String {

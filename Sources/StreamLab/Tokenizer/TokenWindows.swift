@@ -78,9 +78,9 @@ public final class TokenWindows: Sequence, IteratorProtocol {
     private var hasher = SHA256()
     private var digest: String?
 
-    /// SHA-256 of the file's bytes, once every window has been read.
+    /// SHA-256 of the file's bytes, once every window has been read (kept only for a shard).
     public var textSHA256: String? {
-        guard done && error == nil else { return nil }
+        guard shard != nil, done && error == nil else { return nil }
         if digest == nil { digest = hasher.finish() }
         return digest
     }
@@ -131,7 +131,7 @@ public final class TokenWindows: Sequence, IteratorProtocol {
         guard error == nil, let file else { finished = true; return }
         var buffer = [UInt8](repeating: 0, count: chunkBytes)
         let n = buffer.withUnsafeMutableBytes { fread($0.baseAddress, 1, chunkBytes, file) }
-        hasher.update(buffer[0..<n])
+        if shard != nil { hasher.update(buffer[0..<n]) }              // the identity of a shard's text
         let atEnd = n < chunkBytes
         pending += buffer[0..<n]
         var cut = pending.count
